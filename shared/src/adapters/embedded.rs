@@ -1,0 +1,358 @@
+//! Embedded adapters for local mode: one SQLite file holds the stores and the queues.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{ensure_event_fits, now_epoch_seconds};
+use crate::error::{QueueError, StoreError};
+use crate::ids::{ApiKeyHash, EventId, WorkspaceId};
+use crate::model::{Category, Event, Workspace};
+use crate::ports::{EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, WorkspaceStore};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    workspace_id TEXT NOT NULL, dedup_id TEXT NOT NULL, event_id TEXT NOT NULL,
+    category TEXT NOT NULL, event_type TEXT NOT NULL, timestamp TEXT NOT NULL,
+    received_at TEXT NOT NULL, should_process INTEGER NOT NULL, payload TEXT NOT NULL,
+    queued INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, dedup_id));
+CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL,
+    receipt TEXT UNIQUE);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_at_ms);
+";
+
+/// How often an empty long poll looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// A SQLite database shared by the embedded stores and queues. Calls run on tokio's blocking
+/// pool so they never stall the async workers.
+#[derive(Clone)]
+pub struct EmbeddedDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl EmbeddedDb {
+    /// Opens (creating if needed) a durable database file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        Self::init(conn)
+    }
+
+    /// A throwaway database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("embedded store task panicked")
+    }
+}
+
+fn corrupt(what: &str) -> impl Fn(String) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn parse_time(raw: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {raw:?}: {e}")))
+}
+
+impl WorkspaceStore for EmbeddedDb {
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
+        let ws = workspace.clone();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![ws.id.as_str(), ws.name, ws.created_at.to_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        let key = id.clone();
+        let row: Option<(String, String)> = self
+            .call(move |c| {
+                c.query_row("SELECT name, created_at FROM workspaces WHERE id = ?1", [key.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .await?;
+        let Some((name, created_at)) = row else { return Ok(None) };
+        Ok(Some(Workspace { id: id.clone(), name, created_at: parse_time(&created_at)? }))
+    }
+
+    async fn add_api_key(&self, workspace: &WorkspaceId, key: &ApiKeyHash) -> Result<(), StoreError> {
+        let (ws, key) = (workspace.clone(), key.clone());
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO api_keys (key_hash, workspace_id, created_at) VALUES (?1, ?2, ?3)",
+                params![key.as_str(), ws.as_str(), Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn workspace_for_key(&self, key: &ApiKeyHash) -> Result<Option<WorkspaceId>, StoreError> {
+        let key = key.clone();
+        let raw: Option<String> = self
+            .call(move |c| {
+                c.query_row("SELECT workspace_id FROM api_keys WHERE key_hash = ?1", [key.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .await?;
+        raw.map(|r| WorkspaceId::try_from(r).map_err(corrupt("workspace id"))).transpose()
+    }
+}
+
+impl EventStore for EmbeddedDb {
+    async fn insert_if_absent(&self, event: &Event, expires_at: i64) -> Result<Inserted, StoreError> {
+        let payload = event.payload.to_string();
+        ensure_event_fits(&payload, &event.dedup_id)?;
+        let event = event.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let existing: Option<(String, bool, i64)> = tx
+                .query_row(
+                    "SELECT event_id, queued, expires_at FROM events WHERE workspace_id = ?1 AND dedup_id = ?2",
+                    params![event.workspace_id.as_str(), event.dedup_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((event_id, queued, old_expiry)) = existing {
+                if old_expiry >= now_epoch_seconds() {
+                    let event_id = EventId::try_from(event_id).map_err(corrupt("event id"))?;
+                    return Ok(Inserted::Existing(ExistingEvent { event_id, queued }));
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO events (workspace_id, dedup_id, event_id, category, event_type,
+                    timestamp, received_at, should_process, payload, queued, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
+                params![
+                    event.workspace_id.as_str(),
+                    event.dedup_id,
+                    event.id.as_str(),
+                    event.category.as_str(),
+                    event.event_type,
+                    event.timestamp.to_rfc3339(),
+                    event.received_at.to_rfc3339(),
+                    event.should_process,
+                    payload,
+                    expires_at,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Inserted::New)
+        })
+        .await
+    }
+
+    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
+        let (ws, dedup_id) = (workspace.clone(), dedup_id.to_owned());
+        self.call(move |c| {
+            let updated = c.execute(
+                "UPDATE events SET queued = 1 WHERE workspace_id = ?1 AND dedup_id = ?2",
+                params![ws.as_str(), dedup_id],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::Corrupt(format!("no event with dedup id {dedup_id} to mark queued")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_event(&self, workspace: &WorkspaceId, event_id: &EventId) -> Result<Option<Event>, StoreError> {
+        let (ws, id) = (workspace.clone(), event_id.clone());
+        type Row = (String, String, String, String, String, bool, String);
+        let row: Option<Row> = self
+            .call(move |c| {
+                c.query_row(
+                    "SELECT dedup_id, category, event_type, timestamp, received_at, should_process, payload
+                     FROM events WHERE event_id = ?1 AND workspace_id = ?2 AND expires_at >= ?3",
+                    params![id.as_str(), ws.as_str(), now_epoch_seconds()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                )
+                .optional()
+            })
+            .await?;
+        let Some((dedup_id, category, event_type, timestamp, received_at, should_process, payload)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Event {
+            id: event_id.clone(),
+            workspace_id: workspace.clone(),
+            dedup_id,
+            category: Category::parse(&category).ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?,
+            event_type,
+            timestamp: parse_time(&timestamp)?,
+            received_at: parse_time(&received_at)?,
+            should_process,
+            payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?,
+        }))
+    }
+}
+
+/// Where a queue's messages go after too many receives, as SQS's redrive policy does.
+#[derive(Debug, Clone)]
+pub struct Redrive {
+    pub dead_letter_queue: String,
+    pub max_receives: u32,
+}
+
+/// A named queue inside an [`EmbeddedDb`] with SQS's delay, visibility and redrive semantics.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: EmbeddedDb,
+    name: String,
+    redrive: Option<Redrive>,
+}
+
+impl EmbeddedQueue {
+    pub fn new(db: EmbeddedDb, name: impl Into<String>, redrive: Option<Redrive>) -> Self {
+        Self { db, name: name.into(), redrive }
+    }
+
+    /// Messages currently in the queue, visible or not.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let name = self.name.clone();
+        self.db
+            .call(move |c| Ok(c.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [name], |r| r.get(0))?))
+            .await
+    }
+
+    async fn receive_now(&self, max: u32, visibility: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let (name, redrive) = (self.name.clone(), self.redrive.clone());
+        self.db
+            .call(move |c| {
+                let now = now_millis();
+                let tx = c.transaction()?;
+                let candidates: Vec<(i64, String, String, u32)> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT seq, message_id, body, receive_count FROM queue_messages
+                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY seq",
+                    )?;
+                    let rows = stmt.query_map(params![name, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                let mut received = Vec::new();
+                for (seq, message_id, body, receive_count) in candidates {
+                    if received.len() as u32 >= max.max(1) {
+                        break;
+                    }
+                    if let Some(rule) = redrive.as_ref().filter(|r| receive_count >= r.max_receives) {
+                        tx.execute(
+                            "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt = NULL, visible_at_ms = ?2 WHERE seq = ?3",
+                            params![rule.dead_letter_queue, now, seq],
+                        )?;
+                        continue;
+                    }
+                    let receipt = format!("{message_id}:{}", uuid::Uuid::new_v4().simple());
+                    let visible_at = now.saturating_add(i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX));
+                    tx.execute(
+                        "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?1, visible_at_ms = ?2 WHERE seq = ?3",
+                        params![receipt, visible_at, seq],
+                    )?;
+                    received.push(ReceivedMessage { message_id, receipt, body, receive_count: receive_count + 1 });
+                }
+                tx.commit()?;
+                Ok(received)
+            })
+            .await
+    }
+}
+
+fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+impl Queue for EmbeddedQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        let (name, body) = (self.name.clone(), body.to_owned());
+        let message_id = uuid::Uuid::now_v7().to_string();
+        let id = message_id.clone();
+        let visible_at = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms, receive_count) VALUES (?1, ?2, ?3, ?4, 0)",
+                    params![name, id, body, visible_at],
+                )?;
+                Ok::<_, QueueError>(())
+            })
+            .await?;
+        Ok(message_id)
+    }
+
+    async fn receive(&self, max: u32, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let received = self.receive_now(max, visibility).await?;
+            if !received.is_empty() || Instant::now() >= deadline {
+                return Ok(received);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        self.db
+            .call(move |c| {
+                c.execute("DELETE FROM queue_messages WHERE receipt = ?1", [receipt])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let visible_at = now_millis() + i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX / 2);
+        self.db
+            .call(move |c| {
+                let updated = c.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2",
+                    params![visible_at, receipt],
+                )?;
+                if updated == 0 {
+                    return Err(QueueError::InvalidReceipt);
+                }
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,18 @@
+//! Hookline's model crate: domain types, ingest validation, ports and their adapters.
+
+pub mod adapters;
+pub mod config;
+pub mod dedup;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod model;
+pub mod ports;
+pub mod timestamp;
+pub mod transcript;
+pub mod validation;
+
+pub use error::{QueueError, StoreError};
+pub use ids::{ApiKey, ApiKeyHash, EventId, WorkspaceId};
+pub use model::{Category, Event, QueueMessage, Workspace};
+pub use ports::{EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, WorkspaceStore};

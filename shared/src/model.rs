@@ -1,0 +1,143 @@
+//! Domain types: workspaces, ingest categories, accepted events and queue messages.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, WorkspaceId};
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The `{eventType}` path segment of the generic ingest route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Emails,
+    Calls,
+    Crm,
+    Social,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::Emails,
+        Category::Calls,
+        Category::Crm,
+        Category::Social,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Emails => "emails",
+            Category::Calls => "calls",
+            Category::Crm => "crm",
+            Category::Social => "social",
+        }
+    }
+
+    /// The body `eventType` values this category accepts.
+    pub fn event_types(self) -> &'static [&'static str] {
+        match self {
+            Category::Emails => &["sent", "reply", "opened", "clicked", "bounced", "unsubscribed"],
+            Category::Calls => &["transcript", "scheduled", "completed", "missed"],
+            Category::Crm => &["opportunity_created", "deal_won", "deal_lost", "meeting_booked"],
+            Category::Social => &[
+                "connection_sent",
+                "connection_accepted",
+                "message_sent",
+                "message_received",
+            ],
+        }
+    }
+
+    /// Whether analytics processes this sub-type; the rest are stored but not processed.
+    pub fn should_process(self, event_type: &str) -> bool {
+        match self {
+            Category::Emails => matches!(event_type, "sent" | "reply"),
+            Category::Calls => event_type == "transcript",
+            Category::Crm | Category::Social => true,
+        }
+    }
+
+    pub fn valid_values() -> String {
+        Self::ALL.map(Category::as_str).join(", ")
+    }
+}
+
+/// One accepted input event, normalized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub workspace_id: WorkspaceId,
+    pub dedup_id: String,
+    pub category: Category,
+    /// The body's `eventType`, e.g. `sent`.
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub should_process: bool,
+    pub payload: serde_json::Value,
+}
+
+impl Event {
+    /// The catalog name, `{category}.{eventType}` (e.g. `emails.sent`).
+    pub fn full_type(&self) -> String {
+        format!("{}.{}", self.category.as_str(), self.event_type)
+    }
+}
+
+/// What travels on the events queue: a reference, so the message stays small whatever the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueueMessage {
+    EventAccepted {
+        workspace_id: WorkspaceId,
+        event_id: EventId,
+        dedup_id: String,
+    },
+}
+
+impl QueueMessage {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("queue messages always serialize")
+    }
+
+    pub fn from_body(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn should_process_follows_the_spec_table() {
+        assert!(Category::Emails.should_process("sent"));
+        assert!(Category::Emails.should_process("reply"));
+        assert!(!Category::Emails.should_process("opened"));
+        assert!(Category::Calls.should_process("transcript"));
+        assert!(!Category::Calls.should_process("missed"));
+        assert!(Category::Crm.should_process("deal_lost"));
+        assert!(Category::Social.should_process("connection_sent"));
+    }
+
+    #[test]
+    fn queue_message_round_trips() {
+        let msg = QueueMessage::EventAccepted {
+            workspace_id: WorkspaceId::generate(),
+            event_id: EventId::generate(),
+            dedup_id: "abc".into(),
+        };
+        assert_eq!(QueueMessage::from_body(&msg.to_body()).unwrap(), msg);
+    }
+}

@@ -1,0 +1,434 @@
+//! Per-category validation of ingest bodies, with every fault reported at once in Zod's
+//! `flatten()` shape, and normalization of the accepted payload.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{ValidationError, Validator};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::model::Category;
+use crate::timestamp::parse_event_timestamp;
+use crate::transcript::split_turns;
+
+/// Unknown top-level fields are kept under this key instead of being dropped.
+pub const PASSTHROUGH_KEY: &str = "passthrough";
+
+/// Zod `flatten()`-shaped errors: form-level messages and messages per dotted field path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationErrors {
+    pub form_errors: Vec<String>,
+    pub field_errors: BTreeMap<String, Vec<String>>,
+}
+
+impl ValidationErrors {
+    pub fn form(message: impl Into<String>) -> Self {
+        Self { form_errors: vec![message.into()], ..Self::default() }
+    }
+
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(path.into(), message.into());
+        errors
+    }
+
+    fn add(&mut self, path: String, message: String) {
+        if path.is_empty() {
+            self.form_errors.push(message);
+        } else {
+            let messages = self.field_errors.entry(path).or_default();
+            if !messages.contains(&message) {
+                messages.push(message);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.form_errors.is_empty() && self.field_errors.is_empty()
+    }
+
+    /// Number of distinct faults, for logs.
+    pub fn count(&self) -> usize {
+        self.form_errors.len() + self.field_errors.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// A body that passed validation, normalized for storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedEvent {
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    /// The caller's explicit dedup id, if any.
+    pub event_id: Option<String>,
+    /// The body with the timestamp as RFC 3339 UTC, flat transcripts split into turns and
+    /// unknown top-level fields moved under [`PASSTHROUGH_KEY`].
+    pub payload: Value,
+}
+
+/// Validates `body` for `category` and normalizes it; on failure returns every fault found.
+pub fn validate(category: Category, body: Value, now: DateTime<Utc>) -> Result<ValidatedEvent, ValidationErrors> {
+    let schema = &SCHEMAS[category as usize];
+    let mut errors = ValidationErrors::default();
+    for error in schema.validator.iter_errors(&body) {
+        let (path, message) = describe(&error);
+        errors.add(path, message);
+    }
+    let Value::Object(mut fields) = body else {
+        return Err(errors);
+    };
+    let timestamp = match fields.get("eventTimestamp") {
+        Some(raw) if !errors.field_errors.contains_key("eventTimestamp") => {
+            match parse_event_timestamp(raw, now) {
+                Ok(ts) => Some(ts),
+                Err(fault) => {
+                    errors.add("eventTimestamp".into(), fault.message().into());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let Some(timestamp) = timestamp.filter(|_| errors.is_empty()) else {
+        return Err(errors);
+    };
+
+    fields.insert(
+        "eventTimestamp".into(),
+        Value::String(timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    if let Some(Value::String(flat)) = fields.get("transcript") {
+        let turns = split_turns(flat);
+        fields.insert("transcript".into(), Value::Array(turns));
+    }
+    let unknown: Vec<String> = fields
+        .keys()
+        .filter(|k| !schema.known_fields.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        let mut passthrough = Map::new();
+        for key in unknown {
+            if let Some(value) = fields.remove(&key) {
+                passthrough.insert(key, value);
+            }
+        }
+        fields.insert(PASSTHROUGH_KEY.into(), Value::Object(passthrough));
+    }
+    let event_type = fields["eventType"].as_str().unwrap_or_default().to_owned();
+    let event_id = fields.get("eventId").and_then(Value::as_str).map(str::to_owned);
+    Ok(ValidatedEvent { event_type, timestamp, event_id, payload: Value::Object(fields) })
+}
+
+struct CategorySchema {
+    validator: Validator,
+    known_fields: Vec<&'static str>,
+}
+
+/// Indexed by `Category as usize`; compiled once per process.
+static SCHEMAS: LazyLock<Vec<CategorySchema>> = LazyLock::new(|| {
+    Category::ALL
+        .into_iter()
+        .map(|category| {
+            let schema = schema_for(category);
+            let known_fields = schema["properties"]
+                .as_object()
+                .expect("schemas declare properties")
+                .keys()
+                .map(|k| &*k.clone().leak())
+                .collect();
+            let validator = jsonschema::draft202012::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .expect("built-in schemas compile");
+            CategorySchema { validator, known_fields }
+        })
+        .collect()
+});
+
+const SHORT_TEXT: usize = 256;
+const LONG_TEXT: usize = 2048;
+
+fn short_string() -> Value {
+    json!({"type": "string", "maxLength": SHORT_TEXT})
+}
+
+fn required_string(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max})
+}
+
+fn email_string() -> Value {
+    json!({"type": "string", "format": "email", "maxLength": 320})
+}
+
+fn person() -> Value {
+    json!({"type": "object", "required": ["email"],
+        "properties": {"email": email_string(), "name": short_string()}})
+}
+
+fn message_body() -> Value {
+    json!({"type": "object",
+        "properties": {"text": {"type": "string"}, "html": {"type": "string"}},
+        "anyOf": [{"required": ["text"]}, {"required": ["html"]}]})
+}
+
+/// A name, handle, URL or a small object describing a party.
+fn party() -> Value {
+    json!({"type": ["string", "object"], "minLength": 1, "maxLength": LONG_TEXT, "minProperties": 1,
+        "properties": {"email": email_string(), "name": short_string()}})
+}
+
+fn schema_for(category: Category) -> Value {
+    let mut properties = json!({
+        "eventTimestamp": {"type": ["string", "number"]},
+        "eventType": {"type": "string", "enum": category.event_types()},
+        "customMetadata": {"type": "object"},
+    });
+    let mut add = |name: &str, schema: Value| {
+        properties[name] = schema;
+    };
+    let required: &[&str] = match category {
+        Category::Emails => {
+            add("subject", json!({"type": "string", "maxLength": LONG_TEXT}));
+            add("body", message_body());
+            add("from", person());
+            add("to", json!({"type": "array", "minItems": 1, "items": person()}));
+            add("cc", json!({"type": "array", "items": person()}));
+            add("bcc", json!({"type": "array", "items": person()}));
+            for optional in ["eventId", "conversationId", "campaignId", "octaveRequestId"] {
+                add(optional, required_string(SHORT_TEXT));
+            }
+            &["eventTimestamp", "eventType", "subject", "body", "from", "to"]
+        }
+        Category::Calls => {
+            add("title", required_string(LONG_TEXT));
+            add("transcript", json!({"type": ["string", "array"], "minLength": 1, "minItems": 1,
+                "items": {"type": "object", "required": ["speaker", "text"], "properties": {
+                    "speaker": {"type": "string"}, "text": {"type": "string"},
+                    "start": {"type": ["number", "string"]}, "end": {"type": ["number", "string"]}}}}));
+            add("participants", json!({"type": "array", "minItems": 1, "items": party()}));
+            add("duration", json!({"type": "number", "minimum": 0}));
+            add("recordingUrl", json!({"type": "string", "format": "uri", "maxLength": LONG_TEXT}));
+            add("meetingPlatform", short_string());
+            for optional in ["eventId", "conversationId"] {
+                add(optional, required_string(SHORT_TEXT));
+            }
+            &["eventTimestamp", "eventType", "title", "transcript", "participants"]
+        }
+        Category::Crm => {
+            add("opportunityId", required_string(SHORT_TEXT));
+            add("opportunityName", required_string(LONG_TEXT));
+            add("amount", json!({"type": "number"}));
+            for optional in ["stage", "accountName", "contactName", "closeDate"] {
+                add(optional, short_string());
+            }
+            add("contactEmail", email_string());
+            &["eventTimestamp", "eventType", "opportunityId", "opportunityName"]
+        }
+        Category::Social => {
+            add("body", message_body());
+            add("from", party());
+            add("to", party());
+            add("subject", json!({"type": "string", "maxLength": LONG_TEXT}));
+            for optional in ["eventId", "conversationId", "campaignId"] {
+                add(optional, required_string(SHORT_TEXT));
+            }
+            for optional in ["messageType", "campaignName"] {
+                add(optional, short_string());
+            }
+            &["eventTimestamp", "eventType", "body", "from", "to"]
+        }
+    };
+    json!({"type": "object", "required": required, "properties": properties})
+}
+
+/// Turns one schema violation into a dotted path and a message a caller can act on.
+fn describe(error: &ValidationError<'_>) -> (String, String) {
+    let path = dotted(error.instance_path.as_str());
+    let join = |child: &str| if path.is_empty() { child.to_owned() } else { format!("{path}.{child}") };
+    match &error.kind {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            (join(name), "Required".to_owned())
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+            };
+            let message = if path.is_empty() {
+                format!("Expected a JSON object, received {}", json_type(&error.instance))
+            } else {
+                format!("Expected {expected}, received {}", json_type(&error.instance))
+            };
+            (path, message)
+        }
+        ValidationErrorKind::Enum { options } => {
+            let allowed = options
+                .as_array()
+                .map(|o| o.iter().map(|v| format!("'{}'", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(" | "))
+                .unwrap_or_default();
+            let message = format!("Invalid enum value. Expected {allowed}, received {}", error.instance);
+            (path, message)
+        }
+        ValidationErrorKind::Format { format } if format == "email" => (path, "Invalid email address".into()),
+        ValidationErrorKind::Format { format } if format == "uri" => (path, "Invalid URL".into()),
+        ValidationErrorKind::MinItems { limit } => {
+            let message = match path.as_str() {
+                "to" => "At least one recipient is required".to_owned(),
+                "participants" => "At least one participant is required".to_owned(),
+                _ => format!("Must contain at least {limit} item(s)"),
+            };
+            (path, message)
+        }
+        ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MinProperties { .. } => {
+            (path, "Must not be empty".into())
+        }
+        ValidationErrorKind::MaxLength { limit } => (path, format!("Must be at most {limit} characters")),
+        ValidationErrorKind::Minimum { limit } => (path, format!("Must be greater than or equal to {limit}")),
+        ValidationErrorKind::AnyOf if path.ends_with("body") => {
+            (path, "At least one of text or html must be provided".into())
+        }
+        _ => {
+            let message = error.to_string();
+            (path, message)
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `/to/0/email` → `to.0.email`, undoing JSON Pointer escapes.
+fn dotted(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn valid(category: Category) -> Value {
+        match category {
+            Category::Emails => json!({"eventTimestamp": "2024-02-03T10:30:00Z", "eventType": "sent",
+                "subject": "Hi", "body": {"text": "t"}, "from": {"email": "a@x.io"}, "to": [{"email": "b@y.io"}]}),
+            Category::Calls => json!({"eventTimestamp": 1706956200000_i64, "eventType": "transcript",
+                "title": "Sync", "transcript": "A: hi\nB: yo", "participants": ["A", {"name": "B"}]}),
+            Category::Crm => json!({"eventTimestamp": "1706956200", "eventType": "deal_won",
+                "opportunityId": "o1", "opportunityName": "Big"}),
+            Category::Social => json!({"eventTimestamp": "2024-02-03T12:30:00+02:00", "eventType": "message_sent",
+                "body": {"html": "<p>x</p>"}, "from": "https://linkedin.com/in/a", "to": {"name": "B"}}),
+        }
+    }
+
+    fn fields(errors: &ValidationErrors) -> Vec<&str> {
+        errors.field_errors.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_valid_body_of_every_category_passes_and_normalizes_the_timestamp() {
+        for category in Category::ALL {
+            let event = validate(category, valid(category), now()).unwrap_or_else(|e| panic!("{category:?}: {e:?}"));
+            assert_eq!(event.payload["eventTimestamp"], "2024-02-03T10:30:00.000Z", "{category:?}");
+        }
+    }
+
+    #[test]
+    fn every_required_field_left_out_is_named() {
+        for category in Category::ALL {
+            let body = valid(category);
+            for field in body.as_object().unwrap().keys() {
+                let optional = matches!(field.as_str(), "eventId" | "cc");
+                if optional {
+                    continue;
+                }
+                let mut without = body.clone();
+                without.as_object_mut().unwrap().remove(field);
+                let errors = validate(category, without, now()).unwrap_err();
+                assert_eq!(errors.field_errors.get(field.as_str()), Some(&vec!["Required".to_owned()]), "{category:?} {field}");
+            }
+        }
+    }
+
+    #[test]
+    fn five_faults_are_all_reported() {
+        let body = json!({"eventTimestamp": "not-a-date", "eventType": "forwarded",
+            "body": {"text": "x"}, "from": {"email": "not-an-email"}, "to": []});
+        let errors = validate(Category::Emails, body, now()).unwrap_err();
+        assert_eq!(fields(&errors), ["eventTimestamp", "eventType", "from.email", "subject", "to"]);
+        assert_eq!(errors.field_errors["to"], ["At least one recipient is required"]);
+        assert!(errors.field_errors["eventType"][0].contains("'sent' | 'reply'"));
+    }
+
+    #[test]
+    fn nested_paths_are_dotted() {
+        let mut body = valid(Category::Emails);
+        body["to"] = json!([{"email": "b@y.io"}, {"name": "no email"}, {"email": 5}]);
+        body["body"] = json!({});
+        let errors = validate(Category::Emails, body, now()).unwrap_err();
+        assert_eq!(fields(&errors), ["body", "to.1.email", "to.2.email"]);
+        assert_eq!(errors.field_errors["to.2.email"], ["Expected string, received number"]);
+    }
+
+    #[test]
+    fn non_object_bodies_are_form_errors() {
+        let errors = validate(Category::Crm, json!([1, 2]), now()).unwrap_err();
+        assert_eq!(errors.form_errors, ["Expected a JSON object, received array"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_under_passthrough() {
+        let mut body = valid(Category::Crm);
+        body["hubspotPortal"] = json!(42);
+        let event = validate(Category::Crm, body, now()).unwrap();
+        assert_eq!(event.payload[PASSTHROUGH_KEY], json!({"hubspotPortal": 42}));
+        assert!(event.payload.get("hubspotPortal").is_none());
+    }
+
+    #[test]
+    fn flat_transcripts_become_turns_and_arrays_stay_as_sent() {
+        let event = validate(Category::Calls, valid(Category::Calls), now()).unwrap();
+        assert_eq!(event.payload["transcript"], json!([{"speaker": "A", "text": "hi"}, {"speaker": "B", "text": "yo"}]));
+        let mut body = valid(Category::Calls);
+        body["transcript"] = json!([{"speaker": "A", "text": "hi", "start": 1.5}]);
+        let event = validate(Category::Calls, body.clone(), now()).unwrap();
+        assert_eq!(event.payload["transcript"], body["transcript"]);
+    }
+
+    #[test]
+    fn timestamp_window_is_a_field_error() {
+        let mut body = valid(Category::Crm);
+        body["eventTimestamp"] = json!("1800-01-01T00:00:00Z");
+        let errors = validate(Category::Crm, body, now()).unwrap_err();
+        assert_eq!(fields(&errors), ["eventTimestamp"]);
+        assert!(errors.field_errors["eventTimestamp"][0].contains("50 years"));
+    }
+
+    #[test]
+    fn explicit_event_id_is_returned() {
+        let mut body = valid(Category::Emails);
+        body["eventId"] = json!("deal-001-email-sent-1");
+        let event = validate(Category::Emails, body, now()).unwrap();
+        assert_eq!(event.event_id.as_deref(), Some("deal-001-email-sent-1"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Hookline's local mode and admin commands, on the same handlers and ports as the Lambdas.
+
+pub mod admin;
+pub mod local;

@@ -1,0 +1,123 @@
+//! Local mode: the Lambda handlers served over plain HTTP on the embedded store and queue.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Request as AxumRequest, State};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::Router;
+use hookline_shared::adapters::embedded::Redrive;
+use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
+use hookline_shared::config::DEFAULT_DEDUP_WINDOW_DAYS;
+use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
+use ingest::{error_response, handle_ingest, Ingest, IngestError, MAX_BODY_BYTES};
+use serde::{Deserialize, Serialize};
+
+use crate::admin::{create_workspace, AdminError};
+
+pub const EVENTS_QUEUE: &str = "events";
+pub const EVENTS_DLQ: &str = "events-dlq";
+/// Matches the deployed queue's redrive policy.
+pub const MAX_RECEIVES: u32 = 5;
+/// Bodies beyond this are refused before they are read in full, like API Gateway's 10 MB cap.
+const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
+const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
+const DATABASE_FILE: &str = "hookline.db";
+
+type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
+
+/// The embedded stack: one database file under `data_dir`.
+pub struct LocalStack {
+    pub db: EmbeddedDb,
+    pub events_queue: EmbeddedQueue,
+    pub dead_letters: EmbeddedQueue,
+    pub ingest: Arc<LocalIngest>,
+}
+
+impl LocalStack {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
+        let db = EmbeddedDb::open(&data_dir.join(DATABASE_FILE))?;
+        let redrive = Redrive { dead_letter_queue: EVENTS_DLQ.into(), max_receives: MAX_RECEIVES };
+        let events_queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, Some(redrive));
+        let dead_letters = EmbeddedQueue::new(db.clone(), EVENTS_DLQ, None);
+        let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
+        let ingest = Arc::new(Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window));
+        Ok(Self { db, events_queue, dead_letters, ingest })
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .fallback(serve_ingest)
+            .with_state(Arc::clone(&self.ingest))
+    }
+}
+
+/// The dev workspace local mode creates on first start; its key is kept in the data dir so a
+/// restart can print it again (local mode only; deployed stacks store key hashes only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevWorkspace {
+    pub workspace_id: WorkspaceId,
+    pub api_key: String,
+}
+
+pub async fn ensure_dev_workspace<S: WorkspaceStore>(store: &S, data_dir: &Path) -> Result<(DevWorkspace, bool), AdminError> {
+    let path = data_dir.join(DEV_WORKSPACE_FILE);
+    if let Ok(raw) = std::fs::read_to_string(&path) {
+        if let Ok(dev) = serde_json::from_str::<DevWorkspace>(&raw) {
+            if store.get_workspace(&dev.workspace_id).await?.is_some() {
+                return Ok((dev, false));
+            }
+        }
+    }
+    let created = create_workspace(store, "dev").await?;
+    let dev = DevWorkspace { workspace_id: created.workspace.id, api_key: created.api_key.expose().to_owned() };
+    write_private(&path, &serde_json::to_string_pretty(&dev).expect("serializable"))
+        .map_err(|e| StoreError::Unavailable(format!("cannot write {}: {e}", path.display())))?;
+    Ok((dev, true))
+}
+
+fn write_private(path: &PathBuf, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Adapts an HTTP request to the Lambda handler's request type and back.
+async fn serve_ingest(State(ingest): State<Arc<LocalIngest>>, req: AxumRequest) -> AxumResponse {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_READ_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            return into_axum(error_response(&IngestError::BodyTooLarge(MAX_READ_BYTES.max(MAX_BODY_BYTES + 1)), &request_id));
+        }
+    };
+    let lambda_req = lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
+    match handle_ingest(&ingest, lambda_req).await {
+        Ok(response) => into_axum(response),
+        Err(err) => {
+            tracing::error!(error = %err, "handler failed");
+            (http::StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> AxumResponse {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    AxumResponse::from_parts(parts, AxumBody::from(bytes))
+}
