@@ -1,1 +1,1023 @@
-fn main(){}
+//! Ingest handler CPU cost relative to a plain `serde_json::Value` parse of the same body.
+//!
+//! For 1 KB, 16 KB and 200 KB valid bodies of every category this prints the handler's CPU
+//! time per event (in-memory ports, current-thread runtime, no tracing subscriber) divided by
+//! the CPU time of `serde_json::from_slice::<Value>` of the same bytes, measured in the same
+//! run with alternating rounds. Target: at most 1.5x. It is a measurement, not a test: it
+//! exits 0 whatever the ratios (it only panics if the handler stops accepting the bodies).
+//!
+//! `cargo bench --bench ingest` prints the table; `cargo bench --bench ingest -- --breakdown`
+//! (or `INGEST_BENCH_BREAKDOWN=1`) also measures the handler's stages one by one.
+
+use std::cell::Cell;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use cpu_time::ThreadTime;
+use hookline_shared::validation::validate;
+use hookline_shared::{
+    ApiKey, ApiKeyHash, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue,
+    QueueError, QueueMessage, ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
+};
+use ingest::{handle_ingest, Ingest, ROUTE_PREFIX};
+use lambda_http::{Body, Request};
+use serde_json::{json, Map, Value};
+use tokio::runtime::Runtime;
+
+/// Body sizes to measure; each generated body is within 3% of these.
+const SIZES: [usize; 3] = [1024, 16 * 1024, 200 * 1024];
+const SIZE_TOLERANCE_PCT: usize = 3;
+/// The handler may cost at most this many parses of its body.
+const TARGET_RATIO: f64 = 1.5;
+/// CPU time wanted per side per round, and the bounds on iterations that buy it.
+const MEASURE_CPU: Duration = Duration::from_millis(200);
+const CALIBRATE_CPU: Duration = Duration::from_millis(50);
+const MAX_ITERS: usize = 20_000;
+const ROUNDS: usize = 5;
+const BREAKDOWN_ROUNDS: usize = 3;
+/// Pre-built request bodies per timed batch are capped at this many bytes. Large batches
+/// amortize glibc returning freed heap to the OS between batches: with 1 MB batches the 200 KB
+/// rows (both sides) pay ~20-60 us more per event in page faults.
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+/// Fixed-width placeholder patched with a counter so every body is a new event.
+const MARKER: &str = "bench-000000000000";
+const MARKER_DIGITS: usize = 12;
+
+// ---------------------------------------------------------------------------------------------
+// In-memory ports
+
+/// One workspace and the hash of its one key.
+#[derive(Default)]
+struct MemWorkspaces {
+    workspaces: Mutex<HashMap<WorkspaceId, Workspace>>,
+    keys: Mutex<HashMap<ApiKeyHash, WorkspaceId>>,
+}
+
+impl WorkspaceStore for MemWorkspaces {
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
+        let mut workspaces = self.workspaces.lock().unwrap();
+        workspaces.insert(workspace.id.clone(), workspace.clone());
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        Ok(self.workspaces.lock().unwrap().get(id).cloned())
+    }
+
+    async fn add_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &ApiKeyHash,
+    ) -> Result<(), StoreError> {
+        let mut keys = self.keys.lock().unwrap();
+        keys.insert(key.clone(), workspace.clone());
+        Ok(())
+    }
+
+    async fn workspace_for_key(&self, key: &ApiKeyHash) -> Result<Option<WorkspaceId>, StoreError> {
+        Ok(self.keys.lock().unwrap().get(key).cloned())
+    }
+}
+
+/// What a conditional put keeps per (workspace, dedup id): no payload, no serialization.
+struct StoredEvent {
+    event_id: EventId,
+    queued: bool,
+    expires_at: i64,
+}
+
+#[derive(Default)]
+struct MemEvents {
+    rows: Mutex<HashMap<WorkspaceId, HashMap<String, StoredEvent>>>,
+}
+
+impl MemEvents {
+    fn len(&self) -> usize {
+        self.rows.lock().unwrap().values().map(HashMap::len).sum()
+    }
+
+    fn queued(&self) -> usize {
+        let rows = self.rows.lock().unwrap();
+        rows.values()
+            .flat_map(HashMap::values)
+            .filter(|row| row.queued)
+            .count()
+    }
+
+    /// Empties the store but keeps its capacity, so later batches do not pay for rehashing.
+    fn clear(&self) {
+        self.rows
+            .lock()
+            .unwrap()
+            .values_mut()
+            .for_each(HashMap::clear);
+    }
+}
+
+impl EventStore for MemEvents {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
+        let now = Utc::now().timestamp();
+        let fresh = || StoredEvent {
+            event_id: event.id.clone(),
+            queued: false,
+            expires_at,
+        };
+        let mut rows = self.rows.lock().unwrap();
+        if !rows.contains_key(&event.workspace_id) {
+            rows.insert(event.workspace_id.clone(), HashMap::new());
+        }
+        let workspace = rows.get_mut(&event.workspace_id).expect("just ensured");
+        match workspace.entry(event.dedup_id.clone()) {
+            Entry::Occupied(row) if row.get().expires_at > now => {
+                Ok(Inserted::Existing(ExistingEvent {
+                    event_id: row.get().event_id.clone(),
+                    queued: row.get().queued,
+                }))
+            }
+            Entry::Occupied(mut row) => {
+                row.insert(fresh());
+                Ok(Inserted::New)
+            }
+            Entry::Vacant(row) => {
+                row.insert(fresh());
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(workspace).and_then(|w| w.get_mut(dedup_id)) {
+            Some(row) => {
+                row.queued = true;
+                Ok(())
+            }
+            None => Err(StoreError::Unavailable(format!(
+                "no event {dedup_id} to mark queued"
+            ))),
+        }
+    }
+
+    /// Payloads are not kept (that would measure a clone the real stores do not make).
+    async fn get_event(
+        &self,
+        _workspace: &WorkspaceId,
+        _event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Counts sends; nothing is ever received.
+#[derive(Default)]
+struct CountingQueue {
+    sent: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl CountingQueue {
+    fn take_sent(&self) -> u64 {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.sent.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl Queue for CountingQueue {
+    async fn send(&self, body: &str, _delay: Duration) -> Result<String, QueueError> {
+        self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(format!("msg-{n}"))
+    }
+
+    async fn receive(
+        &self,
+        _max: u32,
+        _visibility: Duration,
+        _wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        Ok(Vec::new())
+    }
+
+    async fn delete(&self, _receipt: &str) -> Result<(), QueueError> {
+        Err(QueueError::InvalidReceipt)
+    }
+
+    async fn change_visibility(
+        &self,
+        _receipt: &str,
+        _visibility: Duration,
+    ) -> Result<(), QueueError> {
+        Err(QueueError::InvalidReceipt)
+    }
+}
+
+type Deps = Ingest<MemWorkspaces, MemEvents, CountingQueue>;
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+const SENTENCES: [&str; 8] = [
+    "Thanks for walking us through the rollout plan for the EMEA teams yesterday.",
+    "I shared the pricing summary with our finance lead and she had two questions.",
+    "Could we move the security review to Thursday so our CISO can join the call?",
+    "The pilot group saw a thirty percent drop in manual data entry last quarter.",
+    "Let me know if the revised order form works, and I will route it for signature.",
+    "We would like to understand how the sandbox environment is provisioned.",
+    "Our procurement team needs the vendor questionnaire back by end of month.",
+    "Happy to set up a follow-up with your solutions engineer next week.",
+];
+
+/// Email-like prose of exactly `len` ASCII characters, with a line break every few sentences.
+fn prose(len: usize) -> String {
+    let mut text = String::with_capacity(len + 100);
+    let mut i = 0;
+    while text.len() < len {
+        text.push_str(SENTENCES[i % SENTENCES.len()]);
+        text.push(if i % 4 == 3 { '\n' } else { ' ' });
+        i += 1;
+    }
+    text.truncate(len);
+    text
+}
+
+/// A flat `Speaker: text` transcript of exactly `len` ASCII characters, ~80-character lines.
+fn flat_transcript(len: usize) -> String {
+    let speakers = ["Alex Morgan", "Jordan Lee"];
+    let mut text = String::with_capacity(len + 100);
+    let mut i = 0;
+    while text.len() < len {
+        text.push_str(speakers[i % 2]);
+        text.push_str(": ");
+        text.push_str(SENTENCES[(i * 3) % SENTENCES.len()]);
+        text.push('\n');
+        i += 1;
+    }
+    text.truncate(len);
+    text
+}
+
+/// Small string entries (`"k00001": "value ..."`) whose JSON takes about `len` bytes.
+fn custom_metadata(len: usize) -> Value {
+    let mut map = Map::new();
+    let mut remaining = len;
+    for i in 1.. {
+        let key = format!("k{i:05}");
+        let overhead = key.len() + 6; // two pairs of quotes, colon, comma
+        if remaining <= overhead {
+            break;
+        }
+        let value = format!("value {i:05} for the opportunity sync");
+        let take = value.len().min(remaining - overhead);
+        remaining -= overhead + take;
+        map.insert(key, Value::String(value[..take].to_owned()));
+    }
+    Value::Object(map)
+}
+
+/// A valid body of `category` whose padding field carries `fill` characters; it contains
+/// [`MARKER`] exactly once, in a field that makes the event's dedup id.
+fn body(category: Category, fill: usize) -> Value {
+    match category {
+        Category::Emails => json!({
+            "eventId": MARKER,
+            "eventTimestamp": "2024-02-03T10:30:00Z",
+            "eventType": "sent",
+            "subject": "Following up on the rollout plan",
+            "body": {
+                "text": prose(fill),
+                "html": "<p>Hi Jordan,</p><p>Following up on the rollout plan.</p>",
+            },
+            "from": {"email": "alex.morgan@acme.io", "name": "Alex Morgan"},
+            "to": [{"email": "jordan.lee@globex.com", "name": "Jordan Lee"}],
+            "conversationId": "conv-2024-0203-001",
+        }),
+        Category::Calls => json!({
+            "eventId": MARKER,
+            "eventTimestamp": "2024-02-03T10:30:00Z",
+            "eventType": "transcript",
+            "title": "Globex rollout planning",
+            "participants": [
+                {"name": "Alex Morgan", "email": "alex.morgan@acme.io"},
+                {"name": "Jordan Lee", "email": "jordan.lee@globex.com"},
+            ],
+            "duration": 1800,
+            "meetingPlatform": "zoom",
+            "transcript": flat_transcript(fill),
+        }),
+        // The CRM schema has no `eventId` (it would go to passthrough and be ignored), so the
+        // derived dedup id applies: opportunityId + eventType. The marker makes it unique.
+        Category::Crm => json!({
+            "eventTimestamp": "2024-02-03T10:30:00Z",
+            "eventType": "deal_won",
+            "opportunityId": MARKER,
+            "opportunityName": "Globex platform expansion",
+            "amount": 125000.0,
+            "stage": "Closed Won",
+            "accountName": "Globex",
+            "contactName": "Jordan Lee",
+            "contactEmail": "jordan.lee@globex.com",
+            "closeDate": "2024-02-03",
+            "customMetadata": custom_metadata(fill),
+        }),
+        Category::Social => json!({
+            "eventId": MARKER,
+            "eventTimestamp": "2024-02-03T10:30:00Z",
+            "eventType": "message_sent",
+            "body": {"text": prose(fill)},
+            "from": "https://www.linkedin.com/in/alex-morgan",
+            "to": "https://www.linkedin.com/in/jordan-lee",
+            "conversationId": "li-conv-2024-0203-001",
+            "messageType": "inmail",
+        }),
+    }
+}
+
+/// Serializes `body(category, fill)` with `fill` chosen so the bytes come as close to
+/// `target` as the padding allows.
+fn fit(category: Category, target: usize) -> Vec<u8> {
+    let encode = |fill: usize| serde_json::to_vec(&body(category, fill)).expect("bodies serialize");
+    let mut fill = target.saturating_sub(encode(0).len());
+    let mut best = encode(fill);
+    for _ in 0..32 {
+        let bytes = encode(fill);
+        if bytes.len().abs_diff(target) < best.len().abs_diff(target) {
+            best = bytes.clone();
+        }
+        match bytes.len() {
+            n if n == target => break,
+            n if n < target => fill += target - n,
+            n => fill = fill.saturating_sub((n - target).div_ceil(2)),
+        }
+    }
+    let tolerance = target * SIZE_TOLERANCE_PCT / 100;
+    assert!(
+        best.len().abs_diff(target) <= tolerance,
+        "{category:?} body of {} bytes is not within {SIZE_TOLERANCE_PCT}% of {target}",
+        best.len()
+    );
+    best
+}
+
+/// One (category, size) case: the body template and a counter that makes each copy unique.
+struct Case {
+    category: Category,
+    template: Vec<u8>,
+    digits_at: usize,
+    next: Cell<u64>,
+    uri: String,
+    key: String,
+}
+
+impl Case {
+    fn new(category: Category, target: usize, key: &ApiKey, first: u64) -> Self {
+        let template = fit(category, target);
+        let marker = MARKER.as_bytes();
+        let mut hits = template
+            .windows(marker.len())
+            .enumerate()
+            .filter(|(_, w)| *w == marker);
+        let (at, _) = hits.next().expect("the marker is in the body");
+        assert!(hits.next().is_none(), "the marker occurs once");
+        Case {
+            category,
+            digits_at: at + marker.len() - MARKER_DIGITS,
+            template,
+            next: Cell::new(first),
+            uri: format!("{ROUTE_PREFIX}{}", category.as_str()),
+            key: key.expose().to_owned(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.template.len()
+    }
+
+    /// A copy of the template with a never-used counter in the marker.
+    fn next_body(&self) -> Vec<u8> {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let mut bytes = self.template.clone();
+        let digits = format!("{n:0width$}", width = MARKER_DIGITS);
+        bytes[self.digits_at..self.digits_at + MARKER_DIGITS].copy_from_slice(digits.as_bytes());
+        bytes
+    }
+
+    fn request(&self, bytes: Vec<u8>) -> Request {
+        http::Request::builder()
+            .method("POST")
+            .uri(self.uri.as_str())
+            .header("content-type", "application/json")
+            .header("x-api-key", self.key.as_str())
+            .body(Body::from(bytes))
+            .expect("valid request")
+    }
+
+    /// How many bodies of this case fit in one pre-built batch.
+    fn batch_len(&self, n: usize) -> usize {
+        (BATCH_BYTES / self.size()).clamp(1, n.max(1))
+    }
+
+    /// Runs `n` events in pre-built batches; `run` times one batch and returns its CPU time.
+    fn batched<T>(
+        &self,
+        n: usize,
+        make: impl Fn(Vec<u8>) -> T,
+        mut run: impl FnMut(Vec<T>) -> Duration,
+    ) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = n;
+        while left > 0 {
+            let m = self.batch_len(left);
+            left -= m;
+            let inputs: Vec<T> = (0..m).map(|_| make(self.next_body())).collect();
+            total += run(inputs);
+        }
+        total
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed loops
+
+/// What the handler is asked to do with each request.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// `handle_ingest`: everything, including the request id and the rendered response.
+    Handler,
+    /// `ingest::ingest`: the contract without HTTP rendering.
+    Contract,
+}
+
+/// CPU time of `n` requests through `stage`; every one must be accepted as a new event.
+fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, stage: Stage, n: usize) -> Duration {
+    case.batched(
+        n,
+        |bytes| case.request(bytes),
+        |requests| {
+            let m = requests.len();
+            let first_id = dedup_marker(case, requests[0].body().as_ref());
+            let (elapsed, accepted, first, first_response) = rt.block_on(async {
+                let mut accepted = 0usize;
+                let mut first: Option<(bool, String)> = None;
+                let mut first_response = None;
+                let start = ThreadTime::now();
+                for request in requests {
+                    match stage {
+                        Stage::Handler => {
+                            let response = handle_ingest(deps, request)
+                                .await
+                                .expect("the handler never errors");
+                            accepted += usize::from(response.status() == http::StatusCode::OK);
+                            if first_response.is_none() {
+                                first_response = Some(response);
+                            } else {
+                                black_box(response);
+                            }
+                        }
+                        Stage::Contract => {
+                            let result = ingest::ingest(deps, &request).await;
+                            if let Ok(accepted_event) = black_box(&result) {
+                                accepted += 1;
+                                if first.is_none() {
+                                    first = Some((
+                                        accepted_event.duplicate,
+                                        accepted_event.dedup_id.clone(),
+                                    ));
+                                }
+                            }
+                            drop(request);
+                        }
+                    }
+                }
+                (start.elapsed(), accepted, first, first_response)
+            });
+            let (duplicate, dedup_id) = match first_response {
+                Some(response) => summarize(&response),
+                None => first.expect("at least one request"),
+            };
+            assert_eq!(
+                accepted, m,
+                "{:?}: every request is accepted",
+                case.category
+            );
+            assert!(
+                !duplicate,
+                "{:?}: the first request of a batch is a new event",
+                case.category
+            );
+            match first_id {
+                Some(expected) => {
+                    assert_eq!(dedup_id, expected, "{:?}: explicit dedup id", case.category)
+                }
+                None => assert!(dedup_id.starts_with("crm_"), "derived dedup id {dedup_id}"),
+            }
+            assert_eq!(
+                deps.events.len(),
+                m,
+                "{:?}: one stored event per request",
+                case.category
+            );
+            assert_eq!(
+                deps.events.queued(),
+                m,
+                "{:?}: every event marked queued",
+                case.category
+            );
+            assert_eq!(
+                deps.queue.take_sent(),
+                m as u64,
+                "{:?}: one message per request",
+                case.category
+            );
+            deps.events.clear();
+            elapsed
+        },
+    )
+}
+
+/// (duplicate, dedupId) from an accepted response, read outside the timed loop.
+fn summarize(response: &http::Response<Body>) -> (bool, String) {
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON response");
+    assert_eq!(body["received"], true, "accepted: {body}");
+    let data = &body["additionalData"];
+    (
+        data["duplicate"].as_bool().expect("duplicate flag"),
+        data["dedupId"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The explicit dedup id a body carries, or `None` when the category derives one.
+fn dedup_marker(case: &Case, bytes: &[u8]) -> Option<String> {
+    let digits = std::str::from_utf8(&bytes[case.digits_at..case.digits_at + MARKER_DIGITS])
+        .expect("ASCII digits");
+    (case.category != Category::Crm)
+        .then(|| format!("{}{digits}", &MARKER[..MARKER.len() - MARKER_DIGITS]))
+}
+
+/// CPU time of `n` plain parses of the case's bodies (fresh copies, like the handler gets).
+fn run_parse(case: &Case, n: usize) -> Duration {
+    case.batched(
+        n,
+        |bytes| bytes,
+        |bodies| time_each(&bodies, |bytes| parse(bytes)),
+    )
+}
+
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(black_box(bytes)).expect("valid JSON")
+}
+
+/// CPU time of `f` over every input; results are black-boxed and dropped inside the timing.
+fn time_each<I, R>(inputs: &[I], mut f: impl FnMut(&I) -> R) -> Duration {
+    let start = ThreadTime::now();
+    for input in inputs {
+        black_box(f(input));
+    }
+    start.elapsed()
+}
+
+/// CPU time of `n` calls of `f` on the same input.
+fn time_repeat<R>(n: usize, mut f: impl FnMut() -> R) -> Duration {
+    let start = ThreadTime::now();
+    for _ in 0..n {
+        black_box(f());
+    }
+    start.elapsed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+
+/// Per-event CPU time of one measured quantity over the rounds.
+struct Sample {
+    iterations: usize,
+    micros: Vec<f64>,
+}
+
+impl Sample {
+    fn median(&self) -> f64 {
+        let mut sorted = self.micros.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        if sorted.len() % 2 == 1 {
+            sorted[mid]
+        } else {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        }
+    }
+
+    /// (max - min) / median, in percent: how noisy the rounds were.
+    fn spread_pct(&self) -> f64 {
+        let min = self.micros.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.micros.iter().copied().fold(0.0, f64::max);
+        100.0 * (max - min) / self.median()
+    }
+}
+
+fn micros_per(total: Duration, n: usize) -> f64 {
+    total.as_secs_f64() * 1e6 / n as f64
+}
+
+/// Warms up and calibrates each runner (a closure timing `n` events), then runs `rounds`
+/// rounds, rotating which runner goes first, and returns each one's per-event times.
+fn sample(rounds: usize, runners: &mut [&mut dyn FnMut(usize) -> Duration]) -> Vec<Sample> {
+    let iterations: Vec<usize> = runners
+        .iter_mut()
+        .map(|run| {
+            let mut n = 1;
+            loop {
+                let spent = run(n);
+                if spent >= CALIBRATE_CPU || n >= MAX_ITERS {
+                    let per = spent.as_secs_f64() / n as f64;
+                    let wanted = (MEASURE_CPU.as_secs_f64() / per.max(1e-9)).ceil() as usize;
+                    break wanted.clamp(1, MAX_ITERS);
+                }
+                n = (n * 4).min(MAX_ITERS);
+            }
+        })
+        .collect();
+    let mut samples: Vec<Sample> = iterations
+        .iter()
+        .map(|&iterations| Sample {
+            iterations,
+            micros: Vec::with_capacity(rounds),
+        })
+        .collect();
+    for round in 0..rounds {
+        for k in 0..runners.len() {
+            let i = (round + k) % runners.len();
+            let n = samples[i].iterations;
+            let spent = runners[i](n);
+            samples[i].micros.push(micros_per(spent, n));
+        }
+    }
+    samples
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+struct Row {
+    category: Category,
+    size: usize,
+    handler: Sample,
+    parse: Sample,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.handler.median() / self.parse.median()
+    }
+}
+
+fn setup(rt: &Runtime) -> (Deps, ApiKey) {
+    let deps = Ingest::new(
+        MemWorkspaces::default(),
+        MemEvents::default(),
+        CountingQueue::default(),
+        Duration::from_secs(24 * 3600),
+    );
+    let key = ApiKey::generate();
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        name: "bench".into(),
+        created_at: Utc::now(),
+    };
+    rt.block_on(async {
+        deps.workspaces
+            .create_workspace(&workspace)
+            .await
+            .expect("in-memory store");
+        deps.workspaces
+            .add_api_key(&workspace.id, &key.hash())
+            .await
+            .expect("in-memory store");
+    });
+    (deps, key)
+}
+
+fn main() {
+    let breakdown = std::env::args().any(|a| a == "--breakdown")
+        || std::env::var("INGEST_BENCH_BREAKDOWN").is_ok_and(|v| !v.is_empty() && v != "0");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (deps, key) = setup(&rt);
+    let mut next_id = 0u64;
+    let mut cases = Vec::new();
+    for category in Category::ALL {
+        for target in SIZES {
+            cases.push(Case::new(category, target, &key, next_id));
+            next_id += 1_000_000;
+        }
+    }
+
+    println!("ingest handler CPU time vs serde_json::from_slice::<Value> of the same body");
+    println!(
+        "thread CPU time, current-thread runtime, in-memory ports, no tracing subscriber; \
+         {ROUNDS} alternating rounds of >= {} ms per side (max {MAX_ITERS} events), medians",
+        MEASURE_CPU.as_millis()
+    );
+    println!();
+    println!(
+        "{:<8} {:>8} {:>14} {:>12} {:>7} {:>13} {:>12}  verdict",
+        "category", "bytes", "handler us/ev", "parse us/ev", "ratio", "spread h/p %", "events h/p"
+    );
+    let mut rows = Vec::new();
+    for case in &cases {
+        let mut handler = |n| run_requests(&rt, &deps, case, Stage::Handler, n);
+        let mut parse = |n| run_parse(case, n);
+        let mut samples = sample(ROUNDS, &mut [&mut handler, &mut parse]).into_iter();
+        let row = Row {
+            category: case.category,
+            size: case.size(),
+            handler: samples.next().expect("handler sample"),
+            parse: samples.next().expect("parse sample"),
+        };
+        let ratio = row.ratio();
+        println!(
+            "{:<8} {:>8} {:>14.2} {:>12.2} {:>6.2}x {:>13} {:>12}  {}",
+            row.category.as_str(),
+            row.size,
+            row.handler.median(),
+            row.parse.median(),
+            ratio,
+            format!(
+                "{:.1}/{:.1}",
+                row.handler.spread_pct(),
+                row.parse.spread_pct()
+            ),
+            format!("{}/{}", row.handler.iterations, row.parse.iterations),
+            if ratio <= TARGET_RATIO {
+                "ok"
+            } else {
+                "over target"
+            }
+        );
+        rows.push(row);
+    }
+    let worst = rows
+        .iter()
+        .max_by(|a, b| a.ratio().total_cmp(&b.ratio()))
+        .expect("at least one case");
+    let over = rows.iter().filter(|r| r.ratio() > TARGET_RATIO).count();
+    println!();
+    println!(
+        "worst ratio: {:.2}x ({} {} bytes); {over} of {} cases over the {TARGET_RATIO}x target",
+        worst.ratio(),
+        worst.category.as_str(),
+        worst.size,
+        rows.len()
+    );
+
+    if breakdown {
+        print_breakdown(&rt, &deps, &key, &cases);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breakdown (opt-in)
+
+/// Per-event CPU of the handler's stages, each cumulative: parse, then with validation and
+/// normalization, then with the rest of the contract (auth, event, store, queue), then with
+/// response rendering; then the transcript split and the derived dedup id on their own, and
+/// the fixed per-request costs.
+fn print_breakdown(rt: &Runtime, deps: &Deps, key: &ApiKey, cases: &[Case]) {
+    println!();
+    println!("breakdown, us/event (medians of {BREAKDOWN_ROUNDS} rounds; the first four columns are cumulative)");
+    println!(
+        "{:<8} {:>8} {:>8} {:>10} {:>9} {:>14} {:>12} {:>10} {:>10}",
+        "category",
+        "bytes",
+        "parse",
+        "+validate",
+        "ingest()",
+        "handle_ingest",
+        "split_turns",
+        "line scan",
+        "dedup id"
+    );
+    for case in cases {
+        let category = case.category;
+        let template: Value = serde_json::from_slice(&case.template).expect("valid JSON");
+        let transcript = template["transcript"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let payload = validate(category, template.clone(), Utc::now())
+            .expect("valid body")
+            .payload;
+        let mut parse_only = |n| run_parse(case, n);
+        let mut parse_validate = |n| {
+            case.batched(
+                n,
+                |bytes| bytes,
+                |bodies| {
+                    let now = Utc::now();
+                    time_each(&bodies, |bytes| {
+                        validate(category, parse(bytes), now).expect("valid body")
+                    })
+                },
+            )
+        };
+        let mut contract = |n| run_requests(rt, deps, case, Stage::Contract, n);
+        let mut handler = |n| run_requests(rt, deps, case, Stage::Handler, n);
+        let mut split =
+            |n| time_repeat(n, || hookline_shared::transcript::split_turns(&transcript));
+        let mut scan = |n| time_repeat(n, || scan_turns(&transcript));
+        let mut derive = |n| {
+            time_repeat(n, || {
+                hookline_shared::dedup::derive(category, &payload, "2024-02-03T10:30:00.000Z")
+            })
+        };
+        let mut runners: Vec<&mut dyn FnMut(usize) -> Duration> = vec![
+            &mut parse_only,
+            &mut parse_validate,
+            &mut contract,
+            &mut handler,
+        ];
+        let calls = category == Category::Calls;
+        let crm = category == Category::Crm;
+        if calls {
+            runners.push(&mut split);
+            runners.push(&mut scan);
+        }
+        if crm {
+            runners.push(&mut derive);
+        }
+        let samples = sample(BREAKDOWN_ROUNDS, &mut runners);
+        let cell = |i: usize, shown: bool| match samples.get(i) {
+            Some(s) if shown => format!("{:.2}", s.median()),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "{:<8} {:>8} {:>8} {:>10} {:>9} {:>14} {:>12} {:>10} {:>10}",
+            category.as_str(),
+            case.size(),
+            cell(0, true),
+            cell(1, true),
+            cell(2, true),
+            cell(3, true),
+            cell(4, calls),
+            cell(5, calls),
+            cell(4, crm)
+        );
+    }
+
+    println!();
+    println!("fixed per-request costs, us/call");
+    let workspace_id = rt
+        .block_on(deps.keys.resolve(&deps.workspaces, key))
+        .expect("in-memory store")
+        .expect("the bench key resolves");
+    let event_id = EventId::generate();
+    let dedup_id = format!("{}000000000001", &MARKER[..MARKER.len() - MARKER_DIGITS]);
+    let message = QueueMessage::EventAccepted {
+        workspace_id: workspace_id.clone(),
+        event_id: event_id.clone(),
+        dedup_id: dedup_id.clone(),
+    };
+    let mut key_hash = |n| time_repeat(n, || key.hash());
+    let mut resolve = |n| {
+        rt.block_on(async {
+            let start = ThreadTime::now();
+            for _ in 0..n {
+                black_box(
+                    deps.keys
+                        .resolve(&deps.workspaces, key)
+                        .await
+                        .expect("in-memory store"),
+                );
+            }
+            start.elapsed()
+        })
+    };
+    let mut uuid_v4 = |n| time_repeat(n, uuid::Uuid::new_v4);
+    let mut new_event_id = |n| time_repeat(n, EventId::generate);
+    let mut store = |n: usize| {
+        let now = Utc::now();
+        let events: Vec<Event> = (0..n)
+            .map(|i| Event {
+                id: EventId::generate(),
+                workspace_id: workspace_id.clone(),
+                dedup_id: format!("store-{i}"),
+                category: Category::Emails,
+                event_type: "sent".into(),
+                timestamp: now,
+                received_at: now,
+                should_process: true,
+                payload: Value::Null,
+            })
+            .collect();
+        let spent = rt.block_on(async {
+            let start = ThreadTime::now();
+            for event in &events {
+                let inserted = deps
+                    .events
+                    .insert_if_absent(event, now.timestamp() + 3600)
+                    .await;
+                assert_eq!(inserted.expect("in-memory store"), Inserted::New);
+                deps.events
+                    .mark_queued(&event.workspace_id, &event.dedup_id)
+                    .await
+                    .expect("stored just now");
+            }
+            start.elapsed()
+        });
+        deps.events.clear();
+        spent
+    };
+    let mut queue_body = |n| time_repeat(n, || message.to_body());
+    let mut clock = |n| {
+        time_repeat(n, || {
+            Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+        })
+    };
+    let mut render = |n| time_repeat(n, || accepted_response_replica(&event_id, &dedup_id));
+    let small = &cases[0];
+    let mut request_drop = |n| {
+        small.batched(
+            n,
+            |bytes| small.request(bytes),
+            |requests| {
+                let start = ThreadTime::now();
+                drop(black_box(requests));
+                start.elapsed()
+            },
+        )
+    };
+    let names = [
+        "ApiKey::hash (sha256 + hex)",
+        "KeyCache::resolve, cache hit (includes the hash)",
+        "uuid v4 (request id)",
+        "EventId::generate (uuid v7)",
+        "in-memory insert_if_absent + mark_queued",
+        "QueueMessage::to_body",
+        "Utc::now + to_rfc3339",
+        "accepted response (replica: uuid v4 + json! + to_string)",
+        "drop of a 1 KB Request",
+    ];
+    let samples = sample(
+        BREAKDOWN_ROUNDS,
+        &mut [
+            &mut key_hash,
+            &mut resolve,
+            &mut uuid_v4,
+            &mut new_event_id,
+            &mut store,
+            &mut queue_body,
+            &mut clock,
+            &mut render,
+            &mut request_drop,
+        ],
+    );
+    for (name, s) in names.iter().zip(&samples) {
+        println!("  {name:<58} {:>8.3}", s.median());
+    }
+}
+
+/// The line and speaker scanning `split_turns` does, without building any JSON values.
+fn scan_turns(text: &str) -> usize {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim().len() <= 64)
+        .count()
+}
+
+/// What `ingest`'s private `accepted_response` (with `request_id`) builds, for its cost only.
+fn accepted_response_replica(event_id: &EventId, dedup_id: &str) -> http::Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "_metadata": {
+            "requestId": request_id,
+            "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            "usage": 0,
+            "message": "Event received",
+        },
+        "received": true,
+        "connection": {"providerName": "GENERIC", "shouldProcess": true, "connectionMethod": "WEBHOOK"},
+        "additionalData": {"eventId": event_id, "dedupId": dedup_id, "duplicate": false},
+    });
+    let mut response = http::Response::new(Body::Text(body.to_string()));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}

@@ -33,12 +33,19 @@ impl CreatedWorkspace {
     }
 }
 
-pub async fn create_workspace<S: WorkspaceStore>(store: &S, name: &str) -> Result<CreatedWorkspace, AdminError> {
+pub async fn create_workspace<S: WorkspaceStore>(
+    store: &S,
+    name: &str,
+) -> Result<CreatedWorkspace, AdminError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(AdminError::InvalidName);
     }
-    let workspace = Workspace { id: WorkspaceId::generate(), name: name.to_owned(), created_at: Utc::now() };
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        name: name.to_owned(),
+        created_at: Utc::now(),
+    };
     store.create_workspace(&workspace).await?;
     let api_key = ApiKey::generate();
     store.add_api_key(&workspace.id, &api_key.hash()).await?;
@@ -46,8 +53,12 @@ pub async fn create_workspace<S: WorkspaceStore>(store: &S, name: &str) -> Resul
 }
 
 /// Adds a key to an existing workspace and returns it in plain text (shown once).
-pub async fn create_key<S: WorkspaceStore>(store: &S, workspace: &str) -> Result<(WorkspaceId, ApiKey), AdminError> {
-    let id = WorkspaceId::parse(workspace).ok_or_else(|| AdminError::InvalidWorkspaceId(workspace.to_owned()))?;
+pub async fn create_key<S: WorkspaceStore>(
+    store: &S,
+    workspace: &str,
+) -> Result<(WorkspaceId, ApiKey), AdminError> {
+    let id = WorkspaceId::parse(workspace)
+        .ok_or_else(|| AdminError::InvalidWorkspaceId(workspace.to_owned()))?;
     if store.get_workspace(&id).await?.is_none() {
         return Err(AdminError::UnknownWorkspace(id));
     }

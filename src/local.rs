@@ -38,15 +38,29 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
         let db = EmbeddedDb::open(&data_dir.join(DATABASE_FILE))?;
-        let redrive = Redrive { dead_letter_queue: EVENTS_DLQ.into(), max_receives: MAX_RECEIVES };
+        let redrive = Redrive {
+            dead_letter_queue: EVENTS_DLQ.into(),
+            max_receives: MAX_RECEIVES,
+        };
         let events_queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, Some(redrive));
         let dead_letters = EmbeddedQueue::new(db.clone(), EVENTS_DLQ, None);
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
-        let ingest = Arc::new(Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window));
-        Ok(Self { db, events_queue, dead_letters, ingest })
+        let ingest = Arc::new(Ingest::new(
+            db.clone(),
+            db.clone(),
+            events_queue.clone(),
+            dedup_window,
+        ));
+        Ok(Self {
+            db,
+            events_queue,
+            dead_letters,
+            ingest,
+        })
     }
 
     pub fn router(&self) -> Router {
@@ -65,7 +79,10 @@ pub struct DevWorkspace {
     pub api_key: String,
 }
 
-pub async fn ensure_dev_workspace<S: WorkspaceStore>(store: &S, data_dir: &Path) -> Result<(DevWorkspace, bool), AdminError> {
+pub async fn ensure_dev_workspace<S: WorkspaceStore>(
+    store: &S,
+    data_dir: &Path,
+) -> Result<(DevWorkspace, bool), AdminError> {
     let path = data_dir.join(DEV_WORKSPACE_FILE);
     if let Ok(raw) = std::fs::read_to_string(&path) {
         if let Ok(dev) = serde_json::from_str::<DevWorkspace>(&raw) {
@@ -75,9 +92,15 @@ pub async fn ensure_dev_workspace<S: WorkspaceStore>(store: &S, data_dir: &Path)
         }
     }
     let created = create_workspace(store, "dev").await?;
-    let dev = DevWorkspace { workspace_id: created.workspace.id, api_key: created.api_key.expose().to_owned() };
-    write_private(&path, &serde_json::to_string_pretty(&dev).expect("serializable"))
-        .map_err(|e| StoreError::Unavailable(format!("cannot write {}: {e}", path.display())))?;
+    let dev = DevWorkspace {
+        workspace_id: created.workspace.id,
+        api_key: created.api_key.expose().to_owned(),
+    };
+    write_private(
+        &path,
+        &serde_json::to_string_pretty(&dev).expect("serializable"),
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot write {}: {e}", path.display())))?;
     Ok((dev, true))
 }
 
@@ -98,10 +121,14 @@ async fn serve_ingest(State(ingest): State<Arc<LocalIngest>>, req: AxumRequest) 
         Ok(bytes) => bytes,
         Err(_) => {
             let request_id = uuid::Uuid::new_v4().to_string();
-            return into_axum(error_response(&IngestError::BodyTooLarge(MAX_READ_BYTES.max(MAX_BODY_BYTES + 1)), &request_id));
+            return into_axum(error_response(
+                &IngestError::BodyTooLarge(MAX_READ_BYTES.max(MAX_BODY_BYTES + 1)),
+                &request_id,
+            ));
         }
     };
-    let lambda_req = lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
+    let lambda_req =
+        lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
     match handle_ingest(&ingest, lambda_req).await {
         Ok(response) => into_axum(response),
         Err(err) => {

@@ -12,7 +12,11 @@ use hookline_shared::config::{EVENTS_TABLE, WORKSPACES_TABLE};
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "hookline", version, about = "Hookline webhook platform: local mode and admin commands")]
+#[command(
+    name = "hookline",
+    version,
+    about = "Hookline webhook platform: local mode and admin commands"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +87,9 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 async fn run(command: Command) -> Result<(), AnyError> {
     match command {
         Command::Serve { addr, data_dir } => serve(addr, data_dir).await,
-        Command::Workspace { action: WorkspaceAction::Create { name, data_dir } } => {
+        Command::Workspace {
+            action: WorkspaceAction::Create { name, data_dir },
+        } => {
             let created = match dynamo_store().await? {
                 Some(store) => create_workspace(&store, &name).await?,
                 None => create_workspace(&EmbeddedDb::open(&prepared(&data_dir)?)?, &name).await?,
@@ -91,7 +97,13 @@ async fn run(command: Command) -> Result<(), AnyError> {
             println!("{}", created.to_json());
             Ok(())
         }
-        Command::Key { action: KeyAction::Create { workspace, data_dir } } => {
+        Command::Key {
+            action:
+                KeyAction::Create {
+                    workspace,
+                    data_dir,
+                },
+        } => {
             let (id, key) = match dynamo_store().await? {
                 Some(store) => create_key(&store, &workspace).await?,
                 None => create_key(&EmbeddedDb::open(&prepared(&data_dir)?)?, &workspace).await?,
@@ -111,7 +123,11 @@ async fn dynamo_store() -> Result<Option<DynamoStore>, AnyError> {
     let workspaces = std::env::var(WORKSPACES_TABLE)?;
     let events = std::env::var(EVENTS_TABLE).unwrap_or_default();
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(Some(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), workspaces, events)))
+    Ok(Some(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        workspaces,
+        events,
+    )))
 }
 
 fn prepared(data_dir: &PathBuf) -> Result<PathBuf, AnyError> {
@@ -125,14 +141,23 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), AnyError> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     println!("Hookline local mode listening on http://{bound}");
-    println!("dev workspace{}: {}", if created { " (created)" } else { "" }, dev.workspace_id);
+    println!(
+        "dev workspace{}: {}",
+        if created { " (created)" } else { "" },
+        dev.workspace_id
+    );
     println!("dev API key: {}", dev.api_key);
     println!(
         "try: curl -X POST http://{bound}/api/v2/analytics/webhook/receive/generic/emails -H 'content-type: application/json' -H 'api_key: {}' -d @events/bodies/emails.json",
         dev.api_key
     );
-    axum::serve(listener, stack.router()).with_graceful_shutdown(shutdown_signal()).await?;
-    println!("Hookline local mode stopped; queued events are kept in {}", data_dir.display());
+    axum::serve(listener, stack.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    println!(
+        "Hookline local mode stopped; queued events are kept in {}",
+        data_dir.display()
+    );
     Ok(())
 }
 
@@ -140,8 +165,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},

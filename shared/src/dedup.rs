@@ -112,11 +112,21 @@ mod tests {
 
     #[test]
     fn email_key_ignores_fields_outside_the_rule() {
-        assert_eq!(derive(Category::Emails, &email("s", false), TS), derive(Category::Emails, &email("s", true), TS));
-        assert_ne!(derive(Category::Emails, &email("s", false), TS), derive(Category::Emails, &email("t", false), TS));
+        assert_eq!(
+            derive(Category::Emails, &email("s", false), TS),
+            derive(Category::Emails, &email("s", true), TS)
+        );
         assert_ne!(
             derive(Category::Emails, &email("s", false), TS),
-            derive(Category::Emails, &email("s", false), "2024-02-03T10:30:01+00:00")
+            derive(Category::Emails, &email("t", false), TS)
+        );
+        assert_ne!(
+            derive(Category::Emails, &email("s", false), TS),
+            derive(
+                Category::Emails,
+                &email("s", false),
+                "2024-02-03T10:30:01+00:00"
+            )
         );
     }
 
@@ -125,7 +135,10 @@ mod tests {
         let a = json!({"opportunityId": "o1", "eventType": "deal_won", "opportunityName": "A"});
         let b = json!({"opportunityId": "o1", "eventType": "deal_won", "opportunityName": "B"});
         let c = json!({"opportunityId": "o1", "eventType": "deal_lost", "opportunityName": "A"});
-        assert_eq!(derive(Category::Crm, &a, TS), derive(Category::Crm, &b, "other"));
+        assert_eq!(
+            derive(Category::Crm, &a, TS),
+            derive(Category::Crm, &b, "other")
+        );
         assert_ne!(derive(Category::Crm, &a, TS), derive(Category::Crm, &c, TS));
     }
 
@@ -134,7 +147,10 @@ mod tests {
         let long = "x".repeat(100);
         let a = json!({"title": "t", "participants": ["p"], "transcript": format!("{long}tail-a")});
         let b = json!({"title": "t", "participants": ["p"], "transcript": format!("{long}tail-b")});
-        assert_eq!(derive(Category::Calls, &a, TS), derive(Category::Calls, &b, TS));
+        assert_eq!(
+            derive(Category::Calls, &a, TS),
+            derive(Category::Calls, &b, TS)
+        );
     }
 
     #[test]

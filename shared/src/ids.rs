@@ -26,7 +26,9 @@ macro_rules! prefixed_id {
             pub fn parse(raw: &str) -> Option<Self> {
                 let hex = raw.strip_prefix($prefix)?;
                 let well_formed = hex.len() == 32
-                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
                 well_formed.then(|| Self(raw.to_owned()))
             }
 

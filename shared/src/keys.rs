@@ -22,10 +22,17 @@ impl KeyCache {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
-    pub async fn resolve<S: WorkspaceStore>(&self, store: &S, key: &ApiKey) -> Result<Option<WorkspaceId>, StoreError> {
+    pub async fn resolve<S: WorkspaceStore>(
+        &self,
+        store: &S,
+        key: &ApiKey,
+    ) -> Result<Option<WorkspaceId>, StoreError> {
         let hash = key.hash();
         if let Some(hit) = self.cached(&hash) {
             return Ok(Some(hit));

@@ -47,9 +47,21 @@ impl Category {
     /// The body `eventType` values this category accepts.
     pub fn event_types(self) -> &'static [&'static str] {
         match self {
-            Category::Emails => &["sent", "reply", "opened", "clicked", "bounced", "unsubscribed"],
+            Category::Emails => &[
+                "sent",
+                "reply",
+                "opened",
+                "clicked",
+                "bounced",
+                "unsubscribed",
+            ],
             Category::Calls => &["transcript", "scheduled", "completed", "missed"],
-            Category::Crm => &["opportunity_created", "deal_won", "deal_lost", "meeting_booked"],
+            Category::Crm => &[
+                "opportunity_created",
+                "deal_won",
+                "deal_lost",
+                "meeting_booked",
+            ],
             Category::Social => &[
                 "connection_sent",
                 "connection_accepted",

@@ -28,7 +28,10 @@ impl TimestampError {
 }
 
 /// Parses a timestamp value and checks it falls within the accepted window around `now`.
-pub fn parse_event_timestamp(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimestampError> {
+pub fn parse_event_timestamp(
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, TimestampError> {
     let parsed = match value {
         Value::Number(n) => n.as_f64().and_then(from_epoch),
         Value::String(s) => parse_string(s.trim()),
@@ -58,7 +61,11 @@ fn from_epoch(number: f64) -> Option<DateTime<Utc>> {
     if !number.is_finite() || number < 0.0 {
         return None;
     }
-    let millis = if number >= MILLIS_THRESHOLD { number } else { number * 1000.0 };
+    let millis = if number >= MILLIS_THRESHOLD {
+        number
+    } else {
+        number * 1000.0
+    };
     if millis > i64::MAX as f64 {
         return None;
     }
@@ -71,7 +78,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn parse(v: Value) -> Result<String, TimestampError> {
@@ -92,15 +101,28 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_offsetless_strings() {
-        for bad in [json!("not-a-date"), json!(""), json!("2024-02-03T10:30:00"), json!(true), json!(-5), json!(null)] {
+        for bad in [
+            json!("not-a-date"),
+            json!(""),
+            json!("2024-02-03T10:30:00"),
+            json!(true),
+            json!(-5),
+            json!(null),
+        ] {
             assert_eq!(parse(bad), Err(TimestampError::Unparseable));
         }
     }
 
     #[test]
     fn enforces_the_window() {
-        assert_eq!(parse(json!("1800-01-01T00:00:00Z")), Err(TimestampError::OutOfWindow));
-        assert_eq!(parse(json!("2033-01-01T00:00:00Z")), Err(TimestampError::OutOfWindow));
+        assert_eq!(
+            parse(json!("1800-01-01T00:00:00Z")),
+            Err(TimestampError::OutOfWindow)
+        );
+        assert_eq!(
+            parse(json!("2033-01-01T00:00:00Z")),
+            Err(TimestampError::OutOfWindow)
+        );
         assert!(parse(json!("1977-01-01T00:00:00Z")).is_ok());
         assert!(parse(json!("2031-01-01T00:00:00Z")).is_ok());
         // Epoch 0 (1970) is older than 50 years before 2026-11.

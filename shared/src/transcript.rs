@@ -76,7 +76,8 @@ mod tests {
 
     #[test]
     fn splits_named_lines_with_and_without_stamps() {
-        let turns = split_turns("Sarah: Hi John\nJohn: Hello Sarah\n[00:01:05] Sarah: Shall we start?");
+        let turns =
+            split_turns("Sarah: Hi John\nJohn: Hello Sarah\n[00:01:05] Sarah: Shall we start?");
         assert_eq!(
             Value::Array(turns),
             json!([

@@ -27,7 +27,10 @@ pub struct ValidationErrors {
 
 impl ValidationErrors {
     pub fn form(message: impl Into<String>) -> Self {
-        Self { form_errors: vec![message.into()], ..Self::default() }
+        Self {
+            form_errors: vec![message.into()],
+            ..Self::default()
+        }
     }
 
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
@@ -70,7 +73,11 @@ pub struct ValidatedEvent {
 }
 
 /// Validates `body` for `category` and normalizes it; on failure returns every fault found.
-pub fn validate(category: Category, body: Value, now: DateTime<Utc>) -> Result<ValidatedEvent, ValidationErrors> {
+pub fn validate(
+    category: Category,
+    body: Value,
+    now: DateTime<Utc>,
+) -> Result<ValidatedEvent, ValidationErrors> {
     let schema = &SCHEMAS[category as usize];
     let mut errors = ValidationErrors::default();
     for error in schema.validator.iter_errors(&body) {
@@ -119,8 +126,16 @@ pub fn validate(category: Category, body: Value, now: DateTime<Utc>) -> Result<V
         fields.insert(PASSTHROUGH_KEY.into(), Value::Object(passthrough));
     }
     let event_type = fields["eventType"].as_str().unwrap_or_default().to_owned();
-    let event_id = fields.get("eventId").and_then(Value::as_str).map(str::to_owned);
-    Ok(ValidatedEvent { event_type, timestamp, event_id, payload: Value::Object(fields) })
+    let event_id = fields
+        .get("eventId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(ValidatedEvent {
+        event_type,
+        timestamp,
+        event_id,
+        payload: Value::Object(fields),
+    })
 }
 
 struct CategorySchema {
@@ -144,7 +159,10 @@ static SCHEMAS: LazyLock<Vec<CategorySchema>> = LazyLock::new(|| {
                 .should_validate_formats(true)
                 .build(&schema)
                 .expect("built-in schemas compile");
-            CategorySchema { validator, known_fields }
+            CategorySchema {
+                validator,
+                known_fields,
+            }
         })
         .collect()
 });
@@ -195,28 +213,53 @@ fn schema_for(category: Category) -> Value {
             add("subject", json!({"type": "string", "maxLength": LONG_TEXT}));
             add("body", message_body());
             add("from", person());
-            add("to", json!({"type": "array", "minItems": 1, "items": person()}));
+            add(
+                "to",
+                json!({"type": "array", "minItems": 1, "items": person()}),
+            );
             add("cc", json!({"type": "array", "items": person()}));
             add("bcc", json!({"type": "array", "items": person()}));
             for optional in ["eventId", "conversationId", "campaignId", "octaveRequestId"] {
                 add(optional, required_string(SHORT_TEXT));
             }
-            &["eventTimestamp", "eventType", "subject", "body", "from", "to"]
+            &[
+                "eventTimestamp",
+                "eventType",
+                "subject",
+                "body",
+                "from",
+                "to",
+            ]
         }
         Category::Calls => {
             add("title", required_string(LONG_TEXT));
-            add("transcript", json!({"type": ["string", "array"], "minLength": 1, "minItems": 1,
+            add(
+                "transcript",
+                json!({"type": ["string", "array"], "minLength": 1, "minItems": 1,
                 "items": {"type": "object", "required": ["speaker", "text"], "properties": {
                     "speaker": {"type": "string"}, "text": {"type": "string"},
-                    "start": {"type": ["number", "string"]}, "end": {"type": ["number", "string"]}}}}));
-            add("participants", json!({"type": "array", "minItems": 1, "items": party()}));
+                    "start": {"type": ["number", "string"]}, "end": {"type": ["number", "string"]}}}}),
+            );
+            add(
+                "participants",
+                json!({"type": "array", "minItems": 1, "items": party()}),
+            );
             add("duration", json!({"type": "number", "minimum": 0}));
-            add("recordingUrl", json!({"type": "string", "format": "uri", "maxLength": LONG_TEXT}));
+            add(
+                "recordingUrl",
+                json!({"type": "string", "format": "uri", "maxLength": LONG_TEXT}),
+            );
             add("meetingPlatform", short_string());
             for optional in ["eventId", "conversationId"] {
                 add(optional, required_string(SHORT_TEXT));
             }
-            &["eventTimestamp", "eventType", "title", "transcript", "participants"]
+            &[
+                "eventTimestamp",
+                "eventType",
+                "title",
+                "transcript",
+                "participants",
+            ]
         }
         Category::Crm => {
             add("opportunityId", required_string(SHORT_TEXT));
@@ -226,7 +269,12 @@ fn schema_for(category: Category) -> Value {
                 add(optional, short_string());
             }
             add("contactEmail", email_string());
-            &["eventTimestamp", "eventType", "opportunityId", "opportunityName"]
+            &[
+                "eventTimestamp",
+                "eventType",
+                "opportunityId",
+                "opportunityName",
+            ]
         }
         Category::Social => {
             add("body", message_body());
@@ -248,7 +296,13 @@ fn schema_for(category: Category) -> Value {
 /// Turns one schema violation into a dotted path and a message a caller can act on.
 fn describe(error: &ValidationError<'_>) -> (String, String) {
     let path = dotted(error.instance_path.as_str());
-    let join = |child: &str| if path.is_empty() { child.to_owned() } else { format!("{path}.{child}") };
+    let join = |child: &str| {
+        if path.is_empty() {
+            child.to_owned()
+        } else {
+            format!("{path}.{child}")
+        }
+    };
     match &error.kind {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
@@ -257,24 +311,44 @@ fn describe(error: &ValidationError<'_>) -> (String, String) {
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             let message = if path.is_empty() {
-                format!("Expected a JSON object, received {}", json_type(&error.instance))
+                format!(
+                    "Expected a JSON object, received {}",
+                    json_type(&error.instance)
+                )
             } else {
-                format!("Expected {expected}, received {}", json_type(&error.instance))
+                format!(
+                    "Expected {expected}, received {}",
+                    json_type(&error.instance)
+                )
             };
             (path, message)
         }
         ValidationErrorKind::Enum { options } => {
             let allowed = options
                 .as_array()
-                .map(|o| o.iter().map(|v| format!("'{}'", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(" | "))
+                .map(|o| {
+                    o.iter()
+                        .map(|v| format!("'{}'", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                })
                 .unwrap_or_default();
-            let message = format!("Invalid enum value. Expected {allowed}, received {}", error.instance);
+            let message = format!(
+                "Invalid enum value. Expected {allowed}, received {}",
+                error.instance
+            );
             (path, message)
         }
-        ValidationErrorKind::Format { format } if format == "email" => (path, "Invalid email address".into()),
+        ValidationErrorKind::Format { format } if format == "email" => {
+            (path, "Invalid email address".into())
+        }
         ValidationErrorKind::Format { format } if format == "uri" => (path, "Invalid URL".into()),
         ValidationErrorKind::MinItems { limit } => {
             let message = match path.as_str() {
@@ -287,8 +361,12 @@ fn describe(error: &ValidationError<'_>) -> (String, String) {
         ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MinProperties { .. } => {
             (path, "Must not be empty".into())
         }
-        ValidationErrorKind::MaxLength { limit } => (path, format!("Must be at most {limit} characters")),
-        ValidationErrorKind::Minimum { limit } => (path, format!("Must be greater than or equal to {limit}")),
+        ValidationErrorKind::MaxLength { limit } => {
+            (path, format!("Must be at most {limit} characters"))
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            (path, format!("Must be greater than or equal to {limit}"))
+        }
         ValidationErrorKind::AnyOf if path.ends_with("body") => {
             (path, "At least one of text or html must be provided".into())
         }
@@ -325,19 +403,27 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn valid(category: Category) -> Value {
         match category {
-            Category::Emails => json!({"eventTimestamp": "2024-02-03T10:30:00Z", "eventType": "sent",
-                "subject": "Hi", "body": {"text": "t"}, "from": {"email": "a@x.io"}, "to": [{"email": "b@y.io"}]}),
-            Category::Calls => json!({"eventTimestamp": 1706956200000_i64, "eventType": "transcript",
-                "title": "Sync", "transcript": "A: hi\nB: yo", "participants": ["A", {"name": "B"}]}),
+            Category::Emails => {
+                json!({"eventTimestamp": "2024-02-03T10:30:00Z", "eventType": "sent",
+                "subject": "Hi", "body": {"text": "t"}, "from": {"email": "a@x.io"}, "to": [{"email": "b@y.io"}]})
+            }
+            Category::Calls => {
+                json!({"eventTimestamp": 1706956200000_i64, "eventType": "transcript",
+                "title": "Sync", "transcript": "A: hi\nB: yo", "participants": ["A", {"name": "B"}]})
+            }
             Category::Crm => json!({"eventTimestamp": "1706956200", "eventType": "deal_won",
                 "opportunityId": "o1", "opportunityName": "Big"}),
-            Category::Social => json!({"eventTimestamp": "2024-02-03T12:30:00+02:00", "eventType": "message_sent",
-                "body": {"html": "<p>x</p>"}, "from": "https://linkedin.com/in/a", "to": {"name": "B"}}),
+            Category::Social => {
+                json!({"eventTimestamp": "2024-02-03T12:30:00+02:00", "eventType": "message_sent",
+                "body": {"html": "<p>x</p>"}, "from": "https://linkedin.com/in/a", "to": {"name": "B"}})
+            }
         }
     }
 
@@ -348,8 +434,12 @@ mod tests {
     #[test]
     fn a_valid_body_of_every_category_passes_and_normalizes_the_timestamp() {
         for category in Category::ALL {
-            let event = validate(category, valid(category), now()).unwrap_or_else(|e| panic!("{category:?}: {e:?}"));
-            assert_eq!(event.payload["eventTimestamp"], "2024-02-03T10:30:00.000Z", "{category:?}");
+            let event = validate(category, valid(category), now())
+                .unwrap_or_else(|e| panic!("{category:?}: {e:?}"));
+            assert_eq!(
+                event.payload["eventTimestamp"], "2024-02-03T10:30:00.000Z",
+                "{category:?}"
+            );
         }
     }
 
@@ -365,7 +455,11 @@ mod tests {
                 let mut without = body.clone();
                 without.as_object_mut().unwrap().remove(field);
                 let errors = validate(category, without, now()).unwrap_err();
-                assert_eq!(errors.field_errors.get(field.as_str()), Some(&vec!["Required".to_owned()]), "{category:?} {field}");
+                assert_eq!(
+                    errors.field_errors.get(field.as_str()),
+                    Some(&vec!["Required".to_owned()]),
+                    "{category:?} {field}"
+                );
             }
         }
     }
@@ -375,8 +469,14 @@ mod tests {
         let body = json!({"eventTimestamp": "not-a-date", "eventType": "forwarded",
             "body": {"text": "x"}, "from": {"email": "not-an-email"}, "to": []});
         let errors = validate(Category::Emails, body, now()).unwrap_err();
-        assert_eq!(fields(&errors), ["eventTimestamp", "eventType", "from.email", "subject", "to"]);
-        assert_eq!(errors.field_errors["to"], ["At least one recipient is required"]);
+        assert_eq!(
+            fields(&errors),
+            ["eventTimestamp", "eventType", "from.email", "subject", "to"]
+        );
+        assert_eq!(
+            errors.field_errors["to"],
+            ["At least one recipient is required"]
+        );
         assert!(errors.field_errors["eventType"][0].contains("'sent' | 'reply'"));
     }
 
@@ -387,13 +487,19 @@ mod tests {
         body["body"] = json!({});
         let errors = validate(Category::Emails, body, now()).unwrap_err();
         assert_eq!(fields(&errors), ["body", "to.1.email", "to.2.email"]);
-        assert_eq!(errors.field_errors["to.2.email"], ["Expected string, received number"]);
+        assert_eq!(
+            errors.field_errors["to.2.email"],
+            ["Expected string, received number"]
+        );
     }
 
     #[test]
     fn non_object_bodies_are_form_errors() {
         let errors = validate(Category::Crm, json!([1, 2]), now()).unwrap_err();
-        assert_eq!(errors.form_errors, ["Expected a JSON object, received array"]);
+        assert_eq!(
+            errors.form_errors,
+            ["Expected a JSON object, received array"]
+        );
     }
 
     #[test]
@@ -408,7 +514,10 @@ mod tests {
     #[test]
     fn flat_transcripts_become_turns_and_arrays_stay_as_sent() {
         let event = validate(Category::Calls, valid(Category::Calls), now()).unwrap();
-        assert_eq!(event.payload["transcript"], json!([{"speaker": "A", "text": "hi"}, {"speaker": "B", "text": "yo"}]));
+        assert_eq!(
+            event.payload["transcript"],
+            json!([{"speaker": "A", "text": "hi"}, {"speaker": "B", "text": "yo"}])
+        );
         let mut body = valid(Category::Calls);
         body["transcript"] = json!([{"speaker": "A", "text": "hi", "start": 1.5}]);
         let event = validate(Category::Calls, body.clone(), now()).unwrap();

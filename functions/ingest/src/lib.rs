@@ -6,8 +6,8 @@ use chrono::{SecondsFormat, Utc};
 use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{validate, ValidationErrors};
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
-    WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage,
+    StoreError, WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt as _, Response};
@@ -30,7 +30,13 @@ pub struct Ingest<W, E, Q> {
 
 impl<W, E, Q> Ingest<W, E, Q> {
     pub fn new(workspaces: W, events: E, queue: Q, dedup_window: Duration) -> Self {
-        Self { workspaces, events, queue, keys: KeyCache::default(), dedup_window }
+        Self {
+            workspaces,
+            events,
+            queue,
+            keys: KeyCache::default(),
+            dedup_window,
+        }
     }
 }
 
@@ -75,7 +81,9 @@ impl IngestError {
             IngestError::BodyTooLarge(_) | IngestError::Store(StoreError::TooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            IngestError::EmptyBody | IngestError::MalformedJson(_) | IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
+            IngestError::EmptyBody | IngestError::MalformedJson(_) | IngestError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
             IngestError::Store(_) | IngestError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -90,7 +98,10 @@ impl IngestError {
             }
             IngestError::UnknownCategory(given) => (
                 "Unknown event type".into(),
-                ValidationErrors::field("eventType", format!("Unknown event type {given:?}; expected one of {valid}")),
+                ValidationErrors::field(
+                    "eventType",
+                    format!("Unknown event type {given:?}; expected one of {valid}"),
+                ),
             ),
             IngestError::MethodNotAllowed(method) => {
                 let message = format!("Method {method} is not allowed; use POST");
@@ -105,11 +116,17 @@ impl IngestError {
                 (message.clone(), ValidationErrors::field("api_key", message))
             }
             IngestError::UnsupportedMediaType(given) => {
-                let message = format!("Content-Type {given:?} is not supported; send application/json");
-                (message.clone(), ValidationErrors::field("content-type", message))
+                let message =
+                    format!("Content-Type {given:?} is not supported; send application/json");
+                (
+                    message.clone(),
+                    ValidationErrors::field("content-type", message),
+                )
             }
             IngestError::BodyTooLarge(size) => {
-                let message = format!("Body of {size} bytes exceeds the limit of {MAX_BODY_BYTES} bytes (256 KiB)");
+                let message = format!(
+                    "Body of {size} bytes exceeds the limit of {MAX_BODY_BYTES} bytes (256 KiB)"
+                );
                 (message.clone(), ValidationErrors::form(message))
             }
             IngestError::EmptyBody => {
@@ -126,7 +143,8 @@ impl IngestError {
                 (message.clone(), ValidationErrors::form(message))
             }
             IngestError::Store(_) | IngestError::Queue(_) => {
-                let message = "Temporarily unable to accept events; retry the same request".to_owned();
+                let message =
+                    "Temporarily unable to accept events; retry the same request".to_owned();
                 (message.clone(), ValidationErrors::form(message))
             }
         }
@@ -151,7 +169,10 @@ pub struct Accepted {
 }
 
 /// The Lambda entry point and local mode's: never returns `Err`, every outcome is a response.
-pub async fn handle_ingest<W, E, Q>(deps: &Ingest<W, E, Q>, req: Request) -> Result<Response<Body>, lambda_http::Error>
+pub async fn handle_ingest<W, E, Q>(
+    deps: &Ingest<W, E, Q>,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error>
 where
     W: WorkspaceStore,
     E: EventStore,
@@ -194,7 +215,11 @@ where
         return Err(IngestError::MethodNotAllowed(req.method().clone()));
     }
     let key = presented_key(req).ok_or(IngestError::MissingKey)?;
-    let workspace_id = deps.keys.resolve(&deps.workspaces, &key).await?.ok_or(IngestError::UnknownKey)?;
+    let workspace_id = deps
+        .keys
+        .resolve(&deps.workspaces, &key)
+        .await?
+        .ok_or(IngestError::UnknownKey)?;
     let body = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         return Err(IngestError::BodyTooLarge(body.len()));
@@ -203,14 +228,14 @@ where
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::EmptyBody);
     }
-    let parsed: Value = serde_json::from_slice(body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let now = Utc::now();
     let valid = validate(category, parsed, now).map_err(IngestError::Invalid)?;
     let timestamp_key = valid.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let dedup_id = valid
-        .event_id
-        .clone()
-        .unwrap_or_else(|| hookline_shared::dedup::derive(category, &valid.payload, &timestamp_key));
+    let dedup_id = valid.event_id.clone().unwrap_or_else(|| {
+        hookline_shared::dedup::derive(category, &valid.payload, &timestamp_key)
+    });
     let event = Event {
         id: EventId::generate(),
         workspace_id,
@@ -241,7 +266,12 @@ where
     })
 }
 
-async fn enqueue<W, E, Q>(deps: &Ingest<W, E, Q>, workspace_id: &WorkspaceId, event_id: &EventId, dedup_id: &str) -> Result<(), IngestError>
+async fn enqueue<W, E, Q>(
+    deps: &Ingest<W, E, Q>,
+    workspace_id: &WorkspaceId,
+    event_id: &EventId,
+    dedup_id: &str,
+) -> Result<(), IngestError>
 where
     E: EventStore,
     Q: Queue,
@@ -283,7 +313,10 @@ fn presented_key(req: &Request) -> Option<ApiKey> {
 }
 
 fn query_param(req: &Request, name: &str) -> Option<String> {
-    if let Some(value) = req.query_string_parameters_ref().and_then(|q| q.first(name)) {
+    if let Some(value) = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+    {
         return Some(value.to_owned());
     }
     let query = req.uri().query()?;
@@ -298,7 +331,12 @@ fn check_content_type(req: &Request) -> Result<(), IngestError> {
         return Ok(());
     };
     let text = raw.to_str().unwrap_or_default();
-    let mime = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if mime == "application/json" || mime.ends_with("+json") {
         Ok(())
     } else {
@@ -323,7 +361,11 @@ fn metadata(request_id: &str, message: &str) -> Value {
 }
 
 fn accepted_response(accepted: &Accepted, request_id: &str) -> Response<Body> {
-    let message = if accepted.duplicate { "Duplicate event; already received" } else { "Event received" };
+    let message = if accepted.duplicate {
+        "Duplicate event; already received"
+    } else {
+        "Event received"
+    };
     let body = json!({
         "_metadata": metadata(request_id, message),
         "received": true,
@@ -352,10 +394,14 @@ pub fn error_response(err: &IngestError, request_id: &str) -> Response<Body> {
     let mut response = json_response(err.status(), &body, request_id);
     match err {
         IngestError::MethodNotAllowed(_) => {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         IngestError::Store(StoreError::Unavailable(_)) | IngestError::Queue(_) => {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
     }
@@ -366,7 +412,10 @@ fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", value);
     }

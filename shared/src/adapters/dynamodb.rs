@@ -29,8 +29,16 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, workspaces_table: impl Into<String>, events_table: impl Into<String>) -> Self {
-        Self { client, workspaces_table: workspaces_table.into(), events_table: events_table.into() }
+    pub fn new(
+        client: Client,
+        workspaces_table: impl Into<String>,
+        events_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            workspaces_table: workspaces_table.into(),
+            events_table: events_table.into(),
+        }
     }
 
     async fn get(&self, table: &str, key: Item) -> Result<Option<Item>, StoreError> {
@@ -134,7 +142,10 @@ impl WorkspaceStore for DynamoStore {
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
-        let Some(item) = self.get(&self.workspaces_table, pk(format!("ws#{id}"))).await? else {
+        let Some(item) = self
+            .get(&self.workspaces_table, pk(format!("ws#{id}")))
+            .await?
+        else {
             return Ok(None);
         };
         Ok(Some(Workspace {
@@ -144,7 +155,11 @@ impl WorkspaceStore for DynamoStore {
         }))
     }
 
-    async fn add_api_key(&self, workspace: &WorkspaceId, key: &ApiKeyHash) -> Result<(), StoreError> {
+    async fn add_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &ApiKeyHash,
+    ) -> Result<(), StoreError> {
         let mut item = pk(format!("key#{}", key.as_str()));
         item.insert("workspace_id".into(), s(workspace.as_str()));
         item.insert("created_at".into(), s(Utc::now().to_rfc3339()));
@@ -152,13 +167,19 @@ impl WorkspaceStore for DynamoStore {
     }
 
     async fn workspace_for_key(&self, key: &ApiKeyHash) -> Result<Option<WorkspaceId>, StoreError> {
-        let item = self.get(&self.workspaces_table, pk(format!("key#{}", key.as_str()))).await?;
+        let item = self
+            .get(&self.workspaces_table, pk(format!("key#{}", key.as_str())))
+            .await?;
         item.map(|item| parse_id(&item, "workspace_id")).transpose()
     }
 }
 
 impl EventStore for DynamoStore {
-    async fn insert_if_absent(&self, event: &Event, expires_at: i64) -> Result<Inserted, StoreError> {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
         let payload = event.payload.to_string();
         ensure_event_fits(&payload, &event.dedup_id)?;
         let mut item = events_key(&event.workspace_id, &event.dedup_id);
@@ -169,7 +190,10 @@ impl EventStore for DynamoStore {
             ("event_type".to_owned(), s(&event.event_type)),
             ("timestamp".to_owned(), s(event.timestamp.to_rfc3339())),
             ("received_at".to_owned(), s(event.received_at.to_rfc3339())),
-            ("should_process".to_owned(), AttributeValue::Bool(event.should_process)),
+            (
+                "should_process".to_owned(),
+                AttributeValue::Bool(event.should_process),
+            ),
             ("payload".to_owned(), s(payload)),
             ("queued".to_owned(), AttributeValue::Bool(false)),
             ("expires_at".to_owned(), n(expires_at)),
@@ -189,9 +213,9 @@ impl EventStore for DynamoStore {
             Ok(_) => Ok(Inserted::New),
             Err(err) => match err.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(conflict) => {
-                    let old = conflict
-                        .item
-                        .ok_or_else(|| StoreError::Corrupt("conflict without the existing item".into()))?;
+                    let old = conflict.item.ok_or_else(|| {
+                        StoreError::Corrupt("conflict without the existing item".into())
+                    })?;
                     Ok(Inserted::Existing(ExistingEvent {
                         event_id: parse_id(&old, "event_id")?,
                         queued: get_bool(&old, "queued")?,
@@ -216,7 +240,11 @@ impl EventStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_event(&self, workspace: &WorkspaceId, event_id: &EventId) -> Result<Option<Event>, StoreError> {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
         let out = self
             .client
             .query()
@@ -241,6 +269,9 @@ mod tests {
     #[test]
     fn corrupt_items_are_reported_not_panicked_on() {
         let item: Item = HashMap::from([("event_id".to_owned(), n(5))]);
-        assert!(matches!(event_from_item(&item), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            event_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -58,7 +58,9 @@ impl EmbeddedDb {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn call<T, E, F>(&self, f: F) -> Result<T, E>
@@ -104,17 +106,29 @@ impl WorkspaceStore for EmbeddedDb {
         let key = id.clone();
         let row: Option<(String, String)> = self
             .call(move |c| {
-                c.query_row("SELECT name, created_at FROM workspaces WHERE id = ?1", [key.as_str()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                c.query_row(
+                    "SELECT name, created_at FROM workspaces WHERE id = ?1",
+                    [key.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
             })
             .await?;
-        let Some((name, created_at)) = row else { return Ok(None) };
-        Ok(Some(Workspace { id: id.clone(), name, created_at: parse_time(&created_at)? }))
+        let Some((name, created_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Workspace {
+            id: id.clone(),
+            name,
+            created_at: parse_time(&created_at)?,
+        }))
     }
 
-    async fn add_api_key(&self, workspace: &WorkspaceId, key: &ApiKeyHash) -> Result<(), StoreError> {
+    async fn add_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &ApiKeyHash,
+    ) -> Result<(), StoreError> {
         let (ws, key) = (workspace.clone(), key.clone());
         self.call(move |c| {
             c.execute(
@@ -130,16 +144,25 @@ impl WorkspaceStore for EmbeddedDb {
         let key = key.clone();
         let raw: Option<String> = self
             .call(move |c| {
-                c.query_row("SELECT workspace_id FROM api_keys WHERE key_hash = ?1", [key.as_str()], |r| r.get(0))
-                    .optional()
+                c.query_row(
+                    "SELECT workspace_id FROM api_keys WHERE key_hash = ?1",
+                    [key.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
             })
             .await?;
-        raw.map(|r| WorkspaceId::try_from(r).map_err(corrupt("workspace id"))).transpose()
+        raw.map(|r| WorkspaceId::try_from(r).map_err(corrupt("workspace id")))
+            .transpose()
     }
 }
 
 impl EventStore for EmbeddedDb {
-    async fn insert_if_absent(&self, event: &Event, expires_at: i64) -> Result<Inserted, StoreError> {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
         let payload = event.payload.to_string();
         ensure_event_fits(&payload, &event.dedup_id)?;
         let event = event.clone();
@@ -189,14 +212,20 @@ impl EventStore for EmbeddedDb {
                 params![ws.as_str(), dedup_id],
             )?;
             if updated == 0 {
-                return Err(StoreError::Corrupt(format!("no event with dedup id {dedup_id} to mark queued")));
+                return Err(StoreError::Corrupt(format!(
+                    "no event with dedup id {dedup_id} to mark queued"
+                )));
             }
             Ok(())
         })
         .await
     }
 
-    async fn get_event(&self, workspace: &WorkspaceId, event_id: &EventId) -> Result<Option<Event>, StoreError> {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
         let (ws, id) = (workspace.clone(), event_id.clone());
         type Row = (String, String, String, String, String, bool, String);
         let row: Option<Row> = self
@@ -210,19 +239,23 @@ impl EventStore for EmbeddedDb {
                 .optional()
             })
             .await?;
-        let Some((dedup_id, category, event_type, timestamp, received_at, should_process, payload)) = row else {
+        let Some((dedup_id, category, event_type, timestamp, received_at, should_process, payload)) =
+            row
+        else {
             return Ok(None);
         };
         Ok(Some(Event {
             id: event_id.clone(),
             workspace_id: workspace.clone(),
             dedup_id,
-            category: Category::parse(&category).ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?,
+            category: Category::parse(&category)
+                .ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?,
             event_type,
             timestamp: parse_time(&timestamp)?,
             received_at: parse_time(&received_at)?,
             should_process,
-            payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?,
         }))
     }
 }
@@ -244,18 +277,32 @@ pub struct EmbeddedQueue {
 
 impl EmbeddedQueue {
     pub fn new(db: EmbeddedDb, name: impl Into<String>, redrive: Option<Redrive>) -> Self {
-        Self { db, name: name.into(), redrive }
+        Self {
+            db,
+            name: name.into(),
+            redrive,
+        }
     }
 
     /// Messages currently in the queue, visible or not.
     pub async fn depth(&self) -> Result<u64, QueueError> {
         let name = self.name.clone();
         self.db
-            .call(move |c| Ok(c.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [name], |r| r.get(0))?))
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                    [name],
+                    |r| r.get(0),
+                )?)
+            })
             .await
     }
 
-    async fn receive_now(&self, max: u32, visibility: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+    async fn receive_now(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let (name, redrive) = (self.name.clone(), self.redrive.clone());
         self.db
             .call(move |c| {
@@ -318,7 +365,12 @@ impl Queue for EmbeddedQueue {
         Ok(message_id)
     }
 
-    async fn receive(&self, max: u32, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+    async fn receive(
+        &self,
+        max: u32,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let deadline = Instant::now() + wait;
         loop {
             let received = self.receive_now(max, visibility).await?;
@@ -339,9 +391,14 @@ impl Queue for EmbeddedQueue {
             .await
     }
 
-    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+    async fn change_visibility(
+        &self,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), QueueError> {
         let receipt = receipt.to_owned();
-        let visible_at = now_millis() + i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX / 2);
+        let visible_at =
+            now_millis() + i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX / 2);
         self.db
             .call(move |c| {
                 let updated = c.execute(

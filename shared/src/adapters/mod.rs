@@ -20,7 +20,10 @@ const EVENT_ITEM_OVERHEAD: usize = 2 * 1024;
 pub(crate) fn ensure_event_fits(payload_json: &str, dedup_id: &str) -> Result<(), StoreError> {
     let size = payload_json.len() + dedup_id.len() + EVENT_ITEM_OVERHEAD;
     if size > MAX_ITEM_BYTES {
-        return Err(StoreError::TooLarge { size, limit: MAX_ITEM_BYTES });
+        return Err(StoreError::TooLarge {
+            size,
+            limit: MAX_ITEM_BYTES,
+        });
     }
     Ok(())
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every check Hookline has: formatting, lints, unit and integration tests against a real
+# DynamoDB/SQS-compatible server (moto), the Lambda binary under cargo-lambda's emulator, and
+# the SAM template lint. Installs its tools into .tools/ (git-ignored) and stops what it starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS"
+
+install_venv() { # venv-dir requirements-file
+  local venv="$1" requirements="$2" stamp="$1/.installed"
+  if [ -f "$stamp" ] && cmp -s "$requirements" "$stamp"; then
+    return
+  fi
+  echo "==> installing $(basename "$requirements") into ${venv#$PWD/}"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
+}
+
+install_venv "$TOOLS/venv" scripts/requirements-test.txt
+install_venv "$TOOLS/sam-venv" scripts/requirements-sam.txt
+export PATH="$TOOLS/venv/bin:$PATH"
+
+MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$TOOLS/moto.log" 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+python3 - "$MOTO_PORT" <<'PY'
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/"
+for _ in range(150):
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(f"moto did not start on {url}; see .tools/moto.log")
+PY
+export HOOKLINE_TEST_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+echo "==> moto listening on $HOOKLINE_TEST_MOTO_URL"
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --all-targets --workspace -- -D warnings
+echo "==> cargo test"
+cargo test --workspace
+echo "==> sam validate --lint"
+AWS_DEFAULT_REGION=us-east-1 "$TOOLS/sam-venv/bin/sam" validate --lint --template template.yaml
+echo "==> all checks passed"

@@ -1,0 +1,288 @@
+//! One contract suite for the ports, run against the DynamoDB/SQS adapters (on moto) and the
+//! embedded adapters: if the two can disagree, these tests say where.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hookline_shared::adapters::MAX_ITEM_BYTES;
+use hookline_shared::{
+    ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, StoreError,
+    Workspace, WorkspaceId, WorkspaceStore,
+};
+use serde_json::json;
+
+use crate::support::{EmbeddedStack, MotoStack};
+
+const MAX_RECEIVES: u32 = 2;
+const HOUR: i64 = 3600;
+
+fn workspace(name: &str) -> Workspace {
+    let created_at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    Workspace {
+        id: WorkspaceId::generate(),
+        name: name.into(),
+        created_at,
+    }
+}
+
+fn event(workspace_id: &WorkspaceId, dedup_id: &str) -> Event {
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    Event {
+        id: EventId::generate(),
+        workspace_id: workspace_id.clone(),
+        dedup_id: dedup_id.into(),
+        category: Category::Crm,
+        event_type: "deal_won".into(),
+        timestamp: at("2024-02-03T10:30:00Z"),
+        received_at: at("2026-11-23T10:00:00.123Z"),
+        should_process: true,
+        payload: json!({"opportunityId": "o1", "amount": 12.5, "nested": {"ü": ["x", null, true]}}),
+    }
+}
+
+async fn workspace_store_contract<S: WorkspaceStore>(store: &S) {
+    let ws = workspace("acme ☕");
+    store.create_workspace(&ws).await.unwrap();
+    assert_eq!(store.get_workspace(&ws.id).await.unwrap(), Some(ws.clone()));
+    assert_eq!(
+        store.get_workspace(&WorkspaceId::generate()).await.unwrap(),
+        None
+    );
+    assert!(
+        store.create_workspace(&ws).await.is_err(),
+        "a workspace id is created once"
+    );
+
+    let key = ApiKey::generate();
+    store.add_api_key(&ws.id, &key.hash()).await.unwrap();
+    assert_eq!(
+        store.workspace_for_key(&key.hash()).await.unwrap(),
+        Some(ws.id.clone())
+    );
+    assert_eq!(
+        store
+            .workspace_for_key(&ApiKey::generate().hash())
+            .await
+            .unwrap(),
+        None
+    );
+    let other = workspace("other");
+    store.create_workspace(&other).await.unwrap();
+    assert!(
+        store.add_api_key(&other.id, &key.hash()).await.is_err(),
+        "a key never moves to another workspace"
+    );
+    assert_eq!(
+        store.workspace_for_key(&key.hash()).await.unwrap(),
+        Some(ws.id)
+    );
+}
+
+async fn event_store_contract<S: EventStore>(store: &S) {
+    let now = Utc::now().timestamp();
+    let (ws_a, ws_b) = (WorkspaceId::generate(), WorkspaceId::generate());
+    let original = event(&ws_a, "dedup-1");
+    assert_eq!(
+        store.insert_if_absent(&original, now + HOUR).await.unwrap(),
+        Inserted::New
+    );
+
+    let repeat = event(&ws_a, "dedup-1");
+    let unqueued = Inserted::Existing(ExistingEvent {
+        event_id: original.id.clone(),
+        queued: false,
+    });
+    assert_eq!(
+        store.insert_if_absent(&repeat, now + HOUR).await.unwrap(),
+        unqueued
+    );
+    store.mark_queued(&ws_a, "dedup-1").await.unwrap();
+    let queued = Inserted::Existing(ExistingEvent {
+        event_id: original.id.clone(),
+        queued: true,
+    });
+    assert_eq!(
+        store.insert_if_absent(&repeat, now + HOUR).await.unwrap(),
+        queued
+    );
+
+    assert_eq!(
+        store.get_event(&ws_a, &original.id).await.unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(
+        store.get_event(&ws_a, &repeat.id).await.unwrap(),
+        None,
+        "the duplicate was not stored"
+    );
+    assert_eq!(
+        store.get_event(&ws_b, &original.id).await.unwrap(),
+        None,
+        "another workspace cannot read it"
+    );
+    assert_eq!(
+        store
+            .insert_if_absent(&event(&ws_b, "dedup-1"), now + HOUR)
+            .await
+            .unwrap(),
+        Inserted::New,
+        "dedup ids are scoped per workspace"
+    );
+
+    let stale = event(&ws_a, "dedup-stale");
+    store.insert_if_absent(&stale, now - 10).await.unwrap();
+    assert_eq!(
+        store.get_event(&ws_a, &stale.id).await.unwrap(),
+        None,
+        "expired events are invisible"
+    );
+    let fresh = event(&ws_a, "dedup-stale");
+    assert_eq!(
+        store.insert_if_absent(&fresh, now + HOUR).await.unwrap(),
+        Inserted::New,
+        "an expired dedup record no longer dedups"
+    );
+    assert_eq!(
+        store.get_event(&ws_a, &fresh.id).await.unwrap(),
+        Some(fresh)
+    );
+
+    let mut huge = event(&ws_a, "dedup-huge");
+    huge.payload = json!({"blob": "x".repeat(MAX_ITEM_BYTES)});
+    assert!(matches!(
+        store.insert_if_absent(&huge, now + HOUR).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+}
+
+async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
+    let visibility = Duration::from_secs(30);
+    assert!(queue
+        .receive(10, visibility, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Delivered once, invisible while in flight, gone after delete.
+    queue.send("first", Duration::ZERO).await.unwrap();
+    let got = queue
+        .receive(10, visibility, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].body.as_str(), got[0].receive_count), ("first", 1));
+    assert!(
+        queue
+            .receive(10, visibility, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "in flight = invisible"
+    );
+    queue.delete(&got[0].receipt).await.unwrap();
+    assert!(
+        queue
+            .receive(10, visibility, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted = gone"
+    );
+
+    // A delayed message appears only after its delay.
+    queue.send("delayed", Duration::from_secs(1)).await.unwrap();
+    assert!(
+        queue
+            .receive(10, visibility, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "still delayed"
+    );
+    let got = queue
+        .receive(10, visibility, Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "delayed");
+    queue.delete(&got[0].receipt).await.unwrap();
+
+    // Releasing a message makes it visible again with a higher receive count; past the
+    // redrive limit it moves to the dead-letter queue.
+    queue.send("poison", Duration::ZERO).await.unwrap();
+    for expected_count in 1..=MAX_RECEIVES {
+        let got = queue
+            .receive(1, visibility, Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "receive #{expected_count}");
+        assert_eq!(got[0].receive_count, expected_count);
+        queue
+            .change_visibility(&got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert!(
+        queue
+            .receive(1, visibility, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "moved to the DLQ"
+    );
+    let parked = dead_letters
+        .receive(10, visibility, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body, "poison");
+
+    // Visibility expiry on its own also redelivers.
+    queue.send("expiring", Duration::ZERO).await.unwrap();
+    let first = queue
+        .receive(1, Duration::from_secs(1), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let again = queue
+        .receive(1, visibility, Duration::from_secs(4))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
+    assert_eq!(again[0].body, "expiring");
+    assert_eq!(again[0].receive_count, 2);
+}
+
+#[tokio::test]
+async fn workspace_store_on_dynamodb() {
+    workspace_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
+}
+
+#[tokio::test]
+async fn workspace_store_embedded() {
+    workspace_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+#[tokio::test]
+async fn event_store_on_dynamodb() {
+    event_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
+}
+
+#[tokio::test]
+async fn event_store_embedded() {
+    event_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+#[tokio::test]
+async fn queue_on_sqs() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    queue_contract(&stack.queue(), &stack.dead_letters()).await;
+}
+
+#[tokio::test]
+async fn queue_embedded() {
+    let stack = EmbeddedStack::create(MAX_RECEIVES);
+    queue_contract(&stack.queue, &stack.dead_letters).await;
+}

@@ -1,0 +1,334 @@
+//! The ingest handler end to end on real stores: DynamoDB/SQS on moto and the embedded store.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use hookline::admin::{create_workspace, CreatedWorkspace};
+use hookline_shared::adapters::{EmbeddedQueue, SqsQueue};
+use hookline_shared::{Category, EventStore, Queue, QueueMessage, WorkspaceStore};
+use ingest::{handle_ingest, Ingest};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+
+use crate::support::{EmbeddedStack, MotoStack};
+
+const WINDOW: Duration = Duration::from_secs(86_400);
+
+pub fn seed_email() -> Value {
+    serde_json::from_str(include_str!("../../events/bodies/emails.json")).unwrap()
+}
+
+fn request(category: &str, key: &str, body: &Value) -> Request {
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/api/v2/analytics/webhook/receive/generic/{category}"
+        ))
+        .header("content-type", "application/json")
+        .header("X-Api-Key", key)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn call<W: WorkspaceStore, E: EventStore, Q: Queue>(
+    deps: &Ingest<W, E, Q>,
+    req: Request,
+) -> (StatusCode, Value) {
+    let response = handle_ingest(deps, req)
+        .await
+        .expect("handlers never return Err");
+    let status = response.status();
+    let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
+    (status, body)
+}
+
+async fn workspace<S: WorkspaceStore>(store: &S) -> CreatedWorkspace {
+    create_workspace(store, "acme").await.unwrap()
+}
+
+#[tokio::test]
+async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
+    let stack = MotoStack::create(5).await;
+    let ws = workspace(&stack.store()).await;
+    let deps = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let key = ws.api_key.expose();
+
+    let (status, first) = call(&deps, request("emails", key, &seed_email())).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["received"], true);
+    assert_eq!(
+        first["connection"],
+        json!({"providerName": "GENERIC", "shouldProcess": true, "connectionMethod": "WEBHOOK"})
+    );
+    assert_eq!(first["additionalData"]["duplicate"], false);
+    let (status, second) = call(&deps, request("emails", key, &seed_email())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(second["additionalData"]["duplicate"], true);
+    assert_eq!(
+        second["additionalData"]["eventId"],
+        first["additionalData"]["eventId"]
+    );
+
+    // Any DynamoDB client sees exactly one item, in the documented shape.
+    let items = stack
+        .dynamodb
+        .query()
+        .table_name(&stack.events_table)
+        .key_condition_expression("pk = :ws")
+        .expression_attribute_values(":ws", AttributeValue::S(ws.workspace.id.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(items.len(), 1, "the duplicate wrote no second item");
+    let item = &items[0];
+    assert_eq!(
+        item["event_id"].as_s().unwrap(),
+        first["additionalData"]["eventId"].as_str().unwrap()
+    );
+    assert_eq!(
+        item["sk"].as_s().unwrap(),
+        &format!(
+            "dedup#{}",
+            first["additionalData"]["dedupId"].as_str().unwrap()
+        )
+    );
+    assert_eq!(item["queued"].as_bool().unwrap(), &true);
+    assert!(
+        item["expires_at"].as_n().unwrap().parse::<i64>().unwrap() > chrono::Utc::now().timestamp()
+    );
+    let payload: Value = serde_json::from_str(item["payload"].as_s().unwrap()).unwrap();
+    assert_eq!(payload["subject"], "Follow up on our conversation");
+
+    // Exactly one message was queued.
+    let messages = stack
+        .queue()
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    let QueueMessage::EventAccepted { event_id, .. } =
+        QueueMessage::from_body(&messages[0].body).unwrap();
+    assert_eq!(
+        event_id.as_str(),
+        first["additionalData"]["eventId"].as_str().unwrap()
+    );
+    assert!(stack
+        .queue()
+        .receive(10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
+    let stack = MotoStack::create(5).await;
+    let ws = workspace(&stack.store()).await;
+    let key = ws.api_key.expose();
+    let broken_queue = SqsQueue::new(stack.sqs.clone(), format!("{}-missing", stack.queue_url));
+    let broken = Ingest::new(stack.store(), stack.store(), broken_queue, WINDOW);
+
+    let (status, body) = call(&broken, request("crm", key, &crm_body())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["received"], false);
+
+    let healthy = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let (status, retried) = call(&healthy, request("crm", key, &crm_body())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        retried["additionalData"]["duplicate"], false,
+        "dedup must not swallow a never-queued event"
+    );
+    let messages = stack
+        .queue()
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+
+    let (_, third) = call(&healthy, request("crm", key, &crm_body())).await;
+    assert_eq!(third["additionalData"]["duplicate"], true);
+    assert_eq!(
+        third["additionalData"]["eventId"],
+        retried["additionalData"]["eventId"]
+    );
+    assert!(stack
+        .queue()
+        .receive(10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn crm_body() -> Value {
+    json!({"eventTimestamp": "1706956200", "eventType": "deal_won", "opportunityId": "opp-42", "opportunityName": "Acme"})
+}
+
+fn embedded_deps(
+    stack: &EmbeddedStack,
+) -> Ingest<
+    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedDb,
+    EmbeddedQueue,
+> {
+    Ingest::new(
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.queue.clone(),
+        WINDOW,
+    )
+}
+
+#[tokio::test]
+async fn dedup_is_scoped_to_the_workspace_of_the_key() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let (a, b) = (workspace(&stack.db).await, workspace(&stack.db).await);
+    let (_, from_a) = call(&deps, request("emails", a.api_key.expose(), &seed_email())).await;
+    let (_, from_b) = call(&deps, request("emails", b.api_key.expose(), &seed_email())).await;
+    assert_eq!(from_b["additionalData"]["duplicate"], false);
+    assert_ne!(
+        from_a["additionalData"]["eventId"],
+        from_b["additionalData"]["eventId"]
+    );
+    assert_eq!(stack.queue.depth().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn every_required_field_left_out_is_named_by_the_handler() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let ws = workspace(&stack.db).await;
+    let valid: [(Category, Value); 4] = [
+        (Category::Emails, seed_email()),
+        (
+            Category::Calls,
+            json!({"eventTimestamp": 1706956200000_i64, "eventType": "transcript", "title": "Sync",
+            "transcript": "A: hi", "participants": ["A"]}),
+        ),
+        (Category::Crm, crm_body()),
+        (
+            Category::Social,
+            json!({"eventTimestamp": "2024-02-03T10:30:00Z", "eventType": "message_sent",
+            "body": {"text": "hi"}, "from": "a", "to": "b"}),
+        ),
+    ];
+    let required: [(Category, &[&str]); 4] = [
+        (
+            Category::Emails,
+            &[
+                "eventTimestamp",
+                "eventType",
+                "subject",
+                "body",
+                "from",
+                "to",
+            ],
+        ),
+        (
+            Category::Calls,
+            &[
+                "eventTimestamp",
+                "eventType",
+                "title",
+                "transcript",
+                "participants",
+            ],
+        ),
+        (
+            Category::Crm,
+            &[
+                "eventTimestamp",
+                "eventType",
+                "opportunityId",
+                "opportunityName",
+            ],
+        ),
+        (
+            Category::Social,
+            &["eventTimestamp", "eventType", "body", "from", "to"],
+        ),
+    ];
+    for ((category, body), (_, fields)) in valid.iter().zip(required) {
+        for field in fields {
+            let mut without = body.clone();
+            without.as_object_mut().unwrap().remove(*field);
+            let (status, answer) = call(
+                &deps,
+                request(category.as_str(), ws.api_key.expose(), &without),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{category:?} without {field}"
+            );
+            assert_eq!(
+                answer["errors"]["fieldErrors"][field],
+                json!(["Required"]),
+                "{category:?} without {field}: {answer}"
+            );
+        }
+    }
+    assert_eq!(
+        stack.queue.depth().await.unwrap(),
+        0,
+        "nothing invalid was queued"
+    );
+}
+
+#[tokio::test]
+async fn five_faults_are_reported_together() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let ws = workspace(&stack.db).await;
+    let body = json!({"eventTimestamp": "not-a-date", "eventType": "forwarded", "body": {"text": "x"},
+        "from": {"email": "not-an-email"}, "to": []});
+    let (status, answer) = call(&deps, request("emails", ws.api_key.expose(), &body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let named: Vec<&String> = answer["errors"]["fieldErrors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        named,
+        ["eventTimestamp", "eventType", "from.email", "subject", "to"]
+    );
+    assert_eq!(answer["received"], false);
+    assert!(answer["_metadata"]["requestId"].is_string());
+}
+
+#[tokio::test]
+async fn flat_transcripts_are_stored_as_speaker_turns() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let ws = workspace(&stack.db).await;
+    let body = json!({"eventTimestamp": "2024-02-03T10:30:00Z", "eventType": "transcript", "title": "Sync",
+        "transcript": "Sarah: Hi John\n[00:00:04] John: Hello", "participants": [{"name": "Sarah"}], "vendorField": 7});
+    let (status, answer) = call(&deps, request("calls", ws.api_key.expose(), &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let event_id =
+        hookline_shared::EventId::parse(answer["additionalData"]["eventId"].as_str().unwrap())
+            .unwrap();
+    let stored = stack
+        .db
+        .get_event(&ws.workspace.id, &event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.payload["transcript"],
+        json!([{"speaker": "Sarah", "text": "Hi John"}, {"speaker": "John", "text": "Hello", "start": 4}])
+    );
+    assert_eq!(
+        stored.payload["passthrough"],
+        json!({"vendorField": 7}),
+        "unknown fields are kept"
+    );
+    assert_eq!(stored.full_type(), "calls.transcript");
+    assert!(stored.should_process);
+}

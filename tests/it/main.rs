@@ -1,0 +1,8 @@
+//! Integration tests: adapters against a real DynamoDB/SQS-compatible server and SQLite, the
+//! ingest handler end to end, local mode as a process, and the Lambda binary under emulation.
+
+mod contract;
+mod ingest_api;
+mod lambda_emulator;
+mod local_mode;
+mod support;

@@ -1,0 +1,179 @@
+//! Test plumbing: moto connection, per-test tables and queues, and both adapter stacks.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
+use hookline_shared::adapters::embedded::Redrive;
+use hookline_shared::adapters::{DynamoStore, EmbeddedDb, EmbeddedQueue, SqsQueue};
+
+/// Set by `scripts/test.sh`, which starts moto on a free loopback port.
+pub const MOTO_URL_VAR: &str = "HOOKLINE_TEST_MOTO_URL";
+
+pub fn moto_url() -> String {
+    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
+        panic!("{MOTO_URL_VAR} is not set: run the suite with scripts/test.sh, which starts a moto server")
+    })
+}
+
+/// AWS config pointed at moto with static test credentials.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A unique prefix so parallel tests never share a table or queue.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The stack's resources created on moto exactly as `template.yaml` declares them.
+pub struct MotoStack {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub workspaces_table: String,
+    pub events_table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+impl MotoStack {
+    pub async fn create(max_receives: u32) -> Self {
+        let config = aws_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = unique("hl");
+        let workspaces_table = format!("{name}-workspaces");
+        let events_table = format!("{name}-events");
+        create_table(&dynamodb, &workspaces_table, false).await;
+        create_table(&dynamodb, &events_table, true).await;
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-events-dlq"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let redrive =
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}"#);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-events"))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        Self {
+            dynamodb,
+            sqs,
+            workspaces_table,
+            events_table,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(
+            self.dynamodb.clone(),
+            &self.workspaces_table,
+            &self.events_table,
+        )
+    }
+
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.queue_url)
+    }
+
+    pub fn dead_letters(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.dlq_url)
+    }
+}
+
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, events: bool) {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .key_schema(key("pk", KeyType::Hash));
+    if events {
+        request = request
+            .attribute_definitions(attr("sk"))
+            .attribute_definitions(attr("event_id"))
+            .key_schema(key("sk", KeyType::Range))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(EVENTS_BY_ID_INDEX)
+                    .key_schema(key("event_id", KeyType::Hash))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+    }
+    request.send().await.unwrap();
+}
+
+/// The embedded equivalent, in a temporary directory.
+pub struct EmbeddedStack {
+    pub db: EmbeddedDb,
+    pub queue: EmbeddedQueue,
+    pub dead_letters: EmbeddedQueue,
+    _dir: tempfile::TempDir,
+}
+
+impl EmbeddedStack {
+    pub fn create(max_receives: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EmbeddedDb::open(&dir.path().join("hookline.db")).unwrap();
+        let redrive = Redrive {
+            dead_letter_queue: "events-dlq".into(),
+            max_receives,
+        };
+        Self {
+            queue: EmbeddedQueue::new(db.clone(), "events", Some(redrive)),
+            dead_letters: EmbeddedQueue::new(db.clone(), "events-dlq", None),
+            db,
+            _dir: dir,
+        }
+    }
+}
