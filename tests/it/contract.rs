@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, StoreError,
-    Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage,
+    StoreError, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
 
@@ -157,54 +157,35 @@ async fn event_store_contract<S: EventStore>(store: &S) {
     ));
 }
 
-async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
-    let visibility = Duration::from_secs(30);
-    assert!(queue
-        .receive(10, visibility, Duration::ZERO)
+const VISIBILITY: Duration = Duration::from_secs(30);
+
+/// Receives what is visible now, waiting up to `wait_secs` for the first message.
+async fn receive<Q: Queue>(queue: &Q, max: u32, wait_secs: u64) -> Vec<ReceivedMessage> {
+    queue
+        .receive(max, VISIBILITY, Duration::from_secs(wait_secs))
         .await
         .unwrap()
-        .is_empty());
+}
+
+async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
+    assert!(receive(queue, 10, 0).await.is_empty());
 
     // Delivered once, invisible while in flight, gone after delete.
     queue.send("first", Duration::ZERO).await.unwrap();
-    let got = queue
-        .receive(10, visibility, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let got = receive(queue, 10, 2).await;
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].body.as_str(), got[0].receive_count), ("first", 1));
     assert!(
-        queue
-            .receive(10, visibility, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty(),
+        receive(queue, 10, 0).await.is_empty(),
         "in flight = invisible"
     );
     queue.delete(&got[0].receipt).await.unwrap();
-    assert!(
-        queue
-            .receive(10, visibility, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty(),
-        "deleted = gone"
-    );
+    assert!(receive(queue, 10, 0).await.is_empty(), "deleted = gone");
 
     // A delayed message appears only after its delay.
     queue.send("delayed", Duration::from_secs(1)).await.unwrap();
-    assert!(
-        queue
-            .receive(10, visibility, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty(),
-        "still delayed"
-    );
-    let got = queue
-        .receive(10, visibility, Duration::from_secs(3))
-        .await
-        .unwrap();
+    assert!(receive(queue, 10, 0).await.is_empty(), "still delayed");
+    let got = receive(queue, 10, 3).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "delayed");
     queue.delete(&got[0].receipt).await.unwrap();
@@ -213,10 +194,7 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
     // redrive limit it moves to the dead-letter queue.
     queue.send("poison", Duration::ZERO).await.unwrap();
     for expected_count in 1..=MAX_RECEIVES {
-        let got = queue
-            .receive(1, visibility, Duration::from_secs(2))
-            .await
-            .unwrap();
+        let got = receive(queue, 1, 2).await;
         assert_eq!(got.len(), 1, "receive #{expected_count}");
         assert_eq!(got[0].receive_count, expected_count);
         queue
@@ -224,18 +202,8 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
             .await
             .unwrap();
     }
-    assert!(
-        queue
-            .receive(1, visibility, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty(),
-        "moved to the DLQ"
-    );
-    let parked = dead_letters
-        .receive(10, visibility, Duration::from_secs(2))
-        .await
-        .unwrap();
+    assert!(receive(queue, 1, 0).await.is_empty(), "moved to the DLQ");
+    let parked = receive(dead_letters, 10, 2).await;
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].body, "poison");
 
@@ -246,10 +214,7 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
-    let again = queue
-        .receive(1, visibility, Duration::from_secs(4))
-        .await
-        .unwrap();
+    let again = receive(queue, 1, 4).await;
     assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
     assert_eq!(again[0].body, "expiring");
     assert_eq!(again[0].receive_count, 2);

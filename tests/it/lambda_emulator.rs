@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_shared::{ApiKey, Queue, Workspace, WorkspaceId, WorkspaceStore};
+use hookline_shared::{ApiKey, Workspace, WorkspaceId, WorkspaceStore};
 use serde_json::Value;
 
 use crate::support::{moto_url, MotoStack};
@@ -179,11 +179,7 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
             _ => {}
         }
     }
-    let queued = stack
-        .queue()
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let queued = stack.queued_messages().await;
     assert_eq!(
         queued.len(),
         4,

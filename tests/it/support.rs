@@ -106,6 +106,16 @@ impl MotoStack {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
+    /// Every message visible on the events queue now (waiting up to a second for the first).
+    pub async fn queued_messages(&self) -> Vec<hookline_shared::ReceivedMessage> {
+        use hookline_shared::Queue as _;
+        let visibility = std::time::Duration::from_secs(30);
+        self.queue()
+            .receive(10, visibility, std::time::Duration::from_secs(1))
+            .await
+            .unwrap()
+    }
+
     pub fn dead_letters(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone(), &self.dlq_url)
     }
