@@ -6,8 +6,7 @@
 //! run with alternating rounds. Target: at most 1.5x. It is a measurement, not a test: it
 //! exits 0 whatever the ratios (it only panics if the handler stops accepting the bodies).
 //!
-//! `cargo bench --bench ingest` prints the table; `cargo bench --bench ingest -- --breakdown`
-//! (or `INGEST_BENCH_BREAKDOWN=1`) also measures the handler's stages one by one.
+//! Run with `cargo bench --bench ingest`.
 
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
@@ -17,12 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use cpu_time::ThreadTime;
-use hookline_shared::validation::validate;
 use hookline_shared::{
     ApiKey, ApiKeyHash, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue,
-    QueueError, QueueMessage, ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
+    QueueError, ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
 };
 use ingest::{handle_ingest, Ingest, ROUTE_PREFIX};
 use lambda_http::{Body, Request};
@@ -39,7 +37,6 @@ const MEASURE_CPU: Duration = Duration::from_millis(200);
 const CALIBRATE_CPU: Duration = Duration::from_millis(50);
 const MAX_ITERS: usize = 20_000;
 const ROUNDS: usize = 5;
-const BREAKDOWN_ROUNDS: usize = 3;
 /// Pre-built request bodies per timed batch are capped at this many bytes. Large batches
 /// amortize glibc returning freed heap to the OS between batches: with 1 MB batches the 200 KB
 /// rows (both sides) pay ~20-60 us more per event in page faults.
@@ -448,62 +445,32 @@ impl Case {
 // ---------------------------------------------------------------------------------------------
 // Timed loops
 
-/// What the handler is asked to do with each request.
-#[derive(Clone, Copy)]
-enum Stage {
-    /// `handle_ingest`: everything, including the request id and the rendered response.
-    Handler,
-    /// `ingest::ingest`: the contract without HTTP rendering.
-    Contract,
-}
-
-/// CPU time of `n` requests through `stage`; every one must be accepted as a new event.
-fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, stage: Stage, n: usize) -> Duration {
+/// CPU time of `n` requests through the handler; every one must be accepted as a new event.
+fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, n: usize) -> Duration {
     case.batched(
         n,
         |bytes| case.request(bytes),
         |requests| {
             let m = requests.len();
             let first_id = dedup_marker(case, requests[0].body().as_ref());
-            let (elapsed, accepted, first, first_response) = rt.block_on(async {
+            let (elapsed, accepted, first_response) = rt.block_on(async {
                 let mut accepted = 0usize;
-                let mut first: Option<(bool, String)> = None;
                 let mut first_response = None;
                 let start = ThreadTime::now();
                 for request in requests {
-                    match stage {
-                        Stage::Handler => {
-                            let response = handle_ingest(deps, request)
-                                .await
-                                .expect("the handler never errors");
-                            accepted += usize::from(response.status() == http::StatusCode::OK);
-                            if first_response.is_none() {
-                                first_response = Some(response);
-                            } else {
-                                black_box(response);
-                            }
-                        }
-                        Stage::Contract => {
-                            let result = ingest::ingest(deps, &request).await;
-                            if let Ok(accepted_event) = black_box(&result) {
-                                accepted += 1;
-                                if first.is_none() {
-                                    first = Some((
-                                        accepted_event.duplicate,
-                                        accepted_event.dedup_id.clone(),
-                                    ));
-                                }
-                            }
-                            drop(request);
-                        }
+                    let response = handle_ingest(deps, request)
+                        .await
+                        .expect("the handler never errors");
+                    accepted += usize::from(response.status() == http::StatusCode::OK);
+                    if first_response.is_none() {
+                        first_response = Some(response);
+                    } else {
+                        black_box(response);
                     }
                 }
-                (start.elapsed(), accepted, first, first_response)
+                (start.elapsed(), accepted, first_response)
             });
-            let (duplicate, dedup_id) = match first_response {
-                Some(response) => summarize(&response),
-                None => first.expect("at least one request"),
-            };
+            let (duplicate, dedup_id) = summarize(&first_response.expect("at least one request"));
             assert_eq!(
                 accepted, m,
                 "{:?}: every request is accepted",
@@ -581,15 +548,6 @@ fn time_each<I, R>(inputs: &[I], mut f: impl FnMut(&I) -> R) -> Duration {
     let start = ThreadTime::now();
     for input in inputs {
         black_box(f(input));
-    }
-    start.elapsed()
-}
-
-/// CPU time of `n` calls of `f` on the same input.
-fn time_repeat<R>(n: usize, mut f: impl FnMut() -> R) -> Duration {
-    let start = ThreadTime::now();
-    for _ in 0..n {
-        black_box(f());
     }
     start.elapsed()
 }
@@ -706,8 +664,6 @@ fn setup(rt: &Runtime) -> (Deps, ApiKey) {
 }
 
 fn main() {
-    let breakdown = std::env::args().any(|a| a == "--breakdown")
-        || std::env::var("INGEST_BENCH_BREAKDOWN").is_ok_and(|v| !v.is_empty() && v != "0");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -735,7 +691,7 @@ fn main() {
     );
     let mut rows = Vec::new();
     for case in &cases {
-        let mut handler = |n| run_requests(&rt, &deps, case, Stage::Handler, n);
+        let mut handler = |n| run_requests(&rt, &deps, case, n);
         let mut parse = |n| run_parse(case, n);
         let mut samples = sample(ROUNDS, &mut [&mut handler, &mut parse]).into_iter();
         let row = Row {
@@ -779,245 +735,4 @@ fn main() {
         worst.size,
         rows.len()
     );
-
-    if breakdown {
-        print_breakdown(&rt, &deps, &key, &cases);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Breakdown (opt-in)
-
-/// Per-event CPU of the handler's stages, each cumulative: parse, then with validation and
-/// normalization, then with the rest of the contract (auth, event, store, queue), then with
-/// response rendering; then the transcript split and the derived dedup id on their own, and
-/// the fixed per-request costs.
-fn print_breakdown(rt: &Runtime, deps: &Deps, key: &ApiKey, cases: &[Case]) {
-    println!();
-    println!("breakdown, us/event (medians of {BREAKDOWN_ROUNDS} rounds; the first four columns are cumulative)");
-    println!(
-        "{:<8} {:>8} {:>8} {:>10} {:>9} {:>14} {:>12} {:>10} {:>10}",
-        "category",
-        "bytes",
-        "parse",
-        "+validate",
-        "ingest()",
-        "handle_ingest",
-        "split_turns",
-        "line scan",
-        "dedup id"
-    );
-    for case in cases {
-        let category = case.category;
-        let template: Value = serde_json::from_slice(&case.template).expect("valid JSON");
-        let transcript = template["transcript"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let payload = validate(category, template.clone(), Utc::now())
-            .expect("valid body")
-            .payload;
-        let mut parse_only = |n| run_parse(case, n);
-        let mut parse_validate = |n| {
-            case.batched(
-                n,
-                |bytes| bytes,
-                |bodies| {
-                    let now = Utc::now();
-                    time_each(&bodies, |bytes| {
-                        validate(category, parse(bytes), now).expect("valid body")
-                    })
-                },
-            )
-        };
-        let mut contract = |n| run_requests(rt, deps, case, Stage::Contract, n);
-        let mut handler = |n| run_requests(rt, deps, case, Stage::Handler, n);
-        let mut split =
-            |n| time_repeat(n, || hookline_shared::transcript::split_turns(&transcript));
-        let mut scan = |n| time_repeat(n, || scan_turns(&transcript));
-        let mut derive = |n| {
-            time_repeat(n, || {
-                hookline_shared::dedup::derive(category, &payload, "2024-02-03T10:30:00.000Z")
-            })
-        };
-        let mut runners: Vec<&mut dyn FnMut(usize) -> Duration> = vec![
-            &mut parse_only,
-            &mut parse_validate,
-            &mut contract,
-            &mut handler,
-        ];
-        let calls = category == Category::Calls;
-        let crm = category == Category::Crm;
-        if calls {
-            runners.push(&mut split);
-            runners.push(&mut scan);
-        }
-        if crm {
-            runners.push(&mut derive);
-        }
-        let samples = sample(BREAKDOWN_ROUNDS, &mut runners);
-        let cell = |i: usize, shown: bool| match samples.get(i) {
-            Some(s) if shown => format!("{:.2}", s.median()),
-            _ => "-".to_owned(),
-        };
-        println!(
-            "{:<8} {:>8} {:>8} {:>10} {:>9} {:>14} {:>12} {:>10} {:>10}",
-            category.as_str(),
-            case.size(),
-            cell(0, true),
-            cell(1, true),
-            cell(2, true),
-            cell(3, true),
-            cell(4, calls),
-            cell(5, calls),
-            cell(4, crm)
-        );
-    }
-
-    println!();
-    println!("fixed per-request costs, us/call");
-    let workspace_id = rt
-        .block_on(deps.keys.resolve(&deps.workspaces, key))
-        .expect("in-memory store")
-        .expect("the bench key resolves");
-    let event_id = EventId::generate();
-    let dedup_id = format!("{}000000000001", &MARKER[..MARKER.len() - MARKER_DIGITS]);
-    let message = QueueMessage::EventAccepted {
-        workspace_id: workspace_id.clone(),
-        event_id: event_id.clone(),
-        dedup_id: dedup_id.clone(),
-    };
-    let mut key_hash = |n| time_repeat(n, || key.hash());
-    let mut resolve = |n| {
-        rt.block_on(async {
-            let start = ThreadTime::now();
-            for _ in 0..n {
-                black_box(
-                    deps.keys
-                        .resolve(&deps.workspaces, key)
-                        .await
-                        .expect("in-memory store"),
-                );
-            }
-            start.elapsed()
-        })
-    };
-    let mut uuid_v4 = |n| time_repeat(n, uuid::Uuid::new_v4);
-    let mut new_event_id = |n| time_repeat(n, EventId::generate);
-    let mut store = |n: usize| {
-        let now = Utc::now();
-        let events: Vec<Event> = (0..n)
-            .map(|i| Event {
-                id: EventId::generate(),
-                workspace_id: workspace_id.clone(),
-                dedup_id: format!("store-{i}"),
-                category: Category::Emails,
-                event_type: "sent".into(),
-                timestamp: now,
-                received_at: now,
-                should_process: true,
-                payload: Value::Null,
-            })
-            .collect();
-        let spent = rt.block_on(async {
-            let start = ThreadTime::now();
-            for event in &events {
-                let inserted = deps
-                    .events
-                    .insert_if_absent(event, now.timestamp() + 3600)
-                    .await;
-                assert_eq!(inserted.expect("in-memory store"), Inserted::New);
-                deps.events
-                    .mark_queued(&event.workspace_id, &event.dedup_id)
-                    .await
-                    .expect("stored just now");
-            }
-            start.elapsed()
-        });
-        deps.events.clear();
-        spent
-    };
-    let mut queue_body = |n| time_repeat(n, || message.to_body());
-    let mut clock = |n| {
-        time_repeat(n, || {
-            Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-        })
-    };
-    let mut render = |n| time_repeat(n, || accepted_response_replica(&event_id, &dedup_id));
-    let small = &cases[0];
-    let mut request_drop = |n| {
-        small.batched(
-            n,
-            |bytes| small.request(bytes),
-            |requests| {
-                let start = ThreadTime::now();
-                drop(black_box(requests));
-                start.elapsed()
-            },
-        )
-    };
-    let names = [
-        "ApiKey::hash (sha256 + hex)",
-        "KeyCache::resolve, cache hit (includes the hash)",
-        "uuid v4 (request id)",
-        "EventId::generate (uuid v7)",
-        "in-memory insert_if_absent + mark_queued",
-        "QueueMessage::to_body",
-        "Utc::now + to_rfc3339",
-        "accepted response (replica: uuid v4 + json! + to_string)",
-        "drop of a 1 KB Request",
-    ];
-    let samples = sample(
-        BREAKDOWN_ROUNDS,
-        &mut [
-            &mut key_hash,
-            &mut resolve,
-            &mut uuid_v4,
-            &mut new_event_id,
-            &mut store,
-            &mut queue_body,
-            &mut clock,
-            &mut render,
-            &mut request_drop,
-        ],
-    );
-    for (name, s) in names.iter().zip(&samples) {
-        println!("  {name:<58} {:>8.3}", s.median());
-    }
-}
-
-/// The line and speaker scanning `split_turns` does, without building any JSON values.
-fn scan_turns(text: &str) -> usize {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .filter(|(name, _)| name.trim().len() <= 64)
-        .count()
-}
-
-/// What `ingest`'s private `accepted_response` (with `request_id`) builds, for its cost only.
-fn accepted_response_replica(event_id: &EventId, dedup_id: &str) -> http::Response<Body> {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let body = json!({
-        "_metadata": {
-            "requestId": request_id,
-            "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            "usage": 0,
-            "message": "Event received",
-        },
-        "received": true,
-        "connection": {"providerName": "GENERIC", "shouldProcess": true, "connectionMethod": "WEBHOOK"},
-        "additionalData": {"eventId": event_id, "dedupId": dedup_id, "duplicate": false},
-    });
-    let mut response = http::Response::new(Body::Text(body.to_string()));
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", value);
-    }
-    response
 }

@@ -11,7 +11,8 @@ use hookline_shared::{
 };
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt as _, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The generic ingest route; the category is the one path segment after it.
 pub const ROUTE_PREFIX: &str = "/api/v2/analytics/webhook/receive/generic/";
@@ -351,13 +352,56 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn metadata(request_id: &str, message: &str) -> Value {
-    json!({
-        "requestId": request_id,
-        "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        "usage": 0,
-        "message": message,
-    })
+/// The answer envelope of seed 001, for success and failure alike.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeOut<'a> {
+    #[serde(rename = "_metadata")]
+    metadata: MetadataOut<'a>,
+    received: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<ConnectionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_data: Option<AdditionalDataOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a ValidationErrors>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataOut<'a> {
+    request_id: &'a str,
+    timestamp: String,
+    usage: u32,
+    message: &'a str,
+}
+
+impl<'a> MetadataOut<'a> {
+    fn new(request_id: &'a str, message: &'a str) -> Self {
+        let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        Self {
+            request_id,
+            timestamp,
+            usage: 0,
+            message,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionOut {
+    provider_name: &'static str,
+    should_process: bool,
+    connection_method: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdditionalDataOut<'a> {
+    event_id: &'a EventId,
+    dedup_id: &'a str,
+    duplicate: bool,
 }
 
 fn accepted_response(accepted: &Accepted, request_id: &str) -> Response<Body> {
@@ -366,32 +410,35 @@ fn accepted_response(accepted: &Accepted, request_id: &str) -> Response<Body> {
     } else {
         "Event received"
     };
-    let body = json!({
-        "_metadata": metadata(request_id, message),
-        "received": true,
-        "connection": {
-            "providerName": "GENERIC",
-            "shouldProcess": accepted.should_process,
-            "connectionMethod": "WEBHOOK",
-        },
-        "additionalData": {
-            "eventId": accepted.event_id,
-            "dedupId": accepted.dedup_id,
-            "duplicate": accepted.duplicate,
-        },
-    });
-    json_response(StatusCode::OK, &body, request_id)
+    let envelope = EnvelopeOut {
+        metadata: MetadataOut::new(request_id, message),
+        received: true,
+        connection: Some(ConnectionOut {
+            provider_name: "GENERIC",
+            should_process: accepted.should_process,
+            connection_method: "WEBHOOK",
+        }),
+        additional_data: Some(AdditionalDataOut {
+            event_id: &accepted.event_id,
+            dedup_id: &accepted.dedup_id,
+            duplicate: accepted.duplicate,
+        }),
+        errors: None,
+    };
+    json_response(StatusCode::OK, &envelope, request_id)
 }
 
 /// The one place an [`IngestError`] becomes an HTTP response.
 pub fn error_response(err: &IngestError, request_id: &str) -> Response<Body> {
     let (message, errors) = err.caller_view();
-    let body = json!({
-        "_metadata": metadata(request_id, &message),
-        "received": false,
-        "errors": errors,
-    });
-    let mut response = json_response(err.status(), &body, request_id);
+    let envelope = EnvelopeOut {
+        metadata: MetadataOut::new(request_id, &message),
+        received: false,
+        connection: None,
+        additional_data: None,
+        errors: Some(&errors),
+    };
+    let mut response = json_response(err.status(), &envelope, request_id);
     match err {
         IngestError::MethodNotAllowed(_) => {
             response
@@ -408,8 +455,9 @@ pub fn error_response(err: &IngestError, request_id: &str) -> Response<Body> {
     response
 }
 
-fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
+fn json_response(status: StatusCode, body: &EnvelopeOut<'_>, request_id: &str) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("envelopes always serialize");
+    let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
