@@ -46,7 +46,10 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --workspace -- -D warnings
 echo "==> cargo test"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee "$TOOLS/cargo-test.log"
 echo "==> sam validate --lint"
 AWS_DEFAULT_REGION=us-east-1 "$TOOLS/sam-venv/bin/sam" validate --lint --template template.yaml
 echo "==> all checks passed"
+# One closing line for the whole suite, summed over every test binary cargo ran.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$TOOLS/cargo-test.log"
