@@ -1,6 +1,6 @@
 //! Local mode: the Lambda handlers served over plain HTTP on the embedded store and queue.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::DEFAULT_DEDUP_WINDOW_DAYS;
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
-use ingest::{error_response, handle_ingest, Ingest, IngestError, MAX_BODY_BYTES};
+use ingest::{error_response, handle_ingest, Ingest, IngestError};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{create_workspace, AdminError};
@@ -32,7 +32,6 @@ type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 pub struct LocalStack {
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
-    pub dead_letters: EmbeddedQueue,
     pub ingest: Arc<LocalIngest>,
 }
 
@@ -47,7 +46,6 @@ impl LocalStack {
             max_receives: MAX_RECEIVES,
         };
         let events_queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, Some(redrive));
-        let dead_letters = EmbeddedQueue::new(db.clone(), EVENTS_DLQ, None);
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
         let ingest = Arc::new(Ingest::new(
             db.clone(),
@@ -58,7 +56,6 @@ impl LocalStack {
         Ok(Self {
             db,
             events_queue,
-            dead_letters,
             ingest,
         })
     }
@@ -104,7 +101,7 @@ pub async fn ensure_dev_workspace<S: WorkspaceStore>(
     Ok((dev, true))
 }
 
-fn write_private(path: &PathBuf, contents: &str) -> std::io::Result<()> {
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)?;
     #[cfg(unix)]
     {
@@ -122,7 +119,7 @@ async fn serve_ingest(State(ingest): State<Arc<LocalIngest>>, req: AxumRequest) 
         Err(_) => {
             let request_id = uuid::Uuid::new_v4().to_string();
             return into_axum(error_response(
-                &IngestError::BodyTooLarge(MAX_READ_BYTES.max(MAX_BODY_BYTES + 1)),
+                &IngestError::BodyTooLarge(MAX_READ_BYTES),
                 &request_id,
             ));
         }

@@ -130,7 +130,7 @@ async fn dynamo_store() -> Result<Option<DynamoStore>, AnyError> {
     )))
 }
 
-fn prepared(data_dir: &PathBuf) -> Result<PathBuf, AnyError> {
+fn prepared(data_dir: &std::path::Path) -> Result<PathBuf, AnyError> {
     std::fs::create_dir_all(data_dir)?;
     Ok(data_dir.join("hookline.db"))
 }

@@ -7,9 +7,11 @@ use crate::model::Category;
 /// Characters of the transcript that take part in a call's derived dedup id.
 const TRANSCRIPT_PREFIX_CHARS: usize = 100;
 
-/// Computes the derived dedup id from a validated payload and its normalized timestamp.
+/// Computes the derived dedup id from a validated, normalized payload (its `eventTimestamp` is
+/// already RFC 3339 UTC, so every accepted form of one instant gives the same key).
 /// Fields are separated by a byte that cannot occur in JSON text, so `a|bc` never equals `ab|c`.
-pub fn derive(category: Category, payload: &Value, timestamp_rfc3339: &str) -> String {
+pub fn derive(category: Category, payload: &Value) -> String {
+    let timestamp = str_at(payload, &["eventTimestamp"]);
     let mut hasher = blake3::Hasher::new();
     let mut feed = |part: &str| {
         hasher.update(part.as_bytes());
@@ -20,12 +22,12 @@ pub fn derive(category: Category, payload: &Value, timestamp_rfc3339: &str) -> S
         Category::Emails => {
             feed(str_at(payload, &["from", "email"]));
             feed(str_at(payload, &["subject"]));
-            feed(timestamp_rfc3339);
+            feed(timestamp);
             feed(str_at(&payload["to"][0], &["email"]));
         }
         Category::Calls => {
             feed(str_at(payload, &["title"]));
-            feed(timestamp_rfc3339);
+            feed(timestamp);
             feed(&participant_key(&payload["participants"][0]));
             feed(&transcript_prefix(&payload["transcript"]));
         }
@@ -37,7 +39,7 @@ pub fn derive(category: Category, payload: &Value, timestamp_rfc3339: &str) -> S
             feed(&canonical(&payload["from"]));
             feed(&canonical(&payload["to"]));
             feed(&canonical(&payload["body"]));
-            feed(timestamp_rfc3339);
+            feed(timestamp);
             feed(str_at(payload, &["eventType"]));
         }
     }
@@ -100,6 +102,13 @@ mod tests {
     use serde_json::json;
 
     const TS: &str = "2024-02-03T10:30:00+00:00";
+
+    /// The payload as validation leaves it: with its normalized timestamp.
+    fn derive(category: Category, payload: &Value, timestamp: &str) -> String {
+        let mut normalized = payload.clone();
+        normalized["eventTimestamp"] = json!(timestamp);
+        super::derive(category, &normalized)
+    }
 
     fn email(subject: &str, extra_cc: bool) -> Value {
         let mut v = json!({"eventType": "sent", "subject": subject, "from": {"email": "a@x.io"},

@@ -113,7 +113,7 @@ pub fn validate(
     }
     let unknown: Vec<String> = fields
         .keys()
-        .filter(|k| !schema.known_fields.contains(&k.as_str()))
+        .filter(|k| !schema.known_fields.contains(k))
         .cloned()
         .collect();
     if !unknown.is_empty() {
@@ -140,7 +140,7 @@ pub fn validate(
 
 struct CategorySchema {
     validator: Validator,
-    known_fields: Vec<&'static str>,
+    known_fields: Vec<String>,
 }
 
 /// Indexed by `Category as usize`; compiled once per process.
@@ -153,7 +153,7 @@ static SCHEMAS: LazyLock<Vec<CategorySchema>> = LazyLock::new(|| {
                 .as_object()
                 .expect("schemas declare properties")
                 .keys()
-                .map(|k| &*k.clone().leak())
+                .cloned()
                 .collect();
             let validator = jsonschema::draft202012::options()
                 .should_validate_formats(true)

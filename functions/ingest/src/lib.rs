@@ -126,7 +126,7 @@ impl IngestError {
             }
             IngestError::BodyTooLarge(size) => {
                 let message = format!(
-                    "Body of {size} bytes exceeds the limit of {MAX_BODY_BYTES} bytes (256 KiB)"
+                    "Body of at least {size} bytes exceeds the limit of {MAX_BODY_BYTES} bytes (256 KiB)"
                 );
                 (message.clone(), ValidationErrors::form(message))
             }
@@ -233,10 +233,10 @@ where
         serde_json::from_slice(body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let now = Utc::now();
     let valid = validate(category, parsed, now).map_err(IngestError::Invalid)?;
-    let timestamp_key = valid.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let dedup_id = valid.event_id.clone().unwrap_or_else(|| {
-        hookline_shared::dedup::derive(category, &valid.payload, &timestamp_key)
-    });
+    let dedup_id = valid
+        .event_id
+        .clone()
+        .unwrap_or_else(|| hookline_shared::dedup::derive(category, &valid.payload));
     let event = Event {
         id: EventId::generate(),
         workspace_id,

@@ -311,9 +311,9 @@ impl EmbeddedQueue {
                 let candidates: Vec<(i64, String, String, u32)> = {
                     let mut stmt = tx.prepare(
                         "SELECT seq, message_id, body, receive_count FROM queue_messages
-                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY seq",
+                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY seq LIMIT ?3",
                     )?;
-                    let rows = stmt.query_map(params![name, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    let rows = stmt.query_map(params![name, now, max.max(1)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                     rows.collect::<Result<_, _>>()?
                 };
                 let mut received = Vec::new();
