@@ -14,6 +14,7 @@ use hookline_shared::config::DEFAULT_DEDUP_WINDOW_DAYS;
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::{error_response, handle_ingest, Ingest, IngestError};
 use serde::{Deserialize, Serialize};
+use subscriptions::{handle_notify, Notify};
 
 use crate::admin::{create_workspace, AdminError};
 
@@ -27,12 +28,19 @@ const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
 
 type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
+type LocalNotify = Notify<EmbeddedDb, EmbeddedDb>;
+
+/// The handlers local mode serves, shared by every connection.
+pub struct Handlers {
+    pub ingest: LocalIngest,
+    pub notify: LocalNotify,
+}
 
 /// The embedded stack: one database file under `data_dir`.
 pub struct LocalStack {
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
-    pub ingest: Arc<LocalIngest>,
+    pub handlers: Arc<Handlers>,
 }
 
 impl LocalStack {
@@ -47,24 +55,22 @@ impl LocalStack {
         };
         let events_queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, Some(redrive));
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
-        let ingest = Arc::new(Ingest::new(
-            db.clone(),
-            db.clone(),
-            events_queue.clone(),
-            dedup_window,
-        ));
+        let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
+        // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
+        let notify = Notify::new(db.clone(), db.clone(), true);
+        let handlers = Arc::new(Handlers { ingest, notify });
         Ok(Self {
             db,
             events_queue,
-            ingest,
+            handlers,
         })
     }
 
     pub fn router(&self) -> Router {
         Router::new()
             .route("/health", axum::routing::get(|| async { "ok" }))
-            .fallback(serve_ingest)
-            .with_state(Arc::clone(&self.ingest))
+            .fallback(serve_lambda_handlers)
+            .with_state(Arc::clone(&self.handlers))
     }
 }
 
@@ -111,8 +117,12 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Adapts an HTTP request to the Lambda handler's request type and back.
-async fn serve_ingest(State(ingest): State<Arc<LocalIngest>>, req: AxumRequest) -> AxumResponse {
+/// Adapts an HTTP request to the Lambda handlers' request type, routes it as API Gateway
+/// would, and adapts the answer back.
+async fn serve_lambda_handlers(
+    State(handlers): State<Arc<Handlers>>,
+    req: AxumRequest,
+) -> AxumResponse {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_READ_BYTES).await {
         Ok(bytes) => bytes,
@@ -126,7 +136,12 @@ async fn serve_ingest(State(ingest): State<Arc<LocalIngest>>, req: AxumRequest) 
     };
     let lambda_req =
         lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
-    match handle_ingest(&ingest, lambda_req).await {
+    let answer = if lambda_req.uri().path().contains(subscriptions::API_PREFIX) {
+        handle_notify(&handlers.notify, lambda_req).await
+    } else {
+        handle_ingest(&handlers.ingest, lambda_req).await
+    };
+    match answer {
         Ok(response) => into_axum(response),
         Err(err) => {
             tracing::error!(error = %err, "handler failed");

@@ -60,6 +60,7 @@ macro_rules! prefixed_id {
 
 prefixed_id!(WorkspaceId, "ws_");
 prefixed_id!(EventId, "evt_");
+prefixed_id!(SubscriptionId, "sub_");
 
 /// A plaintext API key. Shown once at creation; only its hash is ever stored or logged.
 #[derive(Clone, PartialEq, Eq)]

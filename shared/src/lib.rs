@@ -1,6 +1,7 @@
 //! Hookline's model crate: domain types, ingest validation, ports and their adapters.
 
 pub mod adapters;
+pub mod catalog;
 pub mod config;
 pub mod dedup;
 pub mod error;
@@ -8,11 +9,16 @@ pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod ports;
+pub mod request;
+pub mod subscription;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;
 
 pub use error::{QueueError, StoreError};
-pub use ids::{ApiKey, ApiKeyHash, EventId, WorkspaceId};
+pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 pub use model::{Category, Event, QueueMessage, Workspace};
-pub use ports::{EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, WorkspaceStore};
+pub use ports::{
+    EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
+};
+pub use subscription::{SigningSecret, Subscription, SubscriptionType};

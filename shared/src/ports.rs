@@ -4,8 +4,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{QueueError, StoreError};
-use crate::ids::{ApiKeyHash, EventId, WorkspaceId};
+use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Event, Workspace};
+use crate::subscription::Subscription;
 
 /// Workspaces and the API keys that resolve to them.
 pub trait WorkspaceStore: Send + Sync {
@@ -94,4 +95,41 @@ pub trait Queue: Send + Sync {
         receipt: &str,
         visibility: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A workspace's subscriptions, and the per-event-type routing delivery reads once per event.
+pub trait SubscriptionStore: Send + Sync {
+    /// Stores a new subscription (and its routes, if enabled).
+    fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_subscription(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = Result<Option<Subscription>, StoreError>> + Send;
+    /// Every subscription of the workspace, in no particular order.
+    fn list_subscriptions(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send;
+    /// Replaces `current` with `updated` (whose version must be `current.version + 1`) and moves
+    /// its routes. `Ok(false)` when `current` is no longer what is stored (changed or deleted).
+    fn replace_subscription(
+        &self,
+        current: &Subscription,
+        updated: &Subscription,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes `current` and its routes; `Ok(false)` when it changed or was already gone.
+    fn delete_subscription(
+        &self,
+        current: &Subscription,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The enabled subscriptions of a workspace for one event type: one query.
+    fn enabled_subscriptions_for(
+        &self,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send;
 }

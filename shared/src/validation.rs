@@ -39,7 +39,8 @@ impl ValidationErrors {
         errors
     }
 
-    fn add(&mut self, path: String, message: String) {
+    /// Adds a message for a dotted field path (an empty path is a form-level error).
+    pub fn add(&mut self, path: String, message: String) {
         if path.is_empty() {
             self.form_errors.push(message);
         } else {
@@ -79,11 +80,7 @@ pub fn validate(
     now: DateTime<Utc>,
 ) -> Result<ValidatedEvent, ValidationErrors> {
     let schema = &SCHEMAS[category as usize];
-    let mut errors = ValidationErrors::default();
-    for error in schema.validator.iter_errors(&body) {
-        let (path, message) = describe(&error);
-        errors.add(path, message);
-    }
+    let mut errors = schema_errors(&schema.validator, &body);
     let Value::Object(mut fields) = body else {
         return Err(errors);
     };
@@ -291,6 +288,29 @@ fn schema_for(category: Category) -> Value {
         }
     };
     json!({"type": "object", "required": required, "properties": properties})
+}
+
+/// Every violation of `validator` in `instance`, in the flatten shape. Unknown properties
+/// (where a schema forbids them) are named one by one.
+pub fn schema_errors(validator: &Validator, instance: &Value) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    for error in validator.iter_errors(instance) {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = &error.kind {
+            let parent = dotted(error.instance_path.as_str());
+            for name in unexpected {
+                let path = if parent.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{parent}.{name}")
+                };
+                errors.add(path, "Unknown field".to_owned());
+            }
+            continue;
+        }
+        let (path, message) = describe(&error);
+        errors.add(path, message);
+    }
+    errors
 }
 
 /// Turns one schema violation into a dotted path and a message a caller can act on.

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::{
     ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage,
-    StoreError, Workspace, WorkspaceId, WorkspaceStore,
+    SigningSecret, StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
+    Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
 
@@ -250,4 +251,132 @@ async fn queue_on_sqs() {
 async fn queue_embedded() {
     let stack = EmbeddedStack::create(MAX_RECEIVES);
     queue_contract(&stack.queue, &stack.dead_letters).await;
+}
+
+pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool) -> Subscription {
+    let now = Utc::now();
+    Subscription {
+        id: SubscriptionId::generate(),
+        workspace_id: workspace.clone(),
+        webhook_url: "https://hooks.example.com/ü?x=1".into(),
+        event_types: event_types.iter().map(|t| t.to_string()).collect(),
+        is_enabled: enabled,
+        kind: SubscriptionType::Zapier,
+        created_by: Some("ana@example.com".into()),
+        updated_by: None,
+        created_at: now,
+        updated_at: now,
+        secrets: vec![SigningSecret::generate()],
+        version: 1,
+    }
+}
+
+async fn routed_ids<S: SubscriptionStore>(
+    store: &S,
+    ws: &WorkspaceId,
+    event_type: &str,
+) -> Vec<String> {
+    let mut ids: Vec<_> = store
+        .enabled_subscriptions_for(ws, event_type)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn subscription_store_contract<S: SubscriptionStore>(store: &S) {
+    let (ws, other_ws) = (WorkspaceId::generate(), WorkspaceId::generate());
+    let a = subscription(&ws, &["emails.sent", "crm.deal_won"], true);
+    let b = subscription(&ws, &["emails.sent"], false);
+    let foreign = subscription(&other_ws, &["emails.sent"], true);
+    for s in [&a, &b, &foreign] {
+        store.create_subscription(s).await.unwrap();
+    }
+    assert_eq!(
+        store.get_subscription(&ws, &a.id).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_subscription(&other_ws, &a.id).await.unwrap(),
+        None,
+        "keyed by workspace"
+    );
+    let mut listed: Vec<_> = store
+        .list_subscriptions(&ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    listed.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // Fan-out sees enabled subscriptions of this workspace only.
+    assert_eq!(routed_ids(store, &ws, "emails.sent").await, [a.id.as_str()]);
+    assert_eq!(routed_ids(store, &ws, "crm.deal_won").await, [a.id.as_str()]);
+    assert!(routed_ids(store, &ws, "calls.missed").await.is_empty());
+
+    // Replacing moves the routes: types dropped, types added, disabled and re-enabled.
+    let mut moved = a.clone();
+    moved.event_types = vec!["crm.deal_won".into(), "calls.missed".into()];
+    moved.version = 2;
+    assert!(store.replace_subscription(&a, &moved).await.unwrap());
+    assert!(routed_ids(store, &ws, "emails.sent").await.is_empty());
+    assert_eq!(routed_ids(store, &ws, "calls.missed").await, [a.id.as_str()]);
+    let routed = store
+        .enabled_subscriptions_for(&ws, "crm.deal_won")
+        .await
+        .unwrap();
+    assert_eq!(
+        routed,
+        [moved.clone()],
+        "routes carry the current subscription, secrets included"
+    );
+    assert!(
+        !store.replace_subscription(&a, &moved).await.unwrap(),
+        "a stale version is refused"
+    );
+
+    let mut enabled_b = b.clone();
+    enabled_b.is_enabled = true;
+    enabled_b.version = 2;
+    assert!(store.replace_subscription(&b, &enabled_b).await.unwrap());
+    assert_eq!(routed_ids(store, &ws, "emails.sent").await, [b.id.as_str()]);
+    let mut disabled = moved.clone();
+    disabled.is_enabled = false;
+    disabled.version = 3;
+    assert!(store.replace_subscription(&moved, &disabled).await.unwrap());
+    assert!(routed_ids(store, &ws, "calls.missed").await.is_empty());
+
+    // Deleting removes the subscription and its routes; a stale or repeated delete is refused.
+    assert!(!store
+        .delete_subscription(&Subscription {
+            version: 1,
+            ..enabled_b.clone()
+        })
+        .await
+        .unwrap());
+    assert!(store.delete_subscription(&enabled_b).await.unwrap());
+    assert!(!store.delete_subscription(&enabled_b).await.unwrap());
+    assert_eq!(store.get_subscription(&ws, &b.id).await.unwrap(), None);
+    assert!(routed_ids(store, &ws, "emails.sent").await.is_empty());
+    assert_eq!(
+        routed_ids(store, &other_ws, "emails.sent").await,
+        [foreign.id.as_str()]
+    );
+}
+
+#[tokio::test]
+async fn subscription_store_on_dynamodb() {
+    subscription_store_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
+}
+
+#[tokio::test]
+async fn subscription_store_embedded() {
+    subscription_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
 }

@@ -16,15 +16,16 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 const INGEST: &str = "/api/v2/analytics/webhook/receive/generic";
 
 /// A running `hookline serve`; killed when dropped so no test leaves it behind.
-struct Serving {
+pub struct Serving {
     child: Child,
-    base: String,
-    api_key: String,
+    pub base: String,
+    pub api_key: String,
+    pub workspace_id: String,
     banner: Vec<String>,
 }
 
 impl Serving {
-    fn start(data_dir: &Path) -> Self {
+    pub fn start(data_dir: &Path) -> Self {
         let mut child = Command::new(BINARY)
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -46,6 +47,7 @@ impl Serving {
             child,
             base: String::new(),
             api_key: String::new(),
+            workspace_id: String::new(),
             banner: Vec::new(),
         };
         while serving.api_key.is_empty() {
@@ -54,6 +56,9 @@ impl Serving {
                 .expect("serve prints its banner");
             if let Some(url) = line.strip_prefix("Hookline local mode listening on ") {
                 serving.base = url.trim().to_owned();
+            }
+            if line.starts_with("dev workspace") {
+                serving.workspace_id = line.rsplit(": ").next().unwrap_or_default().to_owned();
             }
             if let Some(key) = line.strip_prefix("dev API key: ") {
                 serving.api_key = key.trim().to_owned();
@@ -84,7 +89,7 @@ impl Drop for Serving {
     }
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -5,4 +5,5 @@ mod contract;
 mod ingest_api;
 mod lambda_emulator;
 mod local_mode;
+mod notify_api;
 mod support;

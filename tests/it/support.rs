@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
 use hookline_shared::adapters::embedded::Redrive;
-use hookline_shared::adapters::{DynamoStore, EmbeddedDb, EmbeddedQueue, SqsQueue};
+use hookline_shared::adapters::{
+    DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
+};
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
 pub const MOTO_URL_VAR: &str = "HOOKLINE_TEST_MOTO_URL";
@@ -41,6 +43,7 @@ pub struct MotoStack {
     pub sqs: aws_sdk_sqs::Client,
     pub workspaces_table: String,
     pub events_table: String,
+    pub subscriptions_table: String,
     pub queue_url: String,
     pub dlq_url: String,
 }
@@ -53,8 +56,10 @@ impl MotoStack {
         let name = unique("hl");
         let workspaces_table = format!("{name}-workspaces");
         let events_table = format!("{name}-events");
-        create_table(&dynamodb, &workspaces_table, false).await;
-        create_table(&dynamodb, &events_table, true).await;
+        let subscriptions_table = format!("{name}-subscriptions");
+        create_table(&dynamodb, &workspaces_table, TableShape::Hash).await;
+        create_table(&dynamodb, &events_table, TableShape::Events).await;
+        create_table(&dynamodb, &subscriptions_table, TableShape::HashRange).await;
         let dlq_url = sqs
             .create_queue()
             .queue_name(format!("{name}-events-dlq"))
@@ -89,6 +94,7 @@ impl MotoStack {
             sqs,
             workspaces_table,
             events_table,
+            subscriptions_table,
             queue_url,
             dlq_url,
         }
@@ -100,6 +106,10 @@ impl MotoStack {
             &self.workspaces_table,
             &self.events_table,
         )
+    }
+
+    pub fn subscriptions(&self) -> DynamoSubscriptions {
+        DynamoSubscriptions::new(self.dynamodb.clone(), &self.subscriptions_table)
     }
 
     pub fn queue(&self) -> SqsQueue {
@@ -121,7 +131,18 @@ impl MotoStack {
     }
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, events: bool) {
+/// The key shapes of `template.yaml`'s tables.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TableShape {
+    /// `pk` only (workspaces).
+    Hash,
+    /// `pk` + `sk` (subscriptions).
+    HashRange,
+    /// `pk` + `sk` and the `by_event_id` index (events).
+    Events,
+}
+
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: TableShape) {
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -142,11 +163,14 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, events: boo
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("pk"))
         .key_schema(key("pk", KeyType::Hash));
-    if events {
+    if shape != TableShape::Hash {
         request = request
             .attribute_definitions(attr("sk"))
+            .key_schema(key("sk", KeyType::Range));
+    }
+    if shape == TableShape::Events {
+        request = request
             .attribute_definitions(attr("event_id"))
-            .key_schema(key("sk", KeyType::Range))
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(EVENTS_BY_ID_INDEX)

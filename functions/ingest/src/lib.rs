@@ -6,8 +6,8 @@ use chrono::{SecondsFormat, Utc};
 use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{validate, ValidationErrors};
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage,
-    StoreError, WorkspaceId, WorkspaceStore,
+    Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
+    WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt as _, Response};
@@ -215,7 +215,8 @@ where
     if req.method() != Method::POST {
         return Err(IngestError::MethodNotAllowed(req.method().clone()));
     }
-    let key = presented_key(req).ok_or(IngestError::MissingKey)?;
+    let key = hookline_shared::request::api_key(req.headers(), req.uri().query())
+        .ok_or(IngestError::MissingKey)?;
     let workspace_id = deps
         .keys
         .resolve(&deps.workspaces, &key)
@@ -225,7 +226,8 @@ where
     if body.len() > MAX_BODY_BYTES {
         return Err(IngestError::BodyTooLarge(body.len()));
     }
-    check_content_type(req)?;
+    hookline_shared::request::require_json(req.headers())
+        .map_err(IngestError::UnsupportedMediaType)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::EmptyBody);
     }
@@ -300,49 +302,6 @@ fn route(req: &Request) -> Result<Category, IngestError> {
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
         .ok_or_else(|| IngestError::NoRoute(path.to_owned()))?;
     Category::parse(segment).ok_or_else(|| IngestError::UnknownCategory(segment.to_owned()))
-}
-
-fn presented_key(req: &Request) -> Option<ApiKey> {
-    let from_header = ["x-api-key", "api_key", "api-key"]
-        .iter()
-        .find_map(|name| req.headers().get(*name))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    from_header
-        .or_else(|| query_param(req, "api_key"))
-        .and_then(|raw| ApiKey::presented(&raw))
-}
-
-fn query_param(req: &Request, name: &str) -> Option<String> {
-    if let Some(value) = req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first(name))
-    {
-        return Some(value.to_owned());
-    }
-    let query = req.uri().query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// A missing Content-Type is read as JSON; anything else must say JSON.
-fn check_content_type(req: &Request) -> Result<(), IngestError> {
-    let Some(raw) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let text = raw.to_str().unwrap_or_default();
-    let mime = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if mime == "application/json" || mime.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(IngestError::UnsupportedMediaType(text.to_owned()))
-    }
 }
 
 fn request_id(req: &Request) -> String {

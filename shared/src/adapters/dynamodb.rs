@@ -17,7 +17,7 @@ use crate::ports::{EventStore, ExistingEvent, Inserted, WorkspaceStore};
 /// GSI of the events table keyed by `event_id`.
 pub const EVENTS_BY_ID_INDEX: &str = "by_event_id";
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// Workspaces table: `pk` = `ws#<id>` (workspace) or `key#<sha256>` (API key).
 /// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`, GSI [`EVENTS_BY_ID_INDEX`].
@@ -67,15 +67,15 @@ impl DynamoStore {
     }
 }
 
-fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
+pub(super) fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -90,7 +90,7 @@ fn events_key(workspace: &WorkspaceId, dedup_id: &str) -> Item {
     ])
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)

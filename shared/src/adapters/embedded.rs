@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ensure_event_fits, now_epoch_seconds};
+use super::{ensure_event_fits, now_epoch_seconds, subscription_doc, subscription_from_doc};
 use crate::error::{QueueError, StoreError};
-use crate::ids::{ApiKeyHash, EventId, WorkspaceId};
+use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Category, Event, Workspace};
-use crate::ports::{EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, WorkspaceStore};
+use crate::ports::{
+    EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
+};
+use crate::subscription::Subscription;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -30,6 +33,12 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL,
     receipt TEXT UNIQUE);
 CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_at_ms);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    workspace_id TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id));
+CREATE TABLE IF NOT EXISTS subscription_routes (
+    workspace_id TEXT NOT NULL, event_type TEXT NOT NULL, subscription_id TEXT NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (workspace_id, event_type, subscription_id));
 ";
 
 /// How often an empty long poll looks again.
@@ -411,5 +420,153 @@ impl Queue for EmbeddedQueue {
                 Ok(())
             })
             .await
+    }
+}
+
+/// Mirrors the DynamoDB design: the subscription row, plus one route row per enabled event type
+/// carrying a copy, moved in the same transaction.
+fn write_routes(
+    tx: &rusqlite::Transaction<'_>,
+    subscription: &Subscription,
+    doc: &str,
+) -> rusqlite::Result<()> {
+    for event_type in subscription.routed_event_types() {
+        tx.execute(
+            "INSERT INTO subscription_routes (workspace_id, event_type, subscription_id, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![subscription.workspace_id.as_str(), event_type, subscription.id.as_str(), doc],
+        )?;
+    }
+    Ok(())
+}
+
+fn delete_routes(
+    tx: &rusqlite::Transaction<'_>,
+    subscription: &Subscription,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM subscription_routes WHERE workspace_id = ?1 AND subscription_id = ?2",
+        params![subscription.workspace_id.as_str(), subscription.id.as_str()],
+    )?;
+    Ok(())
+}
+
+fn docs(rows: Vec<String>) -> Result<Vec<Subscription>, StoreError> {
+    rows.iter().map(|doc| subscription_from_doc(doc)).collect()
+}
+
+impl SubscriptionStore for EmbeddedDb {
+    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let subscription = subscription.clone();
+        self.call(move |c| {
+            let doc = subscription_doc(&subscription);
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO subscriptions (workspace_id, id, version, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![subscription.workspace_id.as_str(), subscription.id.as_str(), subscription.version as i64, doc],
+            )?;
+            write_routes(&tx, &subscription, &doc)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_subscription(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let doc: Option<String> = self
+            .call(move |c| {
+                c.query_row(
+                    "SELECT doc FROM subscriptions WHERE workspace_id = ?1 AND id = ?2",
+                    params![ws.as_str(), id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        doc.map(|d| subscription_from_doc(&d)).transpose()
+    }
+
+    async fn list_subscriptions(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let ws = workspace.clone();
+        let rows: Vec<String> = self
+            .call(move |c| {
+                let mut stmt =
+                    c.prepare("SELECT doc FROM subscriptions WHERE workspace_id = ?1")?;
+                let rows = stmt.query_map([ws.as_str()], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()
+            })
+            .await?;
+        docs(rows)
+    }
+
+    async fn replace_subscription(
+        &self,
+        current: &Subscription,
+        updated: &Subscription,
+    ) -> Result<bool, StoreError> {
+        let (current, updated) = (current.clone(), updated.clone());
+        self.call(move |c| {
+            let doc = subscription_doc(&updated);
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE subscriptions SET version = ?1, doc = ?2 WHERE workspace_id = ?3 AND id = ?4 AND version = ?5",
+                params![updated.version as i64, doc, current.workspace_id.as_str(), current.id.as_str(), current.version as i64],
+            )?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            delete_routes(&tx, &current)?;
+            write_routes(&tx, &updated, &doc)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
+        let current = current.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let deleted = tx.execute(
+                "DELETE FROM subscriptions WHERE workspace_id = ?1 AND id = ?2 AND version = ?3",
+                params![
+                    current.workspace_id.as_str(),
+                    current.id.as_str(),
+                    current.version as i64
+                ],
+            )?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            delete_routes(&tx, &current)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn enabled_subscriptions_for(
+        &self,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let (ws, event_type) = (workspace.clone(), event_type.to_owned());
+        let rows: Vec<String> = self
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT doc FROM subscription_routes WHERE workspace_id = ?1 AND event_type = ?2",
+                )?;
+                let rows = stmt.query_map(params![ws.as_str(), event_type], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()
+            })
+            .await?;
+        docs(rows)
     }
 }

@@ -1,12 +1,14 @@
 //! Port implementations: DynamoDB and SQS for deployed stacks, SQLite for local mode.
 
 pub mod dynamodb;
+pub mod dynamodb_subscriptions;
 pub mod embedded;
 pub mod sqs;
 
 use crate::error::StoreError;
 
 pub use dynamodb::DynamoStore;
+pub use dynamodb_subscriptions::DynamoSubscriptions;
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
 pub use sqs::SqsQueue;
 
@@ -31,4 +33,14 @@ pub(crate) fn ensure_event_fits(payload_json: &str, dedup_id: &str) -> Result<()
 /// Seconds since the epoch, the unit of every `expires_at`.
 pub(crate) fn now_epoch_seconds() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// The JSON document a subscription is stored as, in both adapters.
+pub(crate) fn subscription_doc(subscription: &crate::Subscription) -> String {
+    serde_json::to_string(subscription).expect("subscriptions always serialize")
+}
+
+pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))
 }

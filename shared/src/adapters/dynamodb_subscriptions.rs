@@ -1,0 +1,252 @@
+//! DynamoDB adapter for subscriptions and their per-event-type routes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use super::dynamodb::{get_s, n, s, unavailable, Item};
+use super::{subscription_doc, subscription_from_doc};
+use crate::error::StoreError;
+use crate::ids::{SubscriptionId, WorkspaceId};
+use crate::ports::SubscriptionStore;
+use crate::subscription::Subscription;
+
+/// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
+/// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
+/// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
+/// routes in the same transaction as the subscription, guarded by its version.
+#[derive(Clone)]
+pub struct DynamoSubscriptions {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSubscriptions {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn main_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(workspace.as_str())),
+            ("sk".to_owned(), s(format!("sub#{id}"))),
+        ])
+    }
+
+    fn route_key(workspace: &WorkspaceId, event_type: &str, id: &SubscriptionId) -> Item {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                s(format!("route#{workspace}#{event_type}")),
+            ),
+            ("sk".to_owned(), s(id.as_str())),
+        ])
+    }
+
+    fn with_doc(mut key: Item, subscription: &Subscription) -> Item {
+        key.insert("doc".into(), s(subscription_doc(subscription)));
+        key.insert("version".into(), n(subscription.version as i64));
+        key.insert(
+            "is_enabled".into(),
+            AttributeValue::Bool(subscription.is_enabled),
+        );
+        key
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<(&str, Option<i64>)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expression, version)) = condition {
+            put = put.condition_expression(expression);
+            if let Some(version) = version {
+                put = put.expression_attribute_values(":version", n(version));
+            }
+        }
+        let put = put.build().map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(
+        &self,
+        key: Item,
+        expected_version: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if let Some(version) = expected_version {
+            delete = delete
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", n(version));
+        }
+        let delete = delete.build().map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn route_puts(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        subscription
+            .routed_event_types()
+            .iter()
+            .map(|t| {
+                let key = Self::route_key(&subscription.workspace_id, t, &subscription.id);
+                self.put(Self::with_doc(key, subscription), None)
+            })
+            .collect()
+    }
+
+    /// Runs the writes as one transaction; `Ok(false)` when a version condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn query_docs(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(&pk))
+                .set_exclusive_start_key(start.take());
+            query = match sk_prefix {
+                Some(prefix) => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix)),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let out = query.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                found.push(subscription_from_doc(get_s(item, "doc")?)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+impl SubscriptionStore for DynamoSubscriptions {
+    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let main = Self::with_doc(
+            Self::main_key(&subscription.workspace_id, &subscription.id),
+            subscription,
+        );
+        let mut items = vec![self.put(main, Some(("attribute_not_exists(pk)", None)))?];
+        items.extend(self.route_puts(subscription)?);
+        if self.transact(items).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "subscription {} already exists",
+                subscription.id
+            )))
+        }
+    }
+
+    async fn get_subscription(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::main_key(workspace, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(|item| subscription_from_doc(get_s(&item, "doc")?))
+            .transpose()
+    }
+
+    async fn list_subscriptions(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.query_docs(workspace.to_string(), Some("sub#")).await
+    }
+
+    async fn replace_subscription(
+        &self,
+        current: &Subscription,
+        updated: &Subscription,
+    ) -> Result<bool, StoreError> {
+        let main = Self::with_doc(Self::main_key(&updated.workspace_id, &updated.id), updated);
+        let mut items = vec![self.put(
+            main,
+            Some(("version = :version", Some(current.version as i64))),
+        )?];
+        let kept = updated.routed_event_types();
+        for stale in current
+            .routed_event_types()
+            .iter()
+            .filter(|t| !kept.contains(t))
+        {
+            items.push(self.delete(
+                Self::route_key(&current.workspace_id, stale, &current.id),
+                None,
+            )?);
+        }
+        items.extend(self.route_puts(updated)?);
+        self.transact(items).await
+    }
+
+    async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
+        let main = Self::main_key(&current.workspace_id, &current.id);
+        let mut items = vec![self.delete(main, Some(current.version as i64))?];
+        for event_type in current.routed_event_types() {
+            items.push(self.delete(
+                Self::route_key(&current.workspace_id, event_type, &current.id),
+                None,
+            )?);
+        }
+        self.transact(items).await
+    }
+
+    async fn enabled_subscriptions_for(
+        &self,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.query_docs(format!("route#{workspace}#{event_type}"), None)
+            .await
+    }
+}

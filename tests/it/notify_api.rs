@@ -1,0 +1,379 @@
+//! The notify API: seed 002's subscription samples against local mode, and list ordering on
+//! both adapters through the handler.
+
+use chrono::{DateTime, Utc};
+use hookline_shared::{SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use subscriptions::{serve, Notify, ORDER_BY_VALUES};
+
+use crate::contract::subscription;
+use crate::local_mode::{client, Serving};
+use crate::support::{EmbeddedStack, MotoStack};
+
+struct Api<'a> {
+    serving: &'a Serving,
+    workspace: String,
+}
+
+impl Api<'_> {
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url =
+            format!("{}/notify/api/v1{path}", self.serving.base).replace("{ws}", &self.workspace);
+        let mut request = client()
+            .request(method.parse().unwrap(), url)
+            .header("X-API-KEY", &self.serving.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
+
+const SUBSCRIPTION_FIELDS: [&str; 9] = [
+    "webhook_url",
+    "event_types",
+    "created_by",
+    "is_enabled",
+    "type",
+    "id",
+    "created_at",
+    "updated_at",
+    "updated_by",
+];
+
+fn assert_subscription_shape(value: &Value, with_secret: bool) {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"));
+    for field in SUBSCRIPTION_FIELDS {
+        assert!(object.contains_key(field), "{field} missing from {value}");
+    }
+    assert!(value["id"].as_str().unwrap().starts_with("sub_"));
+    assert_eq!(object.contains_key("secret"), with_secret, "{value}");
+}
+
+#[tokio::test]
+async fn seed_subscription_samples_answer_in_the_seed_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start(dir.path());
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+
+    let seed_create = json!({"webhook_url": "https://api.example.com/webhook",
+        "event_types": ["conversation.new", "message.new"], "created_by": "user_12345", "is_enabled": true, "type": "SEASALT"});
+    let (status, created) = api
+        .send("POST", "/workspaces/{ws}/subscription", Some(seed_create))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_subscription_shape(&created, true);
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        created["event_types"],
+        json!(["conversation.new", "message.new"])
+    );
+    assert_eq!(created["type"], "SEASALT");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (status, fetched) = api
+        .send(
+            "GET",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_subscription_shape(&fetched, false);
+
+    let (status, listed) = api
+        .send(
+            "GET",
+            "/workspaces/{ws}/subscription?order_by=created_at:asc&type=SEASALT",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["subscriptions"].as_array().unwrap().len(), 1);
+    assert_subscription_shape(&listed["subscriptions"][0], false);
+    let (_, zapier) = api
+        .send("GET", "/workspaces/{ws}/subscription?type=ZAPIER", None)
+        .await;
+    assert_eq!(zapier, json!({"subscriptions": []}));
+
+    let seed_patch = json!({"webhook_url": "https://api.example.com/webhook",
+        "event_types": ["conversation.new", "message.new"], "updated_by": "user_12345", "is_enabled": true});
+    let (status, patched) = api
+        .send(
+            "PATCH",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            Some(seed_patch),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_subscription_shape(&patched, false);
+    assert_eq!(patched["updated_by"], "user_12345");
+
+    let (status, refused) = api
+        .send(
+            "PATCH",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            Some(json!({"is_enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["fieldErrors"]["updated_by"], json!(["Required"]));
+    assert_eq!(refused["code"], "validation_error");
+
+    let (status, catalog) = api.send("GET", "/event_types", None).await;
+    assert_eq!(status, 200);
+    let catalog = catalog.as_array().unwrap();
+    assert_eq!(catalog.len(), 27);
+    assert!(catalog.contains(&json!({"event_type": "conversation.new",
+        "description": "Triggered when a new conversation is created"})));
+
+    let (status, rotated) = api
+        .send(
+            "POST",
+            &format!("/workspaces/{{ws}}/subscription/{id}/secret/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(rotated["secret"], created["secret"]);
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    let (_, revealed) = api
+        .send(
+            "GET",
+            &format!("/workspaces/{{ws}}/subscription/{id}/secret"),
+            None,
+        )
+        .await;
+    assert_eq!(revealed["secret"], rotated["secret"]);
+
+    let (status, gone) = api
+        .send(
+            "DELETE",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, gone), (204, Value::Null));
+    let (status, again) = api
+        .send(
+            "DELETE",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{again}");
+}
+
+#[tokio::test]
+async fn invalid_subscriptions_are_refused_with_every_fault_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start(dir.path());
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+
+    let body = json!({"webhook_url": "ftp://files.example.com", "event_types": ["emails.sent", "emails.forwarded", "fax.sent"],
+        "is_enabled": "yes", "type": "SLACK", "color": "blue"});
+    let (status, answer) = api
+        .send("POST", "/workspaces/{ws}/subscription", Some(body))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let fields = answer["fieldErrors"].as_object().unwrap();
+    for field in ["webhook_url", "event_types", "is_enabled", "type", "color"] {
+        assert!(fields.contains_key(field), "{field} not named: {answer}");
+    }
+    assert!(answer["fieldErrors"]["event_types"][0]
+        .as_str()
+        .unwrap()
+        .contains("emails.forwarded, fax.sent"));
+
+    let (status, answer) = api
+        .send(
+            "POST",
+            "/workspaces/{ws}/subscription",
+            Some(json!({"event_types": []})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["fieldErrors"]["webhook_url"], json!(["Required"]));
+    assert_eq!(answer["fieldErrors"]["is_enabled"], json!(["Required"]));
+    assert!(answer["fieldErrors"]["event_types"].is_array());
+
+    let long_url = format!("https://example.com/{}", "a".repeat(2048));
+    let (status, answer) = api.send("POST", "/workspaces/{ws}/subscription",
+        Some(json!({"webhook_url": long_url, "event_types": ["emails.sent"], "is_enabled": true}))).await;
+    assert_eq!(status, 400);
+    assert!(answer["fieldErrors"]["webhook_url"][0]
+        .as_str()
+        .unwrap()
+        .contains("2048"));
+
+    // Local mode allows plain http (a developer's receiver); repeats are folded.
+    let (status, created) = api.send("POST", "/workspaces/{ws}/subscription", Some(json!({
+        "webhook_url": "http://127.0.0.1:9999/hook", "event_types": ["emails.sent", "emails.sent"], "is_enabled": true}))).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["event_types"], json!(["emails.sent"]));
+
+    let (status, answer) = api
+        .send(
+            "GET",
+            "/workspaces/{ws}/subscription?order_by=name:asc",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let message = answer["fieldErrors"]["order_by"][0].as_str().unwrap();
+    for allowed in ORDER_BY_VALUES {
+        assert!(
+            message.contains(allowed),
+            "{allowed} not listed in {message}"
+        );
+    }
+}
+
+/// Orders JSON scalars as the API promises: null first, then false < true, strings by bytes.
+fn rank(value: &Value) -> (u8, String) {
+    match value {
+        Value::Null => (0, String::new()),
+        Value::Bool(b) => (1, b.to_string()),
+        other => (2, other.as_str().unwrap_or_default().to_owned()),
+    }
+}
+
+async fn ordering_holds_for_every_order_by<S: SubscriptionStore, W: WorkspaceStore>(
+    workspaces: W,
+    store: S,
+) {
+    let workspace = hookline::admin::create_workspace(&workspaces, "ordering")
+        .await
+        .unwrap();
+    let ws: &WorkspaceId = &workspace.workspace.id;
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    // Ties on every field: equal timestamps, equal and missing actors, both types and states.
+    let specs = [
+        (
+            "2026-01-01T00:00:00Z",
+            "2026-01-05T00:00:00Z",
+            Some("bea"),
+            None,
+            true,
+            SubscriptionType::Seasalt,
+        ),
+        (
+            "2026-01-01T00:00:00Z",
+            "2026-01-03T00:00:00Z",
+            Some("ana"),
+            Some("zoe"),
+            false,
+            SubscriptionType::Zapier,
+        ),
+        (
+            "2026-01-02T00:00:00Z",
+            "2026-01-05T00:00:00Z",
+            None,
+            Some("ana"),
+            true,
+            SubscriptionType::Zapier,
+        ),
+        (
+            "2026-01-03T00:00:00Z",
+            "2026-01-03T00:00:00Z",
+            Some("ana"),
+            Some("ana"),
+            false,
+            SubscriptionType::Seasalt,
+        ),
+        (
+            "2026-01-03T00:00:00Z",
+            "2026-01-04T00:00:00Z",
+            Some("bea"),
+            None,
+            true,
+            SubscriptionType::Seasalt,
+        ),
+    ];
+    for (created, updated, created_by, updated_by, enabled, kind) in specs {
+        let mut s = subscription(ws, &["emails.sent"], enabled);
+        s.created_at = at(created);
+        s.updated_at = at(updated);
+        s.created_by = created_by.map(str::to_owned);
+        s.updated_by = updated_by.map(str::to_owned);
+        s.kind = kind;
+        store.create_subscription(&s).await.unwrap();
+    }
+    let deps = Notify::new(workspaces, store, false);
+    for order_by in ORDER_BY_VALUES {
+        let req: Request = lambda_http::http::Request::builder()
+            .uri(format!(
+                "/notify/api/v1/workspaces/{ws}/subscription?order_by={order_by}"
+            ))
+            .header("x-api-key", workspace.api_key.expose())
+            .body(Body::Empty)
+            .unwrap();
+        let reply = serve(&deps, &req).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        let listed = reply.body.unwrap()["subscriptions"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(listed.len(), specs.len());
+        let (field, direction) = order_by.split_once(':').unwrap();
+        for pair in listed.windows(2) {
+            let key = |v: &Value| (rank(&v[field]), v["id"].as_str().unwrap().to_owned());
+            let (first, second) = (key(&pair[0]), key(&pair[1]));
+            match direction {
+                "asc" => assert!(first < second, "{order_by}: {first:?} before {second:?}"),
+                _ => assert!(first > second, "{order_by}: {first:?} before {second:?}"),
+            }
+        }
+    }
+    let req: Request = lambda_http::http::Request::builder()
+        .uri(format!("/notify/api/v1/workspaces/{ws}/subscription"))
+        .header("x-api-key", workspace.api_key.expose())
+        .body(Body::Empty)
+        .unwrap();
+    let default = serve(&deps, &req).await.unwrap().body.unwrap();
+    let created: Vec<&str> = default["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "default is created_at:desc: {created:?}"
+    );
+}
+
+#[tokio::test]
+async fn ordering_holds_for_every_order_by_on_dynamodb() {
+    let stack = MotoStack::create(5).await;
+    ordering_holds_for_every_order_by(stack.store(), stack.subscriptions()).await;
+}
+
+#[tokio::test]
+async fn ordering_holds_for_every_order_by_embedded() {
+    let stack = EmbeddedStack::create(5);
+    ordering_holds_for_every_order_by(stack.db.clone(), stack.db.clone()).await;
+}
