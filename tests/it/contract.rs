@@ -318,7 +318,10 @@ async fn subscription_store_contract<S: SubscriptionStore>(store: &S) {
 
     // Fan-out sees enabled subscriptions of this workspace only.
     assert_eq!(routed_ids(store, &ws, "emails.sent").await, [a.id.as_str()]);
-    assert_eq!(routed_ids(store, &ws, "crm.deal_won").await, [a.id.as_str()]);
+    assert_eq!(
+        routed_ids(store, &ws, "crm.deal_won").await,
+        [a.id.as_str()]
+    );
     assert!(routed_ids(store, &ws, "calls.missed").await.is_empty());
 
     // Replacing moves the routes: types dropped, types added, disabled and re-enabled.
@@ -327,7 +330,10 @@ async fn subscription_store_contract<S: SubscriptionStore>(store: &S) {
     moved.version = 2;
     assert!(store.replace_subscription(&a, &moved).await.unwrap());
     assert!(routed_ids(store, &ws, "emails.sent").await.is_empty());
-    assert_eq!(routed_ids(store, &ws, "calls.missed").await, [a.id.as_str()]);
+    assert_eq!(
+        routed_ids(store, &ws, "calls.missed").await,
+        [a.id.as_str()]
+    );
     let routed = store
         .enabled_subscriptions_for(&ws, "crm.deal_won")
         .await

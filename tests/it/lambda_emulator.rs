@@ -1,4 +1,4 @@
-//! The real ingest binary under cargo-lambda's runtime emulator, fed the `events/` fixtures,
+//! The real Lambda binaries under cargo-lambda's runtime emulator, fed the `events/` fixtures,
 //! against DynamoDB and SQS on moto.
 
 use std::net::TcpListener;
@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_shared::{ApiKey, Workspace, WorkspaceId, WorkspaceStore};
+use hookline_shared::{
+    ApiKey, SigningSecret, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
+    Workspace, WorkspaceId, WorkspaceStore,
+};
 use serde_json::Value;
 
 use crate::support::{moto_url, MotoStack};
 
-/// The key every authenticated fixture in `events/ingest/` sends.
+/// The key every authenticated fixture in `events/` sends.
 const FIXTURE_KEY: &str = "hk_fixture_0123456789abcdefghijklmnopqrstuv";
+const FIXTURE_WORKSPACE: &str = "ws_00000000000000000000000000000001";
+const FIXTURE_SUBSCRIPTION: &str = "sub_00000000000000000000000000000001";
 
 /// Kills the child when the test ends, pass or fail.
 struct Reaped(Child);
@@ -28,46 +33,108 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `cargo test --workspace` builds the ingest binary beside ours (its package has tests).
-fn ingest_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_hookline")).with_file_name("ingest");
-    assert!(
-        path.exists(),
-        "{} missing: run the workspace tests (scripts/test.sh)",
-        path.display()
-    );
-    path
+/// One function binary running against cargo-lambda's runtime API emulator.
+struct Emulated {
+    port: u16,
+    fixtures: PathBuf,
+    _emulator: Reaped,
+    _function: Reaped,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+impl Emulated {
+    /// `cargo test --workspace` builds each function binary beside ours (their packages have
+    /// tests), so the binary under test is the one the Lambda would run.
+    fn start(binary: &str, fixtures: &str, env: &[(&str, &str)]) -> Self {
+        let path = Path::new(env!("CARGO_BIN_EXE_hookline")).with_file_name(binary);
+        assert!(
+            path.exists(),
+            "{} missing: run the workspace tests (scripts/test.sh)",
+            path.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let emulator = Reaped(
+            Command::new("cargo")
+                .args(["lambda", "watch", "--only-lambda-apis", "--timeout", "30"])
+                .args([
+                    "--invoke-address",
+                    "127.0.0.1",
+                    "--invoke-port",
+                    &port.to_string(),
+                ])
+                .current_dir(repo_root())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cargo lambda is on PATH (scripts/test.sh installs it)"),
+        );
+        wait_for_port(port);
+        let function = Reaped(
+            Command::new(path)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_ENDPOINT_URL", moto_url())
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        Self {
+            port,
+            fixtures: repo_root().join("events").join(fixtures),
+            _emulator: emulator,
+            _function: function,
+        }
+    }
 
-fn invoke(port: u16, fixture: &str) -> Value {
-    let out = Command::new("cargo")
-        .args([
-            "lambda",
-            "invoke",
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .args(["--output-format", "json", "--data-file"])
-        .arg(repo_root().join("events/ingest").join(fixture))
-        .output()
-        .expect("cargo lambda is on PATH (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "invoke {fixture}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{fixture}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    /// Invokes with one fixture; returns the API Gateway response and its parsed body.
+    async fn invoke(&self, fixture: &str) -> (Value, Value) {
+        let (port, file) = (self.port, self.fixtures.join(fixture));
+        let fixture = fixture.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new("cargo")
+                .args([
+                    "lambda",
+                    "invoke",
+                    "--invoke-address",
+                    "127.0.0.1",
+                    "--invoke-port",
+                    &port.to_string(),
+                ])
+                .args(["--output-format", "json", "--data-file"])
+                .arg(file)
+                .output()
+                .expect("cargo lambda is on PATH (scripts/test.sh installs it)");
+            assert!(
+                out.status.success(),
+                "invoke {fixture}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let response: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!("{fixture}: {e}: {}", String::from_utf8_lossy(&out.stdout))
+            });
+            let body = response["body"]
+                .as_str()
+                .filter(|b| !b.is_empty())
+                .map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
+            (response, body)
+        })
+        .await
+        .unwrap()
+    }
 }
 
 fn wait_for_port(port: u16) {
@@ -80,68 +147,36 @@ fn wait_for_port(port: u16) {
     panic!("cargo lambda emulator did not listen on {port} within 30 s");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ingest_binary_answers_every_fixture_under_the_emulator() {
-    let stack = MotoStack::create(5).await;
+/// The fixtures' workspace, with the fixture key, created on moto.
+async fn fixture_workspace(stack: &MotoStack) -> WorkspaceId {
     let store = stack.store();
+    let id = WorkspaceId::parse(FIXTURE_WORKSPACE).unwrap();
     let workspace = Workspace {
-        id: WorkspaceId::generate(),
+        id: id.clone(),
         name: "fixtures".into(),
         created_at: chrono::Utc::now(),
     };
     store.create_workspace(&workspace).await.unwrap();
     store
-        .add_api_key(
-            &workspace.id,
-            &ApiKey::presented(FIXTURE_KEY).unwrap().hash(),
-        )
+        .add_api_key(&id, &ApiKey::presented(FIXTURE_KEY).unwrap().hash())
         .await
         .unwrap();
+    id
+}
 
-    let port = free_port();
-    let _emulator = Reaped(
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--timeout",
-                "30",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo lambda is on PATH (scripts/test.sh installs it)"),
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_binary_answers_every_fixture_under_the_emulator() {
+    let stack = MotoStack::create(5).await;
+    fixture_workspace(&stack).await;
+    let function = Emulated::start(
+        "ingest",
+        "ingest",
+        &[
+            ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
+            ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
+            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
+        ],
     );
-    wait_for_port(port);
-    let _function = Reaped(
-        Command::new(ingest_binary())
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_ENDPOINT_URL", moto_url())
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table)
-            .env("HOOKLINE_EVENTS_TABLE", &stack.events_table)
-            .env("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-
     let expectations: [(&str, u16, &str); 10] = [
         ("emails-valid.json", 200, "received"),
         ("emails-duplicate.json", 200, "duplicate"),
@@ -156,11 +191,8 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
     ];
     let mut first_email_id = Value::Null;
     for (fixture, status, mentions) in expectations {
-        let response = tokio::task::spawn_blocking(move || invoke(port, fixture))
-            .await
-            .unwrap();
+        let (response, body) = function.invoke(fixture).await;
         assert_eq!(response["statusCode"], status, "{fixture}: {response}");
-        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
         assert!(
             body.to_string().contains(mentions),
             "{fixture} mentions {mentions}: {body}"
@@ -171,11 +203,13 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
                 assert_eq!(body["additionalData"]["duplicate"], true);
                 assert_eq!(body["additionalData"]["eventId"], first_email_id);
             }
-            "emails-five-faults.json" => assert_eq!(
-                body["errors"]["fieldErrors"].as_object().unwrap().len(),
-                5,
-                "{body}"
-            ),
+            "emails-five-faults.json" => {
+                assert_eq!(
+                    body["errors"]["fieldErrors"].as_object().unwrap().len(),
+                    5,
+                    "{body}"
+                )
+            }
             _ => {}
         }
     }
@@ -184,5 +218,82 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
         queued.len(),
         4,
         "one message per accepted, non-duplicate fixture"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
+    let stack = MotoStack::create(5).await;
+    let workspace = fixture_workspace(&stack).await;
+    let now = chrono::Utc::now();
+    let existing = Subscription {
+        id: SubscriptionId::parse(FIXTURE_SUBSCRIPTION).unwrap(),
+        workspace_id: workspace.clone(),
+        webhook_url: "https://api.example.com/webhook".into(),
+        event_types: vec!["conversation.new".into()],
+        is_enabled: true,
+        kind: SubscriptionType::Seasalt,
+        created_by: Some("user_12345".into()),
+        updated_by: Some("user_12345".into()),
+        created_at: now,
+        updated_at: now,
+        secrets: vec![SigningSecret::generate()],
+        version: 1,
+    };
+    stack
+        .subscriptions()
+        .create_subscription(&existing)
+        .await
+        .unwrap();
+    let function = Emulated::start(
+        "subscriptions",
+        "subscriptions",
+        &[
+            ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
+            ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
+        ],
+    );
+    // delete.json goes last: it removes the fixture subscription.
+    let expectations: [(&str, u16, &str); 11] = [
+        ("event-types.json", 200, "conversation.label.added"),
+        ("create.json", 201, "whsec_"),
+        ("get.json", 200, FIXTURE_SUBSCRIPTION),
+        ("list.json", 200, "subscriptions"),
+        ("patch.json", 200, "message.new"),
+        ("patch-missing-updated-by.json", 400, "updated_by"),
+        ("rotate-secret.json", 200, "whsec_"),
+        ("foreign-workspace.json", 403, "forbidden"),
+        ("list-bad-order.json", 400, "created_at:desc"),
+        ("no-key.json", 401, "X-API-KEY"),
+        ("delete.json", 204, ""),
+    ];
+    for (fixture, status, mentions) in expectations {
+        let (response, body) = function.invoke(fixture).await;
+        assert_eq!(response["statusCode"], status, "{fixture}: {response}");
+        assert!(
+            body.to_string().contains(mentions),
+            "{fixture} mentions {mentions}: {body}"
+        );
+    }
+    let listed = stack
+        .subscriptions()
+        .list_subscriptions(&workspace)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the created one remains, the fixture one was deleted"
+    );
+    assert_ne!(listed[0].id, existing.id);
+    let routed = stack
+        .subscriptions()
+        .enabled_subscriptions_for(&workspace, "message.new")
+        .await
+        .unwrap();
+    assert_eq!(
+        routed.len(),
+        1,
+        "the created subscription is routed for message.new"
     );
 }

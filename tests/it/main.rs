@@ -2,6 +2,7 @@
 //! ingest handler end to end, local mode as a process, and the Lambda binary under emulation.
 
 mod contract;
+mod hostile;
 mod ingest_api;
 mod lambda_emulator;
 mod local_mode;

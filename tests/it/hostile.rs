@@ -1,0 +1,269 @@
+//! Two workspaces and a caller who tries every route with the wrong key, foreign ids, ids of
+//! the wrong shape and hostile values: nothing of the other workspace leaks, nothing is a 5xx.
+
+use hookline::admin::{create_workspace, CreatedWorkspace};
+use hookline_shared::{SubscriptionId, SubscriptionStore, WorkspaceStore};
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use subscriptions::{handle_notify, Notify};
+
+use crate::support::{EmbeddedStack, MotoStack};
+
+struct Caller<'a, W, S> {
+    deps: &'a Notify<W, S>,
+}
+
+impl<W: WorkspaceStore, S: SubscriptionStore> Caller<'_, W, S> {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, String) {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(format!("/notify/api/v1{path}"));
+        if let Some(key) = key {
+            builder = builder.header("x-api-key", key);
+        }
+        let body = body.map_or(Body::Empty, |b| Body::from(b.to_string()));
+        let req: Request = builder
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap();
+        let response = handle_notify(self.deps, req)
+            .await
+            .expect("handlers never return Err");
+        (
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+        )
+    }
+}
+
+async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore>(
+    caller: &Caller<'_, W, S>,
+    workspaces: &W,
+    name: &str,
+) -> (CreatedWorkspace, Value) {
+    let tenant = create_workspace(workspaces, name).await.unwrap();
+    let body = json!({"webhook_url": format!("https://{name}.example.com/hook"), "event_types": ["emails.sent"],
+        "is_enabled": true, "created_by": format!("owner@{name}.example.com")});
+    let (status, text) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{}/subscription", tenant.workspace.id),
+            Some(tenant.api_key.expose()),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    (tenant, serde_json::from_str(&text).unwrap())
+}
+
+async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore>(
+    workspaces: W,
+    subscriptions: S,
+) {
+    let deps = Notify::new(workspaces, subscriptions, false);
+    let caller = Caller { deps: &deps };
+    let (alice, alice_sub) = tenant_with_subscription(&caller, &deps.workspaces, "alice").await;
+    let (mallory, _) = tenant_with_subscription(&caller, &deps.workspaces, "mallory").await;
+    let (a_ws, a_sub) = (
+        alice.workspace.id.to_string(),
+        alice_sub["id"].as_str().unwrap().to_owned(),
+    );
+    let m_ws = mallory.workspace.id.to_string();
+    let m_key = mallory.api_key.expose();
+    let secrets = [alice_sub["secret"].as_str().unwrap().to_owned()];
+    let patch = json!({"updated_by": "mallory", "webhook_url": "https://evil.example.com", "is_enabled": false});
+    let routes = |ws: &str, id: &str| -> Vec<(&'static str, String, Option<Value>)> {
+        vec![
+            ("GET", format!("/workspaces/{ws}/subscription"), None),
+            (
+                "POST",
+                format!("/workspaces/{ws}/subscription"),
+                Some(
+                    json!({"webhook_url": "https://evil.example.com", "event_types": ["emails.sent"], "is_enabled": true}),
+                ),
+            ),
+            ("GET", format!("/workspaces/{ws}/subscription/{id}"), None),
+            (
+                "PATCH",
+                format!("/workspaces/{ws}/subscription/{id}"),
+                Some(patch.clone()),
+            ),
+            (
+                "DELETE",
+                format!("/workspaces/{ws}/subscription/{id}"),
+                None,
+            ),
+            (
+                "GET",
+                format!("/workspaces/{ws}/subscription/{id}/secret"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/workspaces/{ws}/subscription/{id}/secret/rotate"),
+                None,
+            ),
+            ("PUT", format!("/workspaces/{ws}/subscription/{id}"), None),
+        ]
+    };
+    let mut answers: Vec<(String, u16, String)> = Vec::new();
+    let mut record = |what: String, status: u16, text: String| answers.push((what, status, text));
+
+    // Mallory's key on Alice's workspace path: refused before any lookup.
+    for (method, path, body) in routes(&a_ws, &a_sub) {
+        let (status, text) = caller.call(method, &path, Some(m_key), body.as_ref()).await;
+        assert_eq!(status, 403, "{method} {path}: {text}");
+        record(format!("{method} {path} with a foreign key"), status, text);
+    }
+    // Mallory's key on her own path with Alice's subscription id: exactly like an unknown id.
+    let unknown = SubscriptionId::generate().to_string();
+    for ((method, path, body), (_, unknown_path, _)) in routes(&m_ws, &a_sub)
+        .into_iter()
+        .zip(routes(&m_ws, &unknown))
+        .skip(2)
+    {
+        let (status, text) = caller.call(method, &path, Some(m_key), body.as_ref()).await;
+        let (unknown_status, unknown_text) = caller
+            .call(method, &unknown_path, Some(m_key), body.as_ref())
+            .await;
+        assert_eq!(status, unknown_status, "{method} {path}");
+        let strip = |t: &str| t.replace(&a_sub, "ID").replace(&unknown, "ID");
+        assert_eq!(
+            strip(&text),
+            strip(&unknown_text),
+            "a foreign id reads exactly like an unknown one"
+        );
+        record(format!("{method} {path} foreign id"), status, text);
+    }
+    // Ids and workspaces of every wrong shape, missing and bogus keys, on every route.
+    let long = "x".repeat(10_000);
+    let shapes = [
+        "..",
+        "sub_",
+        "sub_ZZZZ",
+        "süb_ü🙂",
+        "%00",
+        "sub_00000000000000000000000000000000%2F..",
+        long.as_str(),
+        "'; DROP TABLE subscriptions; --",
+    ];
+    for raw in shapes {
+        // As a client sends it: percent-encoded into one path segment.
+        let encoded: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        let shape = encoded.as_str();
+        for (method, path, body) in routes(&m_ws, shape)
+            .into_iter()
+            .chain(routes(shape, &a_sub))
+        {
+            let (status, text) = caller.call(method, &path, Some(m_key), body.as_ref()).await;
+            record(
+                format!("{method} {} (shape)", &path[..path.len().min(80)]),
+                status,
+                text,
+            );
+        }
+    }
+    for key in [
+        None,
+        Some(""),
+        Some("hk_unknown"),
+        Some(long.as_str()),
+        Some("ключ🙂"),
+    ] {
+        for (method, path, body) in routes(&a_ws, &a_sub) {
+            let (status, text) = caller.call(method, &path, key, body.as_ref()).await;
+            assert!(
+                matches!(status, 401 | 403),
+                "{method} {path} with key {key:?}: {status}"
+            );
+            record(format!("{method} {path} key {key:?}"), status, text);
+        }
+    }
+    // Hostile values in Mallory's own workspace are clear 4xx answers.
+    let hostile_bodies = [
+        json!({"webhook_url": "https://bücher.example/ß", "event_types": ["emails.sent"], "is_enabled": true, "created_by": long}),
+        json!({"webhook_url": long, "event_types": ["emails.sent"], "is_enabled": true}),
+        json!({"webhook_url": "https://x.io", "event_types": vec!["emails.sent"; 1000], "is_enabled": true}),
+        json!({"webhook_url": "https://x.io", "event_types": ["🙂".repeat(200)], "is_enabled": true}),
+        json!({"webhook_url": "javascript:alert(1)", "event_types": ["emails.sent"], "is_enabled": true}),
+        json!({"webhook_url": "https://x.io", "event_types": ["emails.sent"], "is_enabled": true, "__proto__": {}}),
+        json!(["not", "an", "object"]),
+        json!({"webhook_url": "https://x.io", "event_types": ["emails.sent"], "is_enabled": true, "pad": "p".repeat(70_000)}),
+    ];
+    for body in &hostile_bodies {
+        let (status, text) = caller
+            .call(
+                "POST",
+                &format!("/workspaces/{m_ws}/subscription"),
+                Some(m_key),
+                Some(body),
+            )
+            .await;
+        assert!(matches!(status, 400 | 413), "{status}: {text}");
+        record("hostile create".into(), status, text);
+    }
+
+    for (what, status, text) in &answers {
+        assert!(*status < 500, "{what}: {status} {text}");
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} leaked Alice's secret"
+            );
+        }
+        assert!(
+            !text.contains("alice.example.com"),
+            "{what} leaked Alice's data: {text}"
+        );
+        if !what.contains("foreign id") {
+            assert!(
+                !text.contains(&a_sub) || what.contains("(shape)"),
+                "{what} leaked Alice's id: {text}"
+            );
+        }
+    }
+    // Alice's subscription is exactly as she left it.
+    let (status, text) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{a_ws}/subscription/{a_sub}"),
+            Some(alice.api_key.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let now: Value = serde_json::from_str(&text).unwrap();
+    let mut before = alice_sub.clone();
+    before.as_object_mut().unwrap().remove("secret");
+    assert_eq!(now, before);
+    let (_, secret) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{a_ws}/subscription/{a_sub}/secret"),
+            Some(alice.api_key.expose()),
+            None,
+        )
+        .await;
+    assert!(
+        secret.contains(&secrets[0]),
+        "Alice's secret was not rotated by anyone else"
+    );
+}
+
+#[tokio::test]
+async fn hostile_caller_on_dynamodb() {
+    let stack = MotoStack::create(5).await;
+    no_leaks_and_no_5xx(stack.store(), stack.subscriptions()).await;
+}
+
+#[tokio::test]
+async fn hostile_caller_embedded() {
+    let stack = EmbeddedStack::create(5);
+    no_leaks_and_no_5xx(stack.db.clone(), stack.db.clone()).await;
+}
