@@ -21,6 +21,13 @@ install_venv() { # venv-dir requirements-file
 
 install_venv "$TOOLS/venv" scripts/requirements-test.txt
 install_venv "$TOOLS/sam-venv" scripts/requirements-sam.txt
+# The npm twin of the Standard Webhooks verifier, for the signature tests.
+NPM_VERIFIER=standardwebhooks@1.1.1
+if [ "$(cat "$TOOLS/node/.installed" 2>/dev/null)" != "$NPM_VERIFIER" ]; then
+  echo "==> installing $NPM_VERIFIER into .tools/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" "$NPM_VERIFIER"
+  echo "$NPM_VERIFIER" >"$TOOLS/node/.installed"
+fi
 export PATH="$TOOLS/venv/bin:$PATH"
 
 MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

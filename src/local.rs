@@ -8,27 +8,43 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::Router;
+use delivery::Worker;
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
-use hookline_shared::config::DEFAULT_DEDUP_WINDOW_DAYS;
-use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
+use hookline_shared::config::{
+    flag, retry_schedule_from_env, ConfigError, ALLOW_PRIVATE_TARGETS, DEFAULT_DEDUP_WINDOW_DAYS,
+};
+use hookline_shared::delivery::RetrySchedule;
+use hookline_shared::webhook::{SenderConfig, TargetPolicy, WebhookSender};
+use hookline_shared::{Queue as _, ReceivedMessage, StoreError, WorkspaceId, WorkspaceStore};
 use ingest::{error_response, handle_ingest, Ingest, IngestError};
 use serde::{Deserialize, Serialize};
 use subscriptions::{handle_notify, Notify};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::admin::{create_workspace, AdminError};
 
 pub const EVENTS_QUEUE: &str = "events";
 pub const EVENTS_DLQ: &str = "events-dlq";
-/// Matches the deployed queue's redrive policy.
+pub const DELIVERIES_QUEUE: &str = "deliveries";
+pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
+/// Matches the deployed queues' redrive policy.
 pub const MAX_RECEIVES: u32 = 5;
 /// Bodies beyond this are refused before they are read in full, like API Gateway's 10 MB cap.
 const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
 const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
+/// A received message stays invisible this long; longer than one attempt can take.
+const WORKER_VISIBILITY: Duration = Duration::from_secs(60);
+/// How often an idle worker looks at the queues.
+const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
+/// Messages the local worker handles at once.
+const WORKER_CONCURRENCY: usize = 32;
 
 type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-type LocalNotify = Notify<EmbeddedDb, EmbeddedDb>;
+type LocalNotify = Notify<EmbeddedDb, EmbeddedDb, EmbeddedDb>;
+pub type LocalWorker = Worker<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 
 /// The handlers local mode serves, shared by every connection.
 pub struct Handlers {
@@ -36,33 +52,99 @@ pub struct Handlers {
     pub notify: LocalNotify,
 }
 
+/// What local mode may tune; the defaults suit a developer's machine.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub schedule: RetrySchedule,
+    /// Deliver to loopback and private addresses (a receiver on this machine).
+    pub allow_private: bool,
+    pub log_retention: Duration,
+    pub paused_recheck: Duration,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            schedule: RetrySchedule::default(),
+            allow_private: true,
+            log_retention: Duration::from_secs(30 * 86_400),
+            paused_recheck: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LocalOptions {
+    /// Defaults, with `HOOKLINE_RETRY_SCHEDULE` and `HOOKLINE_ALLOW_PRIVATE_TARGETS` honoured.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut options = Self {
+            schedule: retry_schedule_from_env()?,
+            ..Self::default()
+        };
+        if std::env::var_os(ALLOW_PRIVATE_TARGETS).is_some() {
+            options.allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
+        }
+        Ok(options)
+    }
+}
+
 /// The embedded stack: one database file under `data_dir`.
 pub struct LocalStack {
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
+    pub deliveries_queue: EmbeddedQueue,
     pub handlers: Arc<Handlers>,
+    pub worker: Arc<LocalWorker>,
 }
 
 impl LocalStack {
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(data_dir: &Path, options: LocalOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let db = EmbeddedDb::open(&data_dir.join(DATABASE_FILE))?;
-        let redrive = Redrive {
-            dead_letter_queue: EVENTS_DLQ.into(),
-            max_receives: MAX_RECEIVES,
+        let queue = |name: &str, dead_letters: &str| {
+            let redrive = Redrive {
+                dead_letter_queue: dead_letters.into(),
+                max_receives: MAX_RECEIVES,
+            };
+            EmbeddedQueue::new(db.clone(), name, Some(redrive))
         };
-        let events_queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, Some(redrive));
+        let events_queue = queue(EVENTS_QUEUE, EVENTS_DLQ);
+        let deliveries_queue = queue(DELIVERIES_QUEUE, DELIVERIES_DLQ);
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
+        let sender_config = SenderConfig {
+            policy: TargetPolicy {
+                allow_private: options.allow_private,
+            },
+            ..SenderConfig::production()
+        };
         let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
         // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
-        let notify = Notify::new(db.clone(), db.clone(), true);
+        let notify = Notify::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            WebhookSender::new(sender_config),
+            true,
+        );
+        let worker = Worker {
+            workspaces: db.clone(),
+            events: db.clone(),
+            subscriptions: db.clone(),
+            deliveries: db.clone(),
+            queue: deliveries_queue.clone(),
+            sender: WebhookSender::new(sender_config),
+            schedule: options.schedule,
+            log_retention: options.log_retention,
+            paused_recheck: options.paused_recheck,
+        };
         let handlers = Arc::new(Handlers { ingest, notify });
         Ok(Self {
             db,
             events_queue,
+            deliveries_queue,
             handlers,
+            worker: Arc::new(worker),
         })
     }
 
@@ -71,6 +153,69 @@ impl LocalStack {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .fallback(serve_lambda_handlers)
             .with_state(Arc::clone(&self.handlers))
+    }
+
+    /// Runs the delivery worker on both queues until `shutdown` turns true, then waits for the
+    /// attempts in flight. Unfinished messages stay queued for the next start.
+    pub async fn run_worker(&self, mut shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(WORKER_CONCURRENCY));
+        let mut in_flight = JoinSet::new();
+        while !*shutdown.borrow() {
+            let mut idle = true;
+            for queue in [&self.events_queue, &self.deliveries_queue] {
+                let free = permits.available_permits().min(10) as u32;
+                if free == 0 {
+                    break;
+                }
+                let messages = match queue.receive(free, WORKER_VISIBILITY, Duration::ZERO).await {
+                    Ok(messages) => messages,
+                    Err(err) => {
+                        tracing::error!(error = %err, "local queue unavailable");
+                        Vec::new()
+                    }
+                };
+                idle &= messages.is_empty();
+                for message in messages {
+                    let permit = Arc::clone(&permits)
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore is never closed");
+                    let (worker, queue) = (Arc::clone(&self.worker), queue.clone());
+                    in_flight.spawn(async move {
+                        handle_local_message(&worker, &queue, message).await;
+                        drop(permit);
+                    });
+                }
+            }
+            while in_flight.try_join_next().is_some() {}
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Acknowledges handled and poison messages; a retryable failure stays queued and comes back
+/// after its visibility timeout, as on SQS.
+async fn handle_local_message(
+    worker: &LocalWorker,
+    queue: &EmbeddedQueue,
+    message: ReceivedMessage,
+) {
+    match worker.handle(&message.body).await {
+        Ok(handled) => tracing::debug!(?handled, "message handled"),
+        Err(err) if err.is_retryable() => {
+            tracing::warn!(error = %err, "message will be retried");
+            return;
+        }
+        Err(err) => tracing::error!(error = %err, "poison message dropped from the queue"),
+    }
+    if let Err(err) = queue.delete(&message.receipt).await {
+        tracing::warn!(error = %err, "handled message not deleted; it will be handled again");
     }
 }
 

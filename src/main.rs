@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hookline::admin::{create_key, create_workspace};
-use hookline::local::{ensure_dev_workspace, LocalStack};
+use hookline::local::{ensure_dev_workspace, LocalOptions, LocalStack};
 use hookline_shared::adapters::{DynamoStore, EmbeddedDb};
 use hookline_shared::config::{EVENTS_TABLE, WORKSPACES_TABLE};
 use serde_json::json;
@@ -136,7 +136,7 @@ fn prepared(data_dir: &std::path::Path) -> Result<PathBuf, AnyError> {
 }
 
 async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), AnyError> {
-    let stack = LocalStack::open(&data_dir)?;
+    let stack = std::sync::Arc::new(LocalStack::open(&data_dir, LocalOptions::from_env()?)?);
     let (dev, created) = ensure_dev_workspace(&stack.db, &data_dir).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -151,11 +151,19 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), AnyError> {
         "try: curl -X POST http://{bound}/api/v2/analytics/webhook/receive/generic/emails -H 'content-type: application/json' -H 'api_key: {}' -d @events/bodies/emails.json",
         dev.api_key
     );
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn({
+        let stack = std::sync::Arc::clone(&stack);
+        async move { stack.run_worker(worker_stopped).await }
+    });
     axum::serve(listener, stack.router())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // The HTTP side is closed; let attempts in flight finish, leave the rest queued.
+    let _ = stop_worker.send(true);
+    worker.await?;
     println!(
-        "Hookline local mode stopped; queued events are kept in {}",
+        "Hookline local mode stopped; queued work is kept in {}",
         data_dir.display()
     );
     Ok(())

@@ -9,6 +9,14 @@ pub const EVENTS_TABLE: &str = "HOOKLINE_EVENTS_TABLE";
 pub const EVENTS_QUEUE_URL: &str = "HOOKLINE_EVENTS_QUEUE_URL";
 pub const DEDUP_WINDOW_DAYS: &str = "HOOKLINE_DEDUP_WINDOW_DAYS";
 pub const SUBSCRIPTIONS_TABLE: &str = "HOOKLINE_SUBSCRIPTIONS_TABLE";
+pub const DELIVERIES_TABLE: &str = "HOOKLINE_DELIVERIES_TABLE";
+pub const LOGS_TABLE: &str = "HOOKLINE_LOGS_TABLE";
+pub const DELIVERIES_QUEUE_URL: &str = "HOOKLINE_DELIVERIES_QUEUE_URL";
+pub const LOG_RETENTION_DAYS: &str = "HOOKLINE_LOG_RETENTION_DAYS";
+/// Comma-separated retry delays in seconds, e.g. `1,1,2`; unset means the default schedule.
+pub const RETRY_SCHEDULE: &str = "HOOKLINE_RETRY_SCHEDULE";
+/// Development switch: let delivery reach private and loopback addresses.
+pub const ALLOW_PRIVATE_TARGETS: &str = "HOOKLINE_ALLOW_PRIVATE_TARGETS";
 /// Development switch: accept plain-http webhook URLs.
 pub const ALLOW_HTTP_WEBHOOKS: &str = "HOOKLINE_ALLOW_HTTP_WEBHOOKS";
 
@@ -24,19 +32,37 @@ pub enum ConfigError {
 
 /// How long a dedup record keeps a repeated event out.
 pub fn dedup_window_from_env() -> Result<Duration, ConfigError> {
-    let days = match std::env::var(DEDUP_WINDOW_DAYS) {
-        Err(_) => DEFAULT_DEDUP_WINDOW_DAYS,
+    days_from_env(DEDUP_WINDOW_DAYS, DEFAULT_DEDUP_WINDOW_DAYS)
+}
+
+/// A whole number of days between 1 and 3650; unset means `default`.
+pub fn days_from_env(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    let days = match std::env::var(name) {
+        Err(_) => default,
         Ok(raw) => raw
             .trim()
             .parse::<u64>()
             .ok()
             .filter(|d| (1..=3650).contains(d))
             .ok_or_else(|| ConfigError::Invalid {
-                name: DEDUP_WINDOW_DAYS,
+                name,
                 reason: format!("expected whole days between 1 and 3650, got {raw:?}"),
             })?,
     };
     Ok(Duration::from_secs(days * 86_400))
+}
+
+/// The retry schedule from [`RETRY_SCHEDULE`], or the default one.
+pub fn retry_schedule_from_env() -> Result<crate::delivery::RetrySchedule, ConfigError> {
+    match std::env::var(RETRY_SCHEDULE) {
+        Err(_) => Ok(crate::delivery::RetrySchedule::default()),
+        Ok(raw) => {
+            crate::delivery::RetrySchedule::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                name: RETRY_SCHEDULE,
+                reason,
+            })
+        }
+    }
 }
 
 /// A `true`/`false` switch; unset means `false`.

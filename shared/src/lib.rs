@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod catalog;
 pub mod config;
 pub mod dedup;
+pub mod delivery;
 pub mod error;
 pub mod ids;
 pub mod keys;
@@ -14,11 +15,13 @@ pub mod subscription;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;
+pub mod webhook;
 
 pub use error::{QueueError, StoreError};
 pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 pub use model::{Category, Event, QueueMessage, Workspace};
 pub use ports::{
-    EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
+    ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use subscription::{SigningSecret, Subscription, SubscriptionType};

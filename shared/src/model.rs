@@ -116,6 +116,14 @@ pub enum QueueMessage {
         event_id: EventId,
         dedup_id: String,
     },
+    /// Attempt number `attempt` of one delivery, not before `not_before` (epoch seconds):
+    /// SQS caps a message delay at 15 minutes, so longer waits are chained.
+    Deliver {
+        workspace_id: WorkspaceId,
+        delivery_id: crate::delivery::DeliveryId,
+        attempt: u32,
+        not_before: i64,
+    },
 }
 
 impl QueueMessage {

@@ -3,6 +3,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
+use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Event, Workspace};
@@ -132,4 +135,69 @@ pub trait SubscriptionStore: Send + Sync {
         workspace: &WorkspaceId,
         event_type: &str,
     ) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send;
+}
+
+/// Filters of a delivery-log read; the date window bounds the `Query`, the rest filter it.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub subscription: Option<SubscriptionId>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Deliveries and their attempt logs.
+pub trait DeliveryStore: Send + Sync {
+    /// Creates the delivery unless one with its id exists; returns what is stored now.
+    fn create_delivery(
+        &self,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
+    fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+    /// Claims attempt number `attempt` of a pending delivery for `lease`: succeeds when that
+    /// attempt is not finished and either was not claimed yet or its claim lapsed (its worker
+    /// died). `false` means another worker has it, or it or the delivery is finished.
+    fn claim_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records that `attempt` finished, and the delivery's state after it.
+    fn finish_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        state: DeliveryState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn append_log(&self, log: &DeliveryLog) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Unexpired logs of a workspace (or one subscription) in the window, newest first.
+    fn query_logs(
+        &self,
+        workspace: &WorkspaceId,
+        query: &LogQuery,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<DeliveryLog>, StoreError>> + Send;
+}
+
+/// A subscription's run of failed attempts, kept apart from the subscription itself so
+/// counting never races with its edits.
+pub trait FailureCounter: Send + Sync {
+    /// Adds one failure; returns the run length now.
+    fn record_failure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// A success ends the run.
+    fn reset_failures(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

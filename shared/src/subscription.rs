@@ -80,6 +80,11 @@ pub struct Subscription {
     pub secrets: Vec<SigningSecret>,
     /// Bumped on every write; stores refuse a write based on a stale version.
     pub version: u64,
+    /// Why delivery paused this subscription (cleared when it is enabled again).
+    #[serde(default)]
+    pub paused_reason: Option<String>,
+    #[serde(default)]
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 impl Subscription {
@@ -141,6 +146,8 @@ mod tests {
             updated_at: now,
             secrets: vec![SigningSecret::generate()],
             version: 1,
+            paused_reason: None,
+            paused_at: None,
         }
     }
 

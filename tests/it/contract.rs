@@ -268,6 +268,8 @@ pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool
         updated_at: now,
         secrets: vec![SigningSecret::generate()],
         version: 1,
+        paused_reason: None,
+        paused_at: None,
     }
 }
 

@@ -2,18 +2,18 @@
 //! the wrong shape and hostile values: nothing of the other workspace leaks, nothing is a 5xx.
 
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::{SubscriptionId, SubscriptionStore, WorkspaceStore};
+use hookline_shared::{DeliveryStore, SubscriptionId, SubscriptionStore, WorkspaceStore};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use subscriptions::{handle_notify, Notify};
 
-use crate::support::{EmbeddedStack, MotoStack};
+use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
-struct Caller<'a, W, S> {
-    deps: &'a Notify<W, S>,
+struct Caller<'a, W, S, D> {
+    deps: &'a Notify<W, S, D>,
 }
 
-impl<W: WorkspaceStore, S: SubscriptionStore> Caller<'_, W, S> {
+impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore> Caller<'_, W, S, D> {
     async fn call(
         &self,
         method: &str,
@@ -42,8 +42,8 @@ impl<W: WorkspaceStore, S: SubscriptionStore> Caller<'_, W, S> {
     }
 }
 
-async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore>(
-    caller: &Caller<'_, W, S>,
+async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore>(
+    caller: &Caller<'_, W, S, D>,
     workspaces: &W,
     name: &str,
 ) -> (CreatedWorkspace, Value) {
@@ -62,11 +62,18 @@ async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore>(
     (tenant, serde_json::from_str(&text).unwrap())
 }
 
-async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore>(
+async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore>(
     workspaces: W,
     subscriptions: S,
+    deliveries: D,
 ) {
-    let deps = Notify::new(workspaces, subscriptions, false);
+    let deps = Notify::new(
+        workspaces,
+        subscriptions,
+        deliveries,
+        loopback_sender(),
+        false,
+    );
     let caller = Caller { deps: &deps };
     let (alice, alice_sub) = tenant_with_subscription(&caller, &deps.workspaces, "alice").await;
     let (mallory, _) = tenant_with_subscription(&caller, &deps.workspaces, "mallory").await;
@@ -259,11 +266,11 @@ async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore>(
 #[tokio::test]
 async fn hostile_caller_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    no_leaks_and_no_5xx(stack.store(), stack.subscriptions()).await;
+    no_leaks_and_no_5xx(stack.store(), stack.subscriptions(), stack.deliveries()).await;
 }
 
 #[tokio::test]
 async fn hostile_caller_embedded() {
     let stack = EmbeddedStack::create(5);
-    no_leaks_and_no_5xx(stack.db.clone(), stack.db.clone()).await;
+    no_leaks_and_no_5xx(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
 }

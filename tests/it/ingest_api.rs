@@ -106,7 +106,10 @@ async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
     let messages = stack.queued_messages().await;
     assert_eq!(messages.len(), 1);
     let QueueMessage::EventAccepted { event_id, .. } =
-        QueueMessage::from_body(&messages[0].body).unwrap();
+        QueueMessage::from_body(&messages[0].body).unwrap()
+    else {
+        panic!("ingest queues event_accepted messages only");
+    };
     assert_eq!(
         event_id.as_str(),
         first["additionalData"]["eventId"].as_str().unwrap()

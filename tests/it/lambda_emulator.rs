@@ -239,6 +239,8 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         updated_at: now,
         secrets: vec![SigningSecret::generate()],
         version: 1,
+        paused_reason: None,
+        paused_at: None,
     };
     stack
         .subscriptions()
@@ -251,6 +253,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         &[
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
+            ("HOOKLINE_LOGS_TABLE", &stack.logs_table),
         ],
     );
     // delete.json goes last: it removes the fixture subscription.

@@ -160,7 +160,7 @@ async fn seed_curl_example_is_accepted_then_reported_as_duplicate() {
     // SIGTERM stops it cleanly and the accepted event waits durably in the queue.
     let key = serving.api_key.clone();
     assert!(serving.stop().success());
-    let stack = LocalStack::open(dir.path()).unwrap();
+    let stack = LocalStack::open(dir.path(), Default::default()).unwrap();
     assert_eq!(stack.events_queue.depth().await.unwrap(), 1);
     drop(stack);
 

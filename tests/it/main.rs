@@ -7,4 +7,5 @@ mod ingest_api;
 mod lambda_emulator;
 mod local_mode;
 mod notify_api;
+mod signature_verifiers;
 mod support;

@@ -2,7 +2,9 @@
 //! both adapters through the handler.
 
 use chrono::{DateTime, Utc};
-use hookline_shared::{SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore};
+use hookline_shared::{
+    DeliveryStore, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
@@ -10,7 +12,7 @@ use subscriptions::{serve, Notify, ORDER_BY_VALUES};
 
 use crate::contract::subscription;
 use crate::local_mode::{client, Serving};
-use crate::support::{EmbeddedStack, MotoStack};
+use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
 struct Api<'a> {
     serving: &'a Serving,
@@ -261,9 +263,14 @@ fn rank(value: &Value) -> (u8, String) {
     }
 }
 
-async fn ordering_holds_for_every_order_by<S: SubscriptionStore, W: WorkspaceStore>(
+async fn ordering_holds_for_every_order_by<
+    S: SubscriptionStore,
+    W: WorkspaceStore,
+    D: DeliveryStore,
+>(
     workspaces: W,
     store: S,
+    deliveries: D,
 ) {
     let workspace = hookline::admin::create_workspace(&workspaces, "ordering")
         .await
@@ -322,7 +329,7 @@ async fn ordering_holds_for_every_order_by<S: SubscriptionStore, W: WorkspaceSto
         s.kind = kind;
         store.create_subscription(&s).await.unwrap();
     }
-    let deps = Notify::new(workspaces, store, false);
+    let deps = Notify::new(workspaces, store, deliveries, loopback_sender(), false);
     for order_by in ORDER_BY_VALUES {
         let req: Request = lambda_http::http::Request::builder()
             .uri(format!(
@@ -369,11 +376,12 @@ async fn ordering_holds_for_every_order_by<S: SubscriptionStore, W: WorkspaceSto
 #[tokio::test]
 async fn ordering_holds_for_every_order_by_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    ordering_holds_for_every_order_by(stack.store(), stack.subscriptions()).await;
+    ordering_holds_for_every_order_by(stack.store(), stack.subscriptions(), stack.deliveries())
+        .await;
 }
 
 #[tokio::test]
 async fn ordering_holds_for_every_order_by_embedded() {
     let stack = EmbeddedStack::create(5);
-    ordering_holds_for_every_order_by(stack.db.clone(), stack.db.clone()).await;
+    ordering_holds_for_every_order_by(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
 }

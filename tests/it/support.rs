@@ -6,9 +6,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
+use hookline_shared::adapters::dynamodb_deliveries::LOGS_BY_SUBSCRIPTION_INDEX;
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{
-    DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoDeliveries, DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -44,6 +45,8 @@ pub struct MotoStack {
     pub workspaces_table: String,
     pub events_table: String,
     pub subscriptions_table: String,
+    pub deliveries_table: String,
+    pub logs_table: String,
     pub queue_url: String,
     pub dlq_url: String,
 }
@@ -60,6 +63,10 @@ impl MotoStack {
         create_table(&dynamodb, &workspaces_table, TableShape::Hash).await;
         create_table(&dynamodb, &events_table, TableShape::Events).await;
         create_table(&dynamodb, &subscriptions_table, TableShape::HashRange).await;
+        let deliveries_table = format!("{name}-deliveries");
+        let logs_table = format!("{name}-logs");
+        create_table(&dynamodb, &deliveries_table, TableShape::HashRange).await;
+        create_table(&dynamodb, &logs_table, TableShape::Logs).await;
         let dlq_url = sqs
             .create_queue()
             .queue_name(format!("{name}-events-dlq"))
@@ -95,6 +102,8 @@ impl MotoStack {
             workspaces_table,
             events_table,
             subscriptions_table,
+            deliveries_table,
+            logs_table,
             queue_url,
             dlq_url,
         }
@@ -110,6 +119,16 @@ impl MotoStack {
 
     pub fn subscriptions(&self) -> DynamoSubscriptions {
         DynamoSubscriptions::new(self.dynamodb.clone(), &self.subscriptions_table)
+    }
+
+    pub fn deliveries(&self) -> DynamoDeliveries {
+        let retention = std::time::Duration::from_secs(30 * 86_400);
+        DynamoDeliveries::new(
+            self.dynamodb.clone(),
+            &self.deliveries_table,
+            &self.logs_table,
+            retention,
+        )
     }
 
     pub fn queue(&self) -> SqsQueue {
@@ -140,6 +159,8 @@ enum TableShape {
     HashRange,
     /// `pk` + `sk` and the `by_event_id` index (events).
     Events,
+    /// `pk` + `sk` and the `by_subscription` index (delivery logs).
+    Logs,
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: TableShape) {
@@ -167,6 +188,23 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
         request = request
             .attribute_definitions(attr("sk"))
             .key_schema(key("sk", KeyType::Range));
+    }
+    if shape == TableShape::Logs {
+        request = request
+            .attribute_definitions(attr("subscription_key"))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
+                    .key_schema(key("subscription_key", KeyType::Hash))
+                    .key_schema(key("sk", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
     }
     if shape == TableShape::Events {
         request = request
@@ -210,4 +248,11 @@ impl EmbeddedStack {
             _dir: dir,
         }
     }
+}
+
+/// A sender for tests: loopback receivers allowed, the production timeout and limits.
+pub fn loopback_sender() -> hookline_shared::webhook::WebhookSender {
+    hookline_shared::webhook::WebhookSender::new(
+        hookline_shared::webhook::SenderConfig::local_development(),
+    )
 }

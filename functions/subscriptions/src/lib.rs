@@ -1,7 +1,9 @@
 //! Notify API handler: subscription CRUD, signing secrets and the event-type catalog.
 
+mod logs;
 mod order;
 mod shapes;
+mod test_send;
 
 use std::sync::LazyLock;
 use std::time::Instant;
@@ -9,9 +11,10 @@ use std::time::Instant;
 use chrono::Utc;
 use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{schema_errors, ValidationErrors};
+use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    catalog, request, SigningSecret, StoreError, Subscription, SubscriptionId, SubscriptionStore,
-    SubscriptionType, WorkspaceId, WorkspaceStore,
+    catalog, request, DeliveryStore, SigningSecret, StoreError, Subscription, SubscriptionId,
+    SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use jsonschema::Validator;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -32,19 +35,31 @@ pub const MAX_URL_LEN: usize = 2048;
 const MAX_ACTOR_LEN: usize = 256;
 
 /// Everything the handler needs; built once per cold start (or once by local mode).
-pub struct Notify<W, S> {
+pub struct Notify<W, S, D> {
     pub workspaces: W,
     pub subscriptions: S,
+    /// Read for the logs API.
+    pub deliveries: D,
+    /// Test-send goes through the same client, signer and SSRF guard as deliveries.
+    pub sender: WebhookSender,
     pub keys: KeyCache,
     /// Accept plain-http webhook URLs (local development only).
     pub allow_http: bool,
 }
 
-impl<W, S> Notify<W, S> {
-    pub fn new(workspaces: W, subscriptions: S, allow_http: bool) -> Self {
+impl<W, S, D> Notify<W, S, D> {
+    pub fn new(
+        workspaces: W,
+        subscriptions: S,
+        deliveries: D,
+        sender: WebhookSender,
+        allow_http: bool,
+    ) -> Self {
         Self {
             workspaces,
             subscriptions,
+            deliveries,
+            sender,
             keys: KeyCache::default(),
             allow_http,
         }
@@ -171,10 +186,28 @@ impl Reply {
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     EventTypes,
-    Subscriptions { workspace: &'a str },
-    Subscription { workspace: &'a str, id: &'a str },
-    Secret { workspace: &'a str, id: &'a str },
-    RotateSecret { workspace: &'a str, id: &'a str },
+    Subscriptions {
+        workspace: &'a str,
+    },
+    Subscription {
+        workspace: &'a str,
+        id: &'a str,
+    },
+    Secret {
+        workspace: &'a str,
+        id: &'a str,
+    },
+    RotateSecret {
+        workspace: &'a str,
+        id: &'a str,
+    },
+    Logs {
+        workspace: &'a str,
+        subscription: Option<&'a str>,
+    },
+    TestSend {
+        workspace: &'a str,
+    },
 }
 
 impl<'a> Route<'a> {
@@ -189,6 +222,15 @@ impl<'a> Route<'a> {
             ["workspaces", ws, "subscription", id, "secret", "rotate"] => {
                 Route::RotateSecret { workspace: ws, id }
             }
+            ["workspaces", ws, "logs"] => Route::Logs {
+                workspace: ws,
+                subscription: None,
+            },
+            ["workspaces", ws, "logs", id] => Route::Logs {
+                workspace: ws,
+                subscription: Some(id),
+            },
+            ["workspaces", ws, "test"] => Route::TestSend { workspace: ws },
             _ => return None,
         })
     }
@@ -199,19 +241,22 @@ impl<'a> Route<'a> {
             Route::Subscriptions { workspace }
             | Route::Subscription { workspace, .. }
             | Route::Secret { workspace, .. }
-            | Route::RotateSecret { workspace, .. } => Some(workspace),
+            | Route::RotateSecret { workspace, .. }
+            | Route::Logs { workspace, .. }
+            | Route::TestSend { workspace } => Some(workspace),
         }
     }
 }
 
 /// The Lambda entry point and local mode's: never returns `Err`, every outcome is a response.
-pub async fn handle_notify<W, S>(
-    deps: &Notify<W, S>,
+pub async fn handle_notify<W, S, D>(
+    deps: &Notify<W, S, D>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error>
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
+    D: DeliveryStore,
 {
     let started = Instant::now();
     let request_id = req
@@ -248,10 +293,11 @@ where
 }
 
 /// Authenticates, authorizes and dispatches one request.
-pub async fn serve<W, S>(deps: &Notify<W, S>, req: &Request) -> Result<Reply, NotifyError>
+pub async fn serve<W, S, D>(deps: &Notify<W, S, D>, req: &Request) -> Result<Reply, NotifyError>
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
+    D: DeliveryStore,
 {
     let path = req.uri().path();
     let route = Route::parse(path).ok_or_else(|| NotifyError::NoRoute(path.to_owned()))?;
@@ -295,6 +341,24 @@ where
         (Route::RotateSecret { id, .. }, Method::POST) => {
             rotate_secret(store, &workspace, id).await
         }
+        (Route::Logs { subscription, .. }, Method::GET) => {
+            let query = req.uri().query();
+            let page = logs::list_logs(&deps.deliveries, &workspace, subscription, query).await?;
+            Ok(Reply::json(StatusCode::OK, page))
+        }
+        (Route::TestSend { .. }, Method::POST) => {
+            let body = json_body(req)?;
+            let outcome = test_send::send_test(
+                &deps.workspaces,
+                store,
+                &deps.sender,
+                &workspace,
+                body,
+                deps.allow_http,
+            )
+            .await?;
+            Ok(Reply::json(StatusCode::OK, outcome))
+        }
         (route, method) => Err(NotifyError::MethodNotAllowed {
             method,
             allowed: allowed_methods(&route),
@@ -304,7 +368,8 @@ where
 
 fn allowed_methods(route: &Route<'_>) -> &'static str {
     match route {
-        Route::EventTypes | Route::Secret { .. } => "GET",
+        Route::EventTypes | Route::Secret { .. } | Route::Logs { .. } => "GET",
+        Route::TestSend { .. } => "POST",
         Route::Subscriptions { .. } => "GET, POST",
         Route::Subscription { .. } => "GET, PATCH, DELETE",
         Route::RotateSecret { .. } => "POST",
@@ -389,6 +454,8 @@ async fn create_subscription<S: SubscriptionStore>(
         updated_at: now,
         secrets: vec![SigningSecret::generate()],
         version: 1,
+        paused_reason: None,
+        paused_at: None,
     };
     store.create_subscription(&subscription).await?;
     Ok(Reply::json(
@@ -421,6 +488,10 @@ async fn update_subscription<S: SubscriptionStore>(
     }
     if let Some(enabled) = patch.is_enabled {
         updated.is_enabled = enabled;
+        if enabled {
+            updated.paused_reason = None;
+            updated.paused_at = None;
+        }
     }
     if let Some(kind) = patch.kind {
         updated.kind = kind;
@@ -496,7 +567,7 @@ fn json_body(req: &Request) -> Result<Value, NotifyError> {
 }
 
 /// Rules a schema cannot state: URL shape and scheme, catalog membership.
-fn check_semantics(body: &Value, allow_http: bool, errors: &mut ValidationErrors) {
+pub(crate) fn check_semantics(body: &Value, allow_http: bool, errors: &mut ValidationErrors) {
     if let Some(url) = body.get("webhook_url").and_then(Value::as_str) {
         if !errors.field_errors.contains_key("webhook_url") {
             if let Err(problem) = check_webhook_url(url, allow_http) {
@@ -562,7 +633,7 @@ fn subscription_properties() -> Value {
     })
 }
 
-fn compile(schema: &Value) -> Validator {
+pub(crate) fn compile(schema: &Value) -> Validator {
     jsonschema::draft202012::options()
         .build(schema)
         .expect("built-in schemas compile")

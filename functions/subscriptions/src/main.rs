@@ -1,9 +1,11 @@
 //! Notify API Lambda wiring: config, the DynamoDB client, then the runtime loop.
 
-use hookline_shared::adapters::{DynamoStore, DynamoSubscriptions};
+use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions};
 use hookline_shared::config::{
-    flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS, LOGS_TABLE,
+    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
+use hookline_shared::webhook::{SenderConfig, TargetPolicy, WebhookSender};
 use lambda_http::{run, service_fn, Error, Request};
 use subscriptions::{handle_notify, Notify};
 
@@ -12,11 +14,20 @@ async fn main() -> Result<(), Error> {
     init_lambda_logging();
     let workspaces_table = required(WORKSPACES_TABLE)?;
     let subscriptions_table = required(SUBSCRIPTIONS_TABLE)?;
+    let logs_table = required(LOGS_TABLE)?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
+    let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let workspaces = DynamoStore::new(client.clone(), workspaces_table, "");
-    let subscriptions = DynamoSubscriptions::new(client, subscriptions_table);
-    let deps = Notify::new(workspaces, subscriptions, allow_http);
+    let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
+    // This function only reads logs; the deliveries table is the delivery function's.
+    let logs = DynamoDeliveries::new(client, "", logs_table, std::time::Duration::ZERO);
+    let policy = TargetPolicy { allow_private };
+    let sender = WebhookSender::new(SenderConfig {
+        policy,
+        ..SenderConfig::production()
+    });
+    let deps = Notify::new(workspaces, subscriptions, logs, sender, allow_http);
     run(service_fn(|req: Request| handle_notify(&deps, req))).await
 }

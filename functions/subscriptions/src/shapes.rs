@@ -42,6 +42,9 @@ pub struct SubscriptionOut<'a> {
     pub created_at: String,
     pub updated_at: String,
     pub updated_by: Option<&'a str>,
+    /// Set while delivery has paused the subscription (10 failures in a row, or 410 Gone).
+    pub paused_reason: Option<&'a str>,
+    pub paused_at: Option<String>,
     /// Only in the answer to create: the one time the secret is shown without asking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
@@ -59,6 +62,8 @@ impl<'a> SubscriptionOut<'a> {
             created_at: timestamp(subscription.created_at),
             updated_at: timestamp(subscription.updated_at),
             updated_by: subscription.updated_by.as_deref(),
+            paused_reason: subscription.paused_reason.as_deref(),
+            paused_at: subscription.paused_at.map(timestamp),
             secret: with_secret.then(|| subscription.current_secret().value.as_str()),
         }
     }

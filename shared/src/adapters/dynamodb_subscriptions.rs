@@ -10,7 +10,7 @@ use super::dynamodb::{get_s, n, s, unavailable, Item};
 use super::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::SubscriptionStore;
+use crate::ports::{FailureCounter, SubscriptionStore};
 use crate::subscription::Subscription;
 
 /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
@@ -35,6 +35,13 @@ impl DynamoSubscriptions {
         HashMap::from([
             ("pk".to_owned(), s(workspace.as_str())),
             ("sk".to_owned(), s(format!("sub#{id}"))),
+        ])
+    }
+
+    fn health_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(workspace.as_str())),
+            ("sk".to_owned(), s(format!("health#{id}"))),
         ])
     }
 
@@ -231,7 +238,10 @@ impl SubscriptionStore for DynamoSubscriptions {
 
     async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
         let main = Self::main_key(&current.workspace_id, &current.id);
-        let mut items = vec![self.delete(main, Some(current.version as i64))?];
+        let mut items = vec![
+            self.delete(main, Some(current.version as i64))?,
+            self.delete(Self::health_key(&current.workspace_id, &current.id), None)?,
+        ];
         for event_type in current.routed_event_types() {
             items.push(self.delete(
                 Self::route_key(&current.workspace_id, event_type, &current.id),
@@ -248,5 +258,48 @@ impl SubscriptionStore for DynamoSubscriptions {
     ) -> Result<Vec<Subscription>, StoreError> {
         self.query_docs(format!("route#{workspace}#{event_type}"), None)
             .await
+    }
+}
+
+/// The failure run lives at `sk` = `health#<id>` beside the subscription, updated atomically.
+impl FailureCounter for DynamoSubscriptions {
+    async fn record_failure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::health_key(workspace, id)))
+            .update_expression("ADD failures :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.attributes()
+            .and_then(|a| a.get("failures"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("failure count missing".into()))
+    }
+
+    async fn reset_failures(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::health_key(workspace, id)))
+            .update_expression("SET failures = :zero")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

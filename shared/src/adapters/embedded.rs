@@ -8,11 +8,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ensure_event_fits, now_epoch_seconds, subscription_doc, subscription_from_doc};
+use crate::delivery::{log_time, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Category, Event, Workspace};
 use crate::ports::{
-    EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
+    ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 use crate::subscription::Subscription;
 
@@ -39,6 +41,18 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS subscription_routes (
     workspace_id TEXT NOT NULL, event_type TEXT NOT NULL, subscription_id TEXT NOT NULL,
     doc TEXT NOT NULL, PRIMARY KEY (workspace_id, event_type, subscription_id));
+CREATE TABLE IF NOT EXISTS subscription_health (
+    workspace_id TEXT NOT NULL, subscription_id TEXT NOT NULL, failures INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, subscription_id));
+CREATE TABLE IF NOT EXISTS deliveries (
+    workspace_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, completed INTEGER NOT NULL, claimed_until INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, id));
+CREATE TABLE IF NOT EXISTS delivery_logs (
+    workspace_id TEXT NOT NULL, sort_key TEXT NOT NULL, subscription_id TEXT NOT NULL,
+    doc TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, sort_key));
+CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
+    ON delivery_logs (workspace_id, subscription_id, sort_key);
 ";
 
 /// How often an empty long poll looks again.
@@ -546,6 +560,10 @@ impl SubscriptionStore for EmbeddedDb {
                 return Ok(false);
             }
             delete_routes(&tx, &current)?;
+            tx.execute(
+                "DELETE FROM subscription_health WHERE workspace_id = ?1 AND subscription_id = ?2",
+                params![current.workspace_id.as_str(), current.id.as_str()],
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -568,5 +586,201 @@ impl SubscriptionStore for EmbeddedDb {
             })
             .await?;
         docs(rows)
+    }
+}
+
+impl FailureCounter for EmbeddedDb {
+    async fn record_failure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<u32, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.call(move |c| {
+            Ok(c.query_row(
+                "INSERT INTO subscription_health (workspace_id, subscription_id, failures) VALUES (?1, ?2, 1)
+                 ON CONFLICT (workspace_id, subscription_id) DO UPDATE SET failures = failures + 1
+                 RETURNING failures",
+                params![ws.as_str(), id.as_str()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn reset_failures(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<(), StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE subscription_health SET failures = 0 WHERE workspace_id = ?1 AND subscription_id = ?2",
+                params![ws.as_str(), id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+type DeliveryRow = (String, String, u32, u32);
+
+const DELIVERY_SELECT: &str =
+    "SELECT doc, state, attempts, completed FROM deliveries WHERE workspace_id = ?1 AND id = ?2";
+
+fn read_delivery_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn delivery_from_row(
+    (doc, state, attempts, completed): (String, String, u32, u32),
+) -> Result<Delivery, StoreError> {
+    let mut delivery: Delivery =
+        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
+    delivery.state = DeliveryState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state:?}")))?;
+    delivery.attempts = attempts;
+    delivery.completed = completed;
+    Ok(delivery)
+}
+
+impl DeliveryStore for EmbeddedDb {
+    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let delivery = delivery.clone();
+        let row: DeliveryRow = self
+            .call(move |c| {
+                let doc = serde_json::to_string(&delivery).expect("deliveries always serialize");
+                c.execute(
+                    "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                    params![
+                        delivery.workspace_id.as_str(),
+                        delivery.id.as_str(),
+                        doc,
+                        delivery.state.as_str(),
+                        delivery.attempts,
+                        delivery.completed
+                    ],
+                )?;
+                c.query_row(DELIVERY_SELECT, params![delivery.workspace_id.as_str(), delivery.id.as_str()], read_delivery_row)
+            })
+            .await?;
+        delivery_from_row(row)
+    }
+
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let row: Option<DeliveryRow> = self
+            .call(move |c| {
+                c.query_row(
+                    DELIVERY_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    read_delivery_row,
+                )
+                .optional()
+            })
+            .await?;
+        row.map(delivery_from_row).transpose()
+    }
+
+    async fn claim_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let now = now_epoch_seconds();
+        let lease_end = now + lease.as_secs() as i64;
+        self.call(move |c| {
+            let claimed = c.execute(
+                "UPDATE deliveries SET attempts = ?1, claimed_until = ?2
+                 WHERE workspace_id = ?3 AND id = ?4 AND state = 'pending' AND completed < ?1
+                   AND (attempts < ?1 OR claimed_until < ?5)",
+                params![attempt, lease_end, ws.as_str(), id.as_str(), now],
+            )?;
+            Ok(claimed == 1)
+        })
+        .await
+    }
+
+    async fn finish_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE deliveries SET state = ?1, completed = ?2 WHERE workspace_id = ?3 AND id = ?4",
+                params![state.as_str(), attempt, ws.as_str(), id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
+        let log = log.clone();
+        self.call(move |c| {
+            let doc = serde_json::to_string(&log).expect("logs always serialize");
+            c.execute(
+                "INSERT OR REPLACE INTO delivery_logs (workspace_id, sort_key, subscription_id, doc, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![log.workspace_id.as_str(), log.sort_key(), log.subscription_id.as_str(), doc, log.expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query_logs(
+        &self,
+        workspace: &WorkspaceId,
+        query: &LogQuery,
+        max: usize,
+    ) -> Result<Vec<DeliveryLog>, StoreError> {
+        let ws = workspace.clone();
+        let subscription = query.subscription.as_ref().map(|s| s.to_string());
+        let lower = query.from.map(log_time).unwrap_or_default();
+        let upper = query
+            .to
+            .map_or_else(|| "~".to_owned(), |to| format!("{}~", log_time(to)));
+        let rows: Vec<String> = self
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT doc FROM delivery_logs
+                     WHERE workspace_id = ?1 AND (?2 IS NULL OR subscription_id = ?2)
+                       AND sort_key BETWEEN ?3 AND ?4 AND expires_at >= ?5
+                     ORDER BY sort_key DESC LIMIT ?6",
+                )?;
+                let rows = stmt.query_map(
+                    params![
+                        ws.as_str(),
+                        subscription,
+                        lower,
+                        upper,
+                        now_epoch_seconds(),
+                        max as i64
+                    ],
+                    |r| r.get(0),
+                )?;
+                rows.collect::<Result<_, _>>()
+            })
+            .await?;
+        rows.iter()
+            .map(|doc| {
+                serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("log: {e}")))
+            })
+            .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! Port implementations: DynamoDB and SQS for deployed stacks, SQLite for local mode.
 
 pub mod dynamodb;
+pub mod dynamodb_deliveries;
 pub mod dynamodb_subscriptions;
 pub mod embedded;
 pub mod sqs;
@@ -8,6 +9,7 @@ pub mod sqs;
 use crate::error::StoreError;
 
 pub use dynamodb::DynamoStore;
+pub use dynamodb_deliveries::DynamoDeliveries;
 pub use dynamodb_subscriptions::DynamoSubscriptions;
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
 pub use sqs::SqsQueue;

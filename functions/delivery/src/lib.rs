@@ -1,0 +1,468 @@
+//! Delivery worker: fans accepted events out to subscriptions and delivers signed webhooks,
+//! retrying on a schedule and pausing subscriptions that keep failing.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use hookline_shared::delivery::{
+    envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, DeliveryStatus, RetrySchedule,
+};
+use hookline_shared::webhook::{Attempt, AttemptOutcome, WebhookSender};
+use hookline_shared::{
+    DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError, QueueMessage,
+    StoreError, Subscription, SubscriptionStore, WorkspaceId, WorkspaceStore,
+};
+use lambda_runtime::LambdaEvent;
+
+/// Consecutive failed attempts after which a subscription is paused.
+pub const PAUSE_AFTER_FAILURES: u32 = 10;
+/// How long a worker holds an attempt; longer than the HTTP timeout plus bookkeeping.
+const ATTEMPT_LEASE: Duration = Duration::from_secs(60);
+/// SQS refuses longer message delays; longer waits are chained.
+const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+/// Tries to pause a subscription that is being edited at the same moment.
+const PAUSE_TRIES: usize = 3;
+
+/// Everything the worker needs; built once per cold start (or once by local mode).
+pub struct Worker<W, E, S, D, Q> {
+    pub workspaces: W,
+    pub events: E,
+    pub subscriptions: S,
+    pub deliveries: D,
+    /// The deliveries queue: attempts (and their chained delays) travel here.
+    pub queue: Q,
+    pub sender: WebhookSender,
+    pub schedule: RetrySchedule,
+    /// How long delivery logs stay readable.
+    pub log_retention: Duration,
+    /// How often work for a paused subscription looks again whether it was re-enabled.
+    pub paused_recheck: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A message that can never succeed; logged and acknowledged, never retried.
+    #[error("poison message: {0}")]
+    Poison(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl WorkerError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, WorkerError::Poison(_))
+    }
+}
+
+/// What handling one message did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    FannedOut {
+        deliveries: usize,
+    },
+    Delivered,
+    Retrying {
+        next_attempt: u32,
+        after: Duration,
+    },
+    GaveUp,
+    /// Waiting for its time, or for a paused subscription; requeued with a delay.
+    Deferred,
+    /// Nothing to do: finished already, or another worker holds this attempt.
+    Skipped,
+}
+
+type WorkerResult = Result<Handled, WorkerError>;
+
+impl<W, E, S, D, Q> Worker<W, E, S, D, Q>
+where
+    W: WorkspaceStore,
+    E: EventStore,
+    S: SubscriptionStore + FailureCounter,
+    D: DeliveryStore,
+    Q: Queue,
+{
+    /// Handles one queue message body, whichever queue it came from.
+    pub async fn handle(&self, body: &str) -> WorkerResult {
+        let message = QueueMessage::from_body(body)
+            .map_err(|e| WorkerError::Poison(format!("unreadable message: {e}")))?;
+        let now = Utc::now();
+        match message {
+            QueueMessage::EventAccepted {
+                workspace_id,
+                event_id,
+                ..
+            } => self.fan_out(&workspace_id, &event_id, now).await,
+            QueueMessage::Deliver {
+                workspace_id,
+                delivery_id,
+                attempt,
+                not_before,
+            } => {
+                self.deliver(&workspace_id, &delivery_id, attempt, not_before, now)
+                    .await
+            }
+        }
+    }
+
+    /// Creates one delivery per enabled subscription of the event's type and queues its first
+    /// attempt. Creation is idempotent, so a retried fan-out never doubles a delivery.
+    async fn fan_out(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        let event = self
+            .events
+            .get_event(workspace, event_id)
+            .await?
+            .ok_or_else(|| {
+                WorkerError::Poison(format!(
+                    "event {event_id} of {workspace} not found (expired?)"
+                ))
+            })?;
+        let subscriptions = self
+            .subscriptions
+            .enabled_subscriptions_for(workspace, &event.full_type())
+            .await?;
+        // Every subscription gets its chance even if one fails; the first error makes the
+        // message retry, and the deliveries already queued are not queued again.
+        let results = join_all(
+            subscriptions
+                .iter()
+                .map(|s| self.start_delivery(&event, s, now)),
+        )
+        .await;
+        match results.into_iter().find_map(Result::err) {
+            Some(err) => Err(err),
+            None => Ok(Handled::FannedOut {
+                deliveries: subscriptions.len(),
+            }),
+        }
+    }
+
+    async fn start_delivery(
+        &self,
+        event: &Event,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkerError> {
+        let delivery = self
+            .deliveries
+            .create_delivery(&Delivery::new(event, subscription, now))
+            .await?;
+        if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
+            self.schedule_attempt(&delivery.workspace_id, &delivery.id, 1, now, Duration::ZERO)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        delivery: &DeliveryId,
+        attempt: u32,
+        now: DateTime<Utc>,
+        after: Duration,
+    ) -> Result<(), WorkerError> {
+        let not_before = now + chrono::Duration::from_std(after).unwrap_or_default();
+        let message = QueueMessage::Deliver {
+            workspace_id: workspace.clone(),
+            delivery_id: delivery.clone(),
+            attempt,
+            not_before: not_before.timestamp(),
+        };
+        self.queue
+            .send(&message.to_body(), after.min(MAX_QUEUE_DELAY))
+            .await?;
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        not_before: i64,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        let early = not_before - now.timestamp();
+        if early > 0 {
+            self.requeue(
+                workspace,
+                id,
+                attempt,
+                not_before,
+                Duration::from_secs(early as u64),
+            )
+            .await?;
+            return Ok(Handled::Deferred);
+        }
+        let delivery = self
+            .deliveries
+            .get_delivery(workspace, id)
+            .await?
+            .ok_or_else(|| {
+                WorkerError::Poison(format!("delivery {id} of {workspace} not found"))
+            })?;
+        if delivery.state != DeliveryState::Pending || delivery.completed >= attempt {
+            return Ok(Handled::Skipped);
+        }
+        let Some(subscription) = self
+            .subscriptions
+            .get_subscription(workspace, &delivery.subscription_id)
+            .await?
+        else {
+            tracing::info!(%workspace, delivery_id = %id, "subscription deleted; delivery abandoned");
+            self.deliveries
+                .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
+                .await?;
+            return Ok(Handled::GaveUp);
+        };
+        if !subscription.is_enabled {
+            // Kept, not dropped: it looks again until the subscription is enabled again.
+            let recheck = now.timestamp() + self.paused_recheck.as_secs() as i64;
+            self.requeue(workspace, id, attempt, recheck, self.paused_recheck)
+                .await?;
+            return Ok(Handled::Deferred);
+        }
+        if !self
+            .deliveries
+            .claim_attempt(workspace, id, attempt, ATTEMPT_LEASE)
+            .await?
+        {
+            return Ok(Handled::Skipped);
+        }
+        let Some(event) = self.events.get_event(workspace, &delivery.event_id).await? else {
+            tracing::warn!(%workspace, delivery_id = %id, "event expired before delivery; giving up");
+            self.deliveries
+                .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
+                .await?;
+            return Ok(Handled::GaveUp);
+        };
+        let workspace_record = self.workspaces.get_workspace(workspace).await?;
+        let workspace_record = workspace_record
+            .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
+        let body_value = envelope(&delivery, &event, &workspace_record, &subscription);
+        let body = body_value.to_string();
+        let secrets: Vec<&str> = subscription
+            .signing_secrets(now)
+            .map(|s| s.value.as_str())
+            .collect();
+        let result = self
+            .sender
+            .send(
+                &subscription.webhook_url,
+                id.as_str(),
+                now.timestamp(),
+                &body,
+                &secrets,
+            )
+            .await;
+        self.write_log(&delivery, &subscription, attempt, body_value, &result, now)
+            .await;
+        tracing::info!(
+            %workspace, delivery_id = %id, subscription_id = %subscription.id, attempt,
+            status_code = result.status_code, duration_ms = result.duration_ms,
+            outcome = ?result.outcome, error = result.error.as_deref(), "delivery attempt"
+        );
+        if result.outcome == AttemptOutcome::Success {
+            self.deliveries
+                .finish_attempt(workspace, id, attempt, DeliveryState::Succeeded)
+                .await?;
+            if let Err(err) = self
+                .subscriptions
+                .reset_failures(workspace, &subscription.id)
+                .await
+            {
+                tracing::warn!(%workspace, subscription_id = %subscription.id, error = %err, "failure count not reset");
+            }
+            return Ok(Handled::Delivered);
+        }
+        self.count_failure(&subscription, &result, now).await;
+        match self.schedule.next_delay(attempt, result.retry_after) {
+            Some(after) => {
+                self.schedule_attempt(workspace, id, attempt + 1, now, after)
+                    .await?;
+                self.deliveries
+                    .finish_attempt(workspace, id, attempt, DeliveryState::Pending)
+                    .await?;
+                Ok(Handled::Retrying {
+                    next_attempt: attempt + 1,
+                    after,
+                })
+            }
+            None => {
+                tracing::warn!(%workspace, delivery_id = %id, attempt, "retries exhausted; delivery kept for replay");
+                self.deliveries
+                    .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
+                    .await?;
+                Ok(Handled::GaveUp)
+            }
+        }
+    }
+
+    async fn requeue(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        not_before: i64,
+        wait: Duration,
+    ) -> Result<(), WorkerError> {
+        let message = QueueMessage::Deliver {
+            workspace_id: workspace.clone(),
+            delivery_id: id.clone(),
+            attempt,
+            not_before,
+        };
+        self.queue
+            .send(&message.to_body(), wait.min(MAX_QUEUE_DELAY))
+            .await?;
+        Ok(())
+    }
+
+    /// Counts a failed attempt and pauses the subscription on 410 Gone or a long failure run.
+    /// Bookkeeping errors are logged: they must not turn a finished attempt into a repeat.
+    async fn count_failure(
+        &self,
+        subscription: &Subscription,
+        result: &Attempt,
+        now: DateTime<Utc>,
+    ) {
+        let (workspace, id) = (&subscription.workspace_id, &subscription.id);
+        let failures = match self.subscriptions.record_failure(workspace, id).await {
+            Ok(count) => count,
+            Err(err) => {
+                tracing::warn!(%workspace, subscription_id = %id, error = %err, "failure not counted");
+                return;
+            }
+        };
+        let reason = if result.outcome == AttemptOutcome::Gone {
+            Some("The endpoint answered 410 Gone".to_owned())
+        } else if failures >= PAUSE_AFTER_FAILURES {
+            Some(format!("{failures} consecutive failed delivery attempts"))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            if let Err(err) = self.pause(subscription, reason, now).await {
+                tracing::warn!(%workspace, subscription_id = %id, error = %err, "subscription not paused");
+            }
+        }
+    }
+
+    async fn pause(
+        &self,
+        subscription: &Subscription,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkerError> {
+        let (workspace, id) = (&subscription.workspace_id, &subscription.id);
+        for _ in 0..PAUSE_TRIES {
+            let Some(current) = self.subscriptions.get_subscription(workspace, id).await? else {
+                return Ok(());
+            };
+            if !current.is_enabled {
+                return Ok(());
+            }
+            let paused = Subscription {
+                is_enabled: false,
+                paused_reason: Some(reason.clone()),
+                paused_at: Some(now),
+                version: current.version + 1,
+                ..current.clone()
+            };
+            if self
+                .subscriptions
+                .replace_subscription(&current, &paused)
+                .await?
+            {
+                // Re-enabled later, it starts a fresh run.
+                self.subscriptions.reset_failures(workspace, id).await?;
+                tracing::warn!(%workspace, subscription_id = %id, reason, "subscription paused");
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_log(
+        &self,
+        delivery: &Delivery,
+        subscription: &Subscription,
+        attempt: u32,
+        delivered: serde_json::Value,
+        result: &Attempt,
+        now: DateTime<Utc>,
+    ) {
+        let log = DeliveryLog {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            workspace_id: delivery.workspace_id.clone(),
+            event_id: delivery.event_id.clone(),
+            subscription_id: delivery.subscription_id.clone(),
+            delivery_id: delivery.id.clone(),
+            event_type: delivery.event_type.clone(),
+            webhook_url: subscription.webhook_url.clone(),
+            delivery_status: if result.outcome == AttemptOutcome::Success {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Failed
+            },
+            status_code: result.status_code,
+            response_body: result.response_body.clone(),
+            delivered_event_obj: delivered,
+            created_at: now,
+            attempt,
+            duration_ms: result.duration_ms,
+            error: result.error.clone(),
+            expires_at: now.timestamp() + self.log_retention.as_secs() as i64,
+        };
+        // The attempt happened whether or not its log is written; failing here would repeat it.
+        if let Err(err) = self.deliveries.append_log(&log).await {
+            tracing::error!(workspace = %log.workspace_id, delivery_id = %log.delivery_id, error = %err, "delivery log not written");
+        }
+    }
+}
+
+/// The Lambda entry point: every record handled concurrently; only retryable failures go back
+/// to SQS (`ReportBatchItemFailures`), poison messages are logged and acknowledged.
+pub async fn handle_sqs<W, E, S, D, Q>(
+    worker: &Worker<W, E, S, D, Q>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error>
+where
+    W: WorkspaceStore,
+    E: EventStore,
+    S: SubscriptionStore + FailureCounter,
+    D: DeliveryStore,
+    Q: Queue,
+{
+    let records = event.payload.records;
+    let outcomes = join_all(records.iter().map(|record| async {
+        let body = record.body.as_deref().unwrap_or_default();
+        (record.message_id.clone(), worker.handle(body).await)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, outcome) in outcomes {
+        let message_id = message_id.unwrap_or_default();
+        match outcome {
+            Ok(handled) => tracing::debug!(message_id, ?handled, "message handled"),
+            Err(err) if err.is_retryable() => {
+                tracing::error!(message_id, error = %err, "message will be retried");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id;
+                response.batch_item_failures.push(failure);
+            }
+            Err(err) => tracing::error!(message_id, error = %err, "poison message acknowledged"),
+        }
+    }
+    Ok(response)
+}

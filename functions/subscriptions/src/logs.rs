@@ -1,0 +1,225 @@
+//! `GET …/logs[/{subscription_id}]`: delivery logs with seed 002's filters, order and paging.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
+use hookline_shared::validation::ValidationErrors;
+use hookline_shared::{request, DeliveryStore, LogQuery, SubscriptionId, WorkspaceId};
+use serde_json::{json, Value};
+
+use crate::NotifyError;
+
+/// Most logs one read looks at (newest first); older ones need a narrower date window.
+pub const MAX_LOGS_SCANNED: usize = 10_000;
+/// Largest page; `limit=0` ("all") also stops here.
+pub const MAX_PAGE: usize = 1_000;
+
+/// Every accepted `order_by` value.
+pub const LOG_ORDER_BY_VALUES: [&str; 8] = [
+    "created_at:asc",
+    "created_at:desc",
+    "event_type:asc",
+    "event_type:desc",
+    "delivery_status:asc",
+    "delivery_status:desc",
+    "status_code:asc",
+    "status_code:desc",
+];
+
+struct Filters {
+    query: LogQuery,
+    event_type: Option<String>,
+    status: Option<DeliveryStatus>,
+    order: (String, bool),
+    limit: usize,
+    offset: usize,
+}
+
+fn parse_filters(
+    query: Option<&str>,
+    subscription: Option<SubscriptionId>,
+) -> Result<Filters, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    let param = |name: &str| request::query_param(query, name);
+    let mut date = |name: &str| {
+        param(name).and_then(|raw| match DateTime::parse_from_rfc3339(raw.trim()) {
+            Ok(at) => Some(at.with_timezone(&Utc)),
+            Err(_) => {
+                errors.add(name.into(), format!("Invalid date {raw:?}; use ISO 8601 with an offset, e.g. 2024-06-01T23:59:59-07:00"));
+                None
+            }
+        })
+    };
+    let (from, to) = (date("start_date"), date("end_date"));
+    let status = param("delivery_status").and_then(|raw| {
+        DeliveryStatus::parse(&raw).or_else(|| {
+            errors.add(
+                "delivery_status".into(),
+                format!("Unknown delivery_status {raw:?}; allowed: success, failed"),
+            );
+            None
+        })
+    });
+    let order_raw = param("order_by").unwrap_or_else(|| "created_at:desc".into());
+    let order = match order_raw.split_once(':') {
+        Some((field, dir)) if LOG_ORDER_BY_VALUES.contains(&order_raw.as_str()) => {
+            (field.to_owned(), dir == "desc")
+        }
+        _ => {
+            errors.add(
+                "order_by".into(),
+                format!(
+                    "Unknown order_by {order_raw:?}; allowed: {}",
+                    LOG_ORDER_BY_VALUES.join(", ")
+                ),
+            );
+            ("created_at".into(), true)
+        }
+    };
+    let mut number = |name: &str| match param(name) {
+        None => 0,
+        Some(raw) => raw.trim().parse::<usize>().unwrap_or_else(|_| {
+            errors.add(name.into(), format!("Expected a whole number, got {raw:?}"));
+            0
+        }),
+    };
+    let (limit, offset) = (number("limit"), number("offset"));
+    if limit > MAX_PAGE {
+        errors.add(
+            "limit".into(),
+            format!("At most {MAX_PAGE}; use offset to page"),
+        );
+    }
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            errors.add("start_date".into(), "Must not be after end_date".into());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Filters {
+        query: LogQuery {
+            subscription,
+            from,
+            to,
+        },
+        event_type: param("event_type"),
+        status,
+        order,
+        limit: if limit == 0 { MAX_PAGE } else { limit },
+        offset,
+    })
+}
+
+pub async fn list_logs<D: DeliveryStore>(
+    store: &D,
+    workspace: &WorkspaceId,
+    subscription: Option<&str>,
+    query: Option<&str>,
+) -> Result<Value, NotifyError> {
+    let subscription = match subscription {
+        None => None,
+        Some(raw) => Some(SubscriptionId::parse(raw).ok_or(NotifyError::NotFound)?),
+    };
+    let filters = parse_filters(query, subscription).map_err(NotifyError::Invalid)?;
+    let mut logs = store
+        .query_logs(workspace, &filters.query, MAX_LOGS_SCANNED)
+        .await?;
+    logs.retain(|log| {
+        filters
+            .event_type
+            .as_deref()
+            .is_none_or(|t| log.event_type == t)
+            && filters.status.is_none_or(|s| log.delivery_status == s)
+    });
+    let (field, descending) = &filters.order;
+    logs.sort_by(|a, b| {
+        let ordering = compare(field, a, b)
+            .then_with(|| a.created_at.cmp(&b.created_at))
+            .then_with(|| a.id.cmp(&b.id));
+        if *descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    });
+    let total = logs.len();
+    let data: Vec<Value> = logs
+        .iter()
+        .skip(filters.offset)
+        .take(filters.limit)
+        .map(log_out)
+        .collect();
+    Ok(json!({"total": total, "data": data}))
+}
+
+fn compare(field: &str, a: &DeliveryLog, b: &DeliveryLog) -> Ordering {
+    match field {
+        "event_type" => a.event_type.cmp(&b.event_type),
+        "delivery_status" => a.delivery_status.as_str().cmp(b.delivery_status.as_str()),
+        "status_code" => a.status_code.cmp(&b.status_code),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Seed 002's log shape (status code as text) plus attempt, duration and error.
+fn log_out(log: &DeliveryLog) -> Value {
+    json!({
+        "id": log.id,
+        "workspace_id": log.workspace_id,
+        "event_id": log.event_id,
+        "subscription_id": log.subscription_id,
+        "delivery_id": log.delivery_id,
+        "event_type": log.event_type,
+        "webhook_url": log.webhook_url,
+        "delivery_status": log.delivery_status.as_str(),
+        "status_code": log.status_code.map(|c| c.to_string()),
+        "response_body": log.response_body,
+        "delivered_event_obj": log.delivered_event_obj,
+        "created_at": log.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "attempt": log.attempt,
+        "duration_ms": log.duration_ms,
+        "error": log.error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_accept_any_utc_offset_and_name_every_bad_value() {
+        let ok = parse_filters(
+            Some("start_date=2024-06-01T23:59:59-07:00&end_date=2024-06-02T23:59:59%2B08:00"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.query.from.unwrap().to_rfc3339(),
+            "2024-06-02T06:59:59+00:00"
+        );
+        assert_eq!(
+            ok.query.to.unwrap().to_rfc3339(),
+            "2024-06-02T15:59:59+00:00"
+        );
+        let errors = parse_filters(
+            Some("start_date=yesterday&delivery_status=ok&order_by=x&limit=-1&offset=a"),
+            None,
+        )
+        .err()
+        .unwrap();
+        let named: Vec<&str> = errors.field_errors.keys().map(String::as_str).collect();
+        assert_eq!(
+            named,
+            [
+                "delivery_status",
+                "limit",
+                "offset",
+                "order_by",
+                "start_date"
+            ]
+        );
+    }
+}

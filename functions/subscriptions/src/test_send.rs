@@ -1,0 +1,108 @@
+//! `POST …/test`: the catalog's sample, signed and sent like a real delivery, and what happened.
+
+use std::sync::LazyLock;
+
+use chrono::{SecondsFormat, Utc};
+use hookline_shared::validation::schema_errors;
+use hookline_shared::webhook::{AttemptOutcome, WebhookSender};
+use hookline_shared::{catalog, SigningSecret, SubscriptionStore, WorkspaceId, WorkspaceStore};
+use jsonschema::Validator;
+use serde_json::{json, Value};
+
+use crate::{check_semantics, compile, NotifyError};
+
+static TEST_SCHEMA: LazyLock<Validator> = LazyLock::new(|| {
+    compile(
+        &json!({"type": "object", "additionalProperties": false, "required": ["event_type", "webhook_url"],
+        "properties": {"event_type": {"type": "string", "minLength": 1, "maxLength": 128},
+            "webhook_url": {"type": "string", "minLength": 1, "maxLength": crate::MAX_URL_LEN}}}),
+    )
+});
+
+/// Signs with the secrets of the workspace's subscription to that URL when there is one, so the
+/// receiver's real verification is exercised; otherwise with a one-off secret it is shown.
+pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
+    workspaces: &W,
+    subscriptions: &S,
+    sender: &WebhookSender,
+    workspace: &WorkspaceId,
+    body: Value,
+    allow_http: bool,
+) -> Result<Value, NotifyError> {
+    let mut errors = schema_errors(&TEST_SCHEMA, &body);
+    check_semantics(&body, allow_http, &mut errors);
+    if let Some(event_type) = body.get("event_type").and_then(Value::as_str) {
+        if !errors.field_errors.contains_key("event_type") && !catalog::contains(event_type) {
+            errors.add(
+                "event_type".into(),
+                format!("Unknown event type {event_type:?}; see GET /notify/api/v1/event_types"),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(NotifyError::Invalid(errors));
+    }
+    let (event_type, url) = (
+        body["event_type"].as_str().unwrap_or_default(),
+        body["webhook_url"].as_str().unwrap_or_default(),
+    );
+    let info = catalog::find(event_type).expect("checked above");
+    let now = Utc::now();
+    let name = workspaces
+        .get_workspace(workspace)
+        .await?
+        .map(|w| w.name)
+        .unwrap_or_default();
+    let matching = subscriptions
+        .list_subscriptions(workspace)
+        .await?
+        .into_iter()
+        .find(|s| s.webhook_url == url);
+    let one_off = matching.is_none().then(SigningSecret::generate);
+    let secrets: Vec<String> = match &matching {
+        Some(subscription) => subscription
+            .signing_secrets(now)
+            .map(|s| s.value.clone())
+            .collect(),
+        None => one_off.iter().map(|s| s.value.clone()).collect(),
+    };
+    let webhook_id = format!("msg_test_{}", uuid::Uuid::now_v7().simple());
+    let envelope = json!({
+        "id": webhook_id,
+        "event_type": event_type,
+        "affect": "test",
+        "version": "1.0",
+        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "workspace": {"id": workspace, "name": name},
+        "source": {"id": "test", "type": "TEST", "identifier": "Hookline test send"},
+        "data": info.sample,
+        "subscription_created_by": matching.as_ref().and_then(|s| s.created_by.clone()),
+        "subscription_updated_by": matching.as_ref().and_then(|s| s.updated_by.clone()),
+    });
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let attempt = sender
+        .send(
+            url,
+            &webhook_id,
+            now.timestamp(),
+            &envelope.to_string(),
+            &secret_refs,
+        )
+        .await;
+    let headers: serde_json::Map<String, Value> = attempt
+        .request_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Ok(json!({
+        "success": attempt.outcome == AttemptOutcome::Success,
+        "status_code": attempt.status_code,
+        "response_body": attempt.response_body,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "headers_sent": headers,
+        "payload": envelope,
+        "signed_with": if matching.is_some() { "subscription secrets" } else { "one-off secret" },
+        "signing_secret": one_off.map(|s| s.value),
+    }))
+}

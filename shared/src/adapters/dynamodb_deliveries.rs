@@ -1,0 +1,256 @@
+//! DynamoDB adapter for deliveries (claimed attempt by attempt) and their logs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::Client;
+use chrono::Utc;
+
+use super::dynamodb::{get_s, n, s, unavailable, Item};
+use super::now_epoch_seconds;
+use crate::delivery::{log_time, Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use crate::error::StoreError;
+use crate::ids::WorkspaceId;
+use crate::ports::{DeliveryStore, LogQuery};
+
+/// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
+pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
+
+/// Deliveries table: `pk` = workspace, `sk` = `dlv#<id>`; the static fields as a JSON `doc`,
+/// `state`, `attempts` and `claimed_until` as attributes updated in place.
+/// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
+#[derive(Clone)]
+pub struct DynamoDeliveries {
+    client: Client,
+    deliveries_table: String,
+    logs_table: String,
+    /// How long a delivery record is kept (its TTL).
+    retention: Duration,
+}
+
+fn delivery_from_item(item: &Item) -> Result<Delivery, StoreError> {
+    let mut delivery: Delivery = serde_json::from_str(get_s(item, "doc")?)
+        .map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
+    delivery.state = DeliveryState::parse(get_s(item, "state")?)
+        .ok_or_else(|| StoreError::Corrupt("delivery state".into()))?;
+    let number = |name: &str| -> Result<u32, StoreError> {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery {name}")))
+    };
+    delivery.attempts = number("attempts")?;
+    delivery.completed = number("completed")?;
+    Ok(delivery)
+}
+
+impl DynamoDeliveries {
+    pub fn new(
+        client: Client,
+        deliveries_table: impl Into<String>,
+        logs_table: impl Into<String>,
+        retention: Duration,
+    ) -> Self {
+        Self {
+            client,
+            deliveries_table: deliveries_table.into(),
+            logs_table: logs_table.into(),
+            retention,
+        }
+    }
+
+    fn key(workspace: &WorkspaceId, id: &DeliveryId) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(workspace.as_str())),
+            ("sk".to_owned(), s(format!("dlv#{id}"))),
+        ])
+    }
+}
+
+impl DeliveryStore for DynamoDeliveries {
+    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let mut item = Self::key(&delivery.workspace_id, &delivery.id);
+        let doc = serde_json::to_string(delivery).expect("deliveries always serialize");
+        item.extend([
+            ("doc".to_owned(), s(doc)),
+            ("state".to_owned(), s(delivery.state.as_str())),
+            ("attempts".to_owned(), n(i64::from(delivery.attempts))),
+            ("completed".to_owned(), n(i64::from(delivery.completed))),
+            ("claimed_until".to_owned(), n(0)),
+            (
+                "expires_at".to_owned(),
+                n(delivery.created_at.timestamp() + self.retention.as_secs() as i64),
+            ),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.deliveries_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(delivery.clone()),
+            Err(err) => match err.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(conflict) => {
+                    let old = conflict
+                        .item
+                        .ok_or_else(|| StoreError::Corrupt("conflict without the item".into()))?;
+                    delivery_from_item(&old)
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.deliveries_table)
+            .set_key(Some(Self::key(workspace, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(delivery_from_item).transpose()
+    }
+
+    async fn claim_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.deliveries_table)
+            .set_key(Some(Self::key(workspace, id)))
+            .update_expression("SET attempts = :attempt, claimed_until = :lease_end, updated_at = :now_text")
+            .condition_expression(
+                "#state = :pending AND completed < :attempt AND (attempts < :attempt OR claimed_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":lease_end", n(now.timestamp() + lease.as_secs() as i64))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":now_text", s(now.to_rfc3339()))
+            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn finish_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.deliveries_table)
+            .set_key(Some(Self::key(workspace, id)))
+            .update_expression("SET #state = :state, completed = :attempt, updated_at = :now_text")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":now_text", s(Utc::now().to_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(log).expect("logs always serialize");
+        let item = HashMap::from([
+            ("pk".to_owned(), s(log.workspace_id.as_str())),
+            ("sk".to_owned(), s(log.sort_key())),
+            (
+                "subscription_key".to_owned(),
+                s(format!("{}#{}", log.workspace_id, log.subscription_id)),
+            ),
+            ("doc".to_owned(), s(doc)),
+            ("expires_at".to_owned(), n(log.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.logs_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn query_logs(
+        &self,
+        workspace: &WorkspaceId,
+        query: &LogQuery,
+        max: usize,
+    ) -> Result<Vec<DeliveryLog>, StoreError> {
+        let lower = query.from.map(log_time).unwrap_or_default();
+        // `~` sorts after every character a sort key holds, so the whole `to` instant is in.
+        let upper = query
+            .to
+            .map_or_else(|| "~".to_owned(), |to| format!("{}~", log_time(to)));
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        while found.len() < max {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.logs_table)
+                .scan_index_forward(false)
+                .filter_expression("expires_at >= :now")
+                .expression_attribute_values(":now", n(now_epoch_seconds()))
+                .expression_attribute_values(":lower", s(&lower))
+                .expression_attribute_values(":upper", s(&upper))
+                .set_exclusive_start_key(start.take());
+            request = match &query.subscription {
+                Some(subscription) => request
+                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
+                    .key_condition_expression(
+                        "subscription_key = :key AND sk BETWEEN :lower AND :upper",
+                    )
+                    .expression_attribute_values(":key", s(format!("{workspace}#{subscription}"))),
+                None => request
+                    .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
+                    .expression_attribute_values(":key", s(workspace.as_str())),
+            };
+            let out = request.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let log: DeliveryLog = serde_json::from_str(get_s(item, "doc")?)
+                    .map_err(|e| StoreError::Corrupt(format!("log: {e}")))?;
+                found.push(log);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        found.truncate(max);
+        Ok(found)
+    }
+}

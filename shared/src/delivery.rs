@@ -1,0 +1,358 @@
+//! Deliveries (one event to one subscription), their attempt logs, the retry schedule and
+//! the envelope a receiver gets.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::ids::{EventId, SubscriptionId, WorkspaceId};
+use crate::model::{Event, Workspace};
+use crate::subscription::Subscription;
+
+/// The `webhook-id` of a delivery: derived from (event, subscription), so the same pair always
+/// gets the same id, however often fan-out runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    pub const PREFIX: &'static str = "msg_";
+
+    pub fn for_pair(event: &EventId, subscription: &SubscriptionId) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(event.as_str().as_bytes());
+        hasher.update(&[0x1f]);
+        hasher.update(subscription.as_str().as_bytes());
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            &hasher.finalize().to_hex()[..32]
+        ))
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let hex = raw.strip_prefix(Self::PREFIX)?;
+        let ok = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for DeliveryId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw).ok_or_else(|| format!("not a delivery id: {raw}"))
+    }
+}
+
+impl From<DeliveryId> for String {
+    fn from(id: DeliveryId) -> String {
+        id.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet delivered; attempts may be scheduled.
+    Pending,
+    Succeeded,
+    /// The schedule ran out, or the subscription is gone; kept for replay.
+    GaveUp,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::GaveUp => "gave_up",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Succeeded,
+            DeliveryState::GaveUp,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// One event to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub workspace_id: WorkspaceId,
+    pub event_id: EventId,
+    pub subscription_id: SubscriptionId,
+    pub event_type: String,
+    pub state: DeliveryState,
+    /// Attempts claimed so far.
+    pub attempts: u32,
+    /// Attempts finished so far; a finished attempt is never made again.
+    #[serde(default)]
+    pub completed: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Delivery {
+    pub fn new(event: &Event, subscription: &Subscription, now: DateTime<Utc>) -> Self {
+        Self {
+            id: DeliveryId::for_pair(&event.id, &subscription.id),
+            workspace_id: event.workspace_id.clone(),
+            event_id: event.id.clone(),
+            subscription_id: subscription.id.clone(),
+            event_type: event.full_type(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            completed: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Failed,
+    Success,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Success => "success",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "failed" => Some(Self::Failed),
+            "success" => Some(Self::Success),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt, as the logs API shows it (seed 002's fields plus attempt, duration, error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryLog {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub event_id: EventId,
+    pub subscription_id: SubscriptionId,
+    pub delivery_id: DeliveryId,
+    pub event_type: String,
+    pub webhook_url: String,
+    pub delivery_status: DeliveryStatus,
+    pub status_code: Option<u16>,
+    pub response_body: String,
+    pub delivered_event_obj: Value,
+    pub created_at: DateTime<Utc>,
+    pub attempt: u32,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    /// Epoch seconds after which the log is invisible and DynamoDB may delete it.
+    pub expires_at: i64,
+}
+
+impl DeliveryLog {
+    /// Sortable, unique per attempt: `<created_at>#<delivery id>#<attempt>`.
+    pub fn sort_key(&self) -> String {
+        format!(
+            "{}#{}#{:04}",
+            log_time(self.created_at),
+            self.delivery_id,
+            self.attempt
+        )
+    }
+}
+
+/// The timestamp form log sort keys use; fixed width, so text order is time order.
+pub fn log_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The default retry delays after each failed attempt (then give up).
+pub const DEFAULT_RETRY_SCHEDULE: [Duration; 7] = [
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+
+/// When to try again after a failed attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySchedule {
+    delays: Vec<Duration>,
+    /// ±fraction of each delay, so a receiver that failed many deliveries at once is not hit
+    /// by all their retries at once.
+    jitter: f64,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self {
+            delays: DEFAULT_RETRY_SCHEDULE.to_vec(),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl RetrySchedule {
+    pub fn new(delays: Vec<Duration>, jitter: f64) -> Self {
+        Self { delays, jitter }
+    }
+
+    /// Comma-separated seconds, e.g. `1,1,2` (jitter stays ±20 %).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let delays = raw
+            .split(',')
+            .map(|part| {
+                part.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        format!("{part:?} is not a number of seconds between 0 and 86400")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            delays,
+            ..Self::default()
+        })
+    }
+
+    /// Attempts in all: the first plus one per delay.
+    pub fn max_attempts(&self) -> u32 {
+        self.delays.len() as u32 + 1
+    }
+
+    /// The wait before attempt `failed_attempt + 1`, or `None` to give up. A `Retry-After`
+    /// from the receiver is honoured within [scheduled, 2 × scheduled].
+    pub fn next_delay(
+        &self,
+        failed_attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        let scheduled = *self.delays.get(failed_attempt.checked_sub(1)? as usize)?;
+        let jittered = if self.jitter > 0.0 {
+            scheduled.mul_f64(1.0 + rand::thread_rng().gen_range(-self.jitter..=self.jitter))
+        } else {
+            scheduled
+        };
+        Some(match retry_after {
+            Some(asked) => asked.clamp(scheduled, scheduled * 2),
+            None => jittered,
+        })
+    }
+}
+
+/// The body a receiver gets: the notify seed's envelope around the event's payload.
+pub fn envelope(
+    delivery: &Delivery,
+    event: &Event,
+    workspace: &Workspace,
+    subscription: &Subscription,
+) -> Value {
+    json!({
+        "id": delivery.id,
+        "event_type": delivery.event_type,
+        "affect": "add",
+        "version": "1.0",
+        "timestamp": event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "workspace": {"id": workspace.id, "name": workspace.name},
+        "source": {"id": event.id, "type": "GENERIC", "identifier": event.category.as_str()},
+        "data": event.payload,
+        "subscription_created_by": subscription.created_by,
+        "subscription_updated_by": subscription.updated_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_are_stable_per_pair() {
+        let (e, s) = (EventId::generate(), SubscriptionId::generate());
+        assert_eq!(DeliveryId::for_pair(&e, &s), DeliveryId::for_pair(&e, &s));
+        assert_ne!(
+            DeliveryId::for_pair(&e, &s),
+            DeliveryId::for_pair(&e, &SubscriptionId::generate())
+        );
+        let id = DeliveryId::for_pair(&e, &s);
+        assert_eq!(DeliveryId::parse(id.as_str()), Some(id));
+    }
+
+    #[test]
+    fn the_default_schedule_has_eight_attempts_with_bounded_jitter() {
+        let schedule = RetrySchedule::default();
+        assert_eq!(schedule.max_attempts(), 8);
+        for _ in 0..100 {
+            let first = schedule.next_delay(1, None).unwrap();
+            assert!(
+                first >= Duration::from_secs(4) && first <= Duration::from_secs(6),
+                "{first:?}"
+            );
+        }
+        assert!(schedule.next_delay(7, None).unwrap() >= Duration::from_secs(8 * 3600));
+        assert_eq!(schedule.next_delay(8, None), None);
+        assert_eq!(schedule.next_delay(0, None), None);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_bounds() {
+        let schedule = RetrySchedule::default();
+        let asked = |s| {
+            schedule
+                .next_delay(2, Some(Duration::from_secs(s)))
+                .unwrap()
+        };
+        assert_eq!(
+            asked(1),
+            Duration::from_secs(300),
+            "never sooner than scheduled"
+        );
+        assert_eq!(asked(400), Duration::from_secs(400));
+        assert_eq!(
+            asked(86_400),
+            Duration::from_secs(600),
+            "never later than twice the schedule"
+        );
+    }
+
+    #[test]
+    fn schedules_parse_from_the_environment_form() {
+        let schedule = RetrySchedule::parse("1, 1,2").unwrap();
+        assert_eq!(schedule.max_attempts(), 4);
+        assert!(RetrySchedule::parse("1,x").unwrap_err().contains("\"x\""));
+        assert!(RetrySchedule::parse("-1").is_err());
+    }
+}
