@@ -2,10 +2,12 @@
 //! ingest handler end to end, local mode as a process, and the Lambda binary under emulation.
 
 mod contract;
+mod delivery;
 mod hostile;
 mod ingest_api;
 mod lambda_emulator;
 mod local_mode;
 mod notify_api;
+mod receiver;
 mod signature_verifiers;
 mod support;

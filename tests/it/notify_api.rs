@@ -14,13 +14,13 @@ use crate::contract::subscription;
 use crate::local_mode::{client, Serving};
 use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
-struct Api<'a> {
-    serving: &'a Serving,
-    workspace: String,
+pub(crate) struct Api<'a> {
+    pub serving: &'a Serving,
+    pub workspace: String,
 }
 
 impl Api<'_> {
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let url =
             format!("{}/notify/api/v1{path}", self.serving.base).replace("{ws}", &self.workspace);
         let mut request = client()

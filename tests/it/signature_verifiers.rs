@@ -45,13 +45,13 @@ try {
 "#;
 
 /// A delivery as a receiver saw it on the wire.
-struct Delivery {
-    headers: serde_json::Map<String, serde_json::Value>,
-    body: String,
+pub(crate) struct Delivery {
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub body: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Verified,
     Rejected,
 }
@@ -162,7 +162,7 @@ fn run(verifier: &str, mut command: Command) -> Verdict {
     }
 }
 
-fn both_verify(secret: &str, body: &str, delivery: &Delivery) -> [Verdict; 2] {
+pub(crate) fn both_verify(secret: &str, body: &str, delivery: &Delivery) -> [Verdict; 2] {
     [
         python_verify(secret, body, delivery),
         node_verify(secret, body, delivery),

@@ -1,0 +1,466 @@
+//! Delivery end to end in local mode: real receivers on loopback, the official signature
+//! verifiers, the shortened retry schedule, auto-pause and the failure modes a user meets.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::ingest_api::seed_email;
+use crate::local_mode::{client, Serving};
+use crate::notify_api::Api;
+use crate::receiver::{Behavior, Receiver};
+use crate::signature_verifiers::{both_verify, Delivery, Verdict};
+
+const INGEST_EMAILS: &str = "/api/v2/analytics/webhook/receive/generic/emails";
+
+async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
+    let body = json!({"webhook_url": url, "event_types": event_types, "is_enabled": true, "created_by": "tests"});
+    let (status, created) = api
+        .send("POST", "/workspaces/{ws}/subscription", Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+async fn ingest(serving: &Serving, body: &Value) -> Value {
+    let response = client()
+        .post(format!("{}{INGEST_EMAILS}", serving.base))
+        .header("api_key", &serving.api_key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+/// The seed email with a unique subject, so each call is a new event.
+fn email(subject: &str) -> Value {
+    let mut body = seed_email();
+    body["subject"] = json!(subject);
+    body
+}
+
+async fn logs(api: &Api<'_>, subscription: &Value) -> Vec<Value> {
+    let id = subscription["id"].as_str().unwrap();
+    let (status, page) = api
+        .send(
+            "GET",
+            &format!("/workspaces/{{ws}}/logs/{id}?order_by=created_at:asc"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+/// Polls the subscription until `is_enabled` is `false` (paused), for at most `limit`.
+async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Value {
+    let path = format!(
+        "/workspaces/{{ws}}/subscription/{}",
+        subscription["id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, current) = api.send("GET", &path, None).await;
+        if current["is_enabled"] == false || Instant::now() >= deadline {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingested_event_reaches_its_subscriber_signed_and_logged() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start(dir.path());
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let subscription = subscribe(
+        &api,
+        &receiver.endpoint("hook", Behavior::Ok),
+        &["emails.sent"],
+    )
+    .await;
+    let other = subscribe(
+        &api,
+        &receiver.endpoint("crm", Behavior::Ok),
+        &["crm.deal_won"],
+    )
+    .await;
+
+    let sent_at = Instant::now();
+    let accepted = ingest(&serving, &seed_email()).await;
+    let got = receiver.wait_for("hook", 1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "delivered");
+    let latency = got[0].at - sent_at;
+    assert!(
+        latency < Duration::from_secs(1),
+        "reached the receiver in {latency:?}"
+    );
+
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["event_type"], "emails.sent");
+    assert_eq!(body["source"]["id"], accepted["additionalData"]["eventId"]);
+    assert_eq!(body["data"]["subject"], "Follow up on our conversation");
+    assert_eq!(body["workspace"]["name"], "dev");
+    assert_eq!(body["subscription_created_by"], "tests");
+    assert_eq!(got[0].headers["webhook-id"], body["id"]);
+    assert!(got[0].headers["user-agent"]
+        .as_str()
+        .unwrap()
+        .contains("Hookline"));
+    let wire = Delivery {
+        headers: got[0].headers.clone(),
+        body: got[0].body.clone(),
+    };
+    let secret = subscription["secret"].as_str().unwrap();
+    assert_eq!(
+        both_verify(secret, &wire.body, &wire),
+        [Verdict::Verified, Verdict::Verified]
+    );
+
+    let attempts = logs(&api, &subscription).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["delivery_status"], "success");
+    assert_eq!(attempts[0]["status_code"], "200");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(
+        attempts[0]["event_id"],
+        accepted["additionalData"]["eventId"]
+    );
+    assert!(
+        receiver.received("crm").is_empty(),
+        "other event types are not delivered"
+    );
+    assert!(logs(&api, &other).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_subscription() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3";
+    let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", schedule)]);
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let flaky = subscribe(
+        &api,
+        &receiver.endpoint("flaky", Behavior::FailTimes(3)),
+        &["emails.sent"],
+    )
+    .await;
+    let broken = subscribe(
+        &api,
+        &receiver.endpoint("broken", Behavior::AlwaysFail),
+        &["emails.sent"],
+    )
+    .await;
+    subscribe(
+        &api,
+        &receiver.endpoint("healthy", Behavior::Ok),
+        &["emails.sent"],
+    )
+    .await;
+
+    ingest(&serving, &email("retry me")).await;
+    let flaky_posts = receiver.wait_for("flaky", 4, Duration::from_secs(30)).await;
+    assert_eq!(flaky_posts.len(), 4, "3 failures then the success");
+    let ids: Vec<&Value> = flaky_posts
+        .iter()
+        .map(|r| &r.headers["webhook-id"])
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one webhook-id across retries: {ids:?}"
+    );
+    for pair in flaky_posts.windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_millis(200),
+            "retries wait for the schedule"
+        );
+    }
+
+    let paused = wait_paused(&api, &broken, Duration::from_secs(60)).await;
+    assert_eq!(paused["is_enabled"], false, "{paused}");
+    assert!(
+        paused["paused_reason"]
+            .as_str()
+            .unwrap()
+            .contains("10 consecutive"),
+        "{paused}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.received("broken").len(),
+        10,
+        "no attempt after the pause"
+    );
+    assert_eq!(
+        receiver.received("healthy").len(),
+        1,
+        "the healthy subscriber got exactly one POST"
+    );
+    assert_eq!(receiver.received("flaky").len(), 4);
+    let broken_logs = logs(&api, &broken).await;
+    assert_eq!(broken_logs.len(), 10);
+    assert!(broken_logs
+        .iter()
+        .all(|l| l["delivery_status"] == "failed" && l["status_code"] == "500"));
+    let flaky_logs = logs(&api, &flaky).await;
+    let statuses: Vec<&str> = flaky_logs
+        .iter()
+        .map(|l| l["delivery_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "failed", "failed", "success"]);
+
+    // Kept, not dropped: re-enabled, the paused work is delivered.
+    receiver.set("broken", Behavior::Ok);
+    let id = broken["id"].as_str().unwrap();
+    let (status, _) = api
+        .send(
+            "PATCH",
+            &format!("/workspaces/{{ws}}/subscription/{id}"),
+            Some(json!({"is_enabled": true, "updated_by": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let resumed = receiver
+        .wait_for("broken", 11, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        resumed.len(),
+        11,
+        "the parked attempt was made after re-enabling"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
+    let receiver = Receiver::start().await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", "600")]);
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let cases = [
+        (
+            "redirect",
+            subscribe(
+                &api,
+                &receiver.endpoint("redirect", Behavior::Redirect),
+                &["emails.sent"],
+            )
+            .await,
+            "redirect",
+        ),
+        (
+            "gone",
+            subscribe(
+                &api,
+                &receiver.endpoint("gone", Behavior::Gone),
+                &["emails.sent"],
+            )
+            .await,
+            "",
+        ),
+        (
+            "slow",
+            subscribe(
+                &api,
+                &receiver.endpoint("slow", Behavior::Slow(Duration::from_secs(20))),
+                &["emails.sent"],
+            )
+            .await,
+            "timed out",
+        ),
+        (
+            "unreachable",
+            subscribe(
+                &api,
+                &format!("http://127.0.0.1:{closed_port}/hook"),
+                &["emails.sent"],
+            )
+            .await,
+            "could not connect",
+        ),
+    ];
+    let big = subscribe(
+        &api,
+        &receiver.endpoint("big", Behavior::Big(5 * 1024 * 1024)),
+        &["emails.sent"],
+    )
+    .await;
+    let healthy = subscribe(
+        &api,
+        &receiver.endpoint("healthy", Behavior::Ok),
+        &["emails.sent"],
+    )
+    .await;
+
+    let started = Instant::now();
+    ingest(&serving, &email("failure modes")).await;
+    assert_eq!(
+        receiver
+            .wait_for("healthy", 1, Duration::from_secs(5))
+            .await
+            .len(),
+        1,
+        "not held up by the slow one"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The slow receiver is cut off at the 15 s timeout.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (name, subscription, expected) in &cases {
+        let attempts = loop {
+            let attempts = logs(&api, subscription).await;
+            if !attempts.is_empty() || Instant::now() >= deadline {
+                break attempts;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(attempts.len(), 1, "{name}: one attempt logged");
+        assert_eq!(attempts[0]["delivery_status"], "failed", "{name}");
+        let error = attempts[0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(expected),
+            "{name}: error {error:?} should mention {expected:?}"
+        );
+    }
+    let gone = wait_paused(&api, &cases[1].1, Duration::from_secs(5)).await;
+    assert!(
+        gone["paused_reason"].as_str().unwrap().contains("410"),
+        "410 pauses at once: {gone}"
+    );
+    let big_logs = logs(&api, &big).await;
+    assert_eq!(big_logs[0]["delivery_status"], "success");
+    assert!(
+        big_logs[0]["response_body"].as_str().unwrap().len() <= 20 * 1024,
+        "only 20 KB of the 5 MB kept"
+    );
+    assert_eq!(logs(&api, &healthy).await[0]["delivery_status"], "success");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployed_configuration_never_reaches_loopback() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start_with(
+        dir.path(),
+        &[
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false"),
+            ("HOOKLINE_RETRY_SCHEDULE", "600"),
+        ],
+    );
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let subscription = subscribe(
+        &api,
+        &receiver.endpoint("internal", Behavior::Ok),
+        &["emails.sent"],
+    )
+    .await;
+    ingest(&serving, &email("ssrf")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let attempts = loop {
+        let attempts = logs(&api, &subscription).await;
+        if !attempts.is_empty() || Instant::now() >= deadline {
+            break attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(attempts.len(), 1);
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("loopback"),
+        "{}",
+        attempts[0]
+    );
+    assert!(
+        receiver.received("internal").is_empty(),
+        "no connection was made"
+    );
+
+    // Test-send obeys the same guard.
+    let url = receiver.endpoint("internal", Behavior::Ok);
+    let (status, outcome) = api
+        .send(
+            "POST",
+            "/workspaces/{ws}/test",
+            Some(json!({"event_type": "conversation.new", "webhook_url": url})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(outcome["success"], false);
+    assert!(
+        outcome["error"].as_str().unwrap().contains("loopback"),
+        "{outcome}"
+    );
+    assert!(receiver.received("internal").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start(dir.path());
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let url = receiver.endpoint("test", Behavior::Ok);
+    let (status, outcome) = api
+        .send(
+            "POST",
+            "/workspaces/{ws}/test",
+            Some(json!({"event_type": "conversation.new", "webhook_url": url})),
+        )
+        .await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["success"], true);
+    assert_eq!(outcome["status_code"], 200);
+    assert!(outcome["headers_sent"]["webhook-signature"]
+        .as_str()
+        .unwrap()
+        .starts_with("v1,"));
+    let got = receiver.received("test");
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["event_type"], "conversation.new");
+    assert_eq!(body["data"]["conversation_id"], "conv-789");
+    let wire = Delivery {
+        headers: got[0].headers.clone(),
+        body: got[0].body.clone(),
+    };
+    let secret = outcome["signing_secret"].as_str().unwrap();
+    assert_eq!(
+        both_verify(secret, &wire.body, &wire),
+        [Verdict::Verified, Verdict::Verified]
+    );
+
+    let (status, refused) = api
+        .send(
+            "POST",
+            "/workspaces/{ws}/test",
+            Some(json!({"event_type": "emails.forwarded", "webhook_url": "nope"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["fieldErrors"]["event_type"].is_array()
+            && refused["fieldErrors"]["webhook_url"].is_array()
+    );
+}
