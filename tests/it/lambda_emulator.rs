@@ -7,11 +7,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hookline_shared::{
-    ApiKey, SigningSecret, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
-    Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Event, EventId, EventStore, SigningSecret, Subscription, SubscriptionId,
+    SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::Value;
 
+use crate::ingest_api::seed_email;
+use crate::receiver::{Behavior, Receiver};
 use crate::support::{moto_url, MotoStack};
 
 /// The key every authenticated fixture in `events/` sends.
@@ -100,10 +102,14 @@ impl Emulated {
         }
     }
 
-    /// Invokes with one fixture; returns the API Gateway response and its parsed body.
+    /// Invokes with one fixture; returns the response and, for HTTP answers, the parsed body.
     async fn invoke(&self, fixture: &str) -> (Value, Value) {
-        let (port, file) = (self.port, self.fixtures.join(fixture));
-        let fixture = fixture.to_owned();
+        self.invoke_file(self.fixtures.join(fixture)).await
+    }
+
+    async fn invoke_file(&self, file: PathBuf) -> (Value, Value) {
+        let port = self.port;
+        let fixture = file.display().to_string();
         tokio::task::spawn_blocking(move || {
             let out = Command::new("cargo")
                 .args([
@@ -298,5 +304,167 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         routed.len(),
         1,
         "the created subscription is routed for message.new"
+    );
+}
+
+/// An SQS event with one record, as Lambda would pass a message of the deliveries queue.
+fn sqs_event(dir: &Path, message_id: &str, body: &str) -> PathBuf {
+    let event = serde_json::json!({"Records": [{
+        "messageId": message_id, "receiptHandle": format!("receipt-{message_id}"), "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225601000",
+            "SenderId": "AROAEXAMPLE:delivery", "ApproximateFirstReceiveTimestamp": "1767225601005"},
+        "messageAttributes": {}, "md5OfBody": "00000000000000000000000000000000", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:hookline-deliveries", "awsRegion": "us-east-1"}]});
+    let path = dir.join(format!("{message_id}.json"));
+    std::fs::write(&path, event.to_string()).unwrap();
+    path
+}
+
+async fn fixture_event(stack: &MotoStack, workspace: &WorkspaceId, id: &str, dedup_id: &str) {
+    let now = chrono::Utc::now();
+    let event = Event {
+        id: EventId::parse(id).unwrap(),
+        workspace_id: workspace.clone(),
+        dedup_id: dedup_id.into(),
+        category: Category::Emails,
+        event_type: "sent".into(),
+        timestamp: now,
+        received_at: now,
+        should_process: true,
+        payload: seed_email(),
+    };
+    stack
+        .store()
+        .insert_if_absent(&event, now.timestamp() + 3600)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_emulator() {
+    let stack = MotoStack::create(5).await;
+    let workspace = fixture_workspace(&stack).await;
+    fixture_event(
+        &stack,
+        &workspace,
+        "evt_00000000000000000000000000000001",
+        "fixture-dedup-1",
+    )
+    .await;
+    fixture_event(
+        &stack,
+        &workspace,
+        "evt_00000000000000000000000000000002",
+        "fixture-dedup-2",
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let now = chrono::Utc::now();
+    let subscription = Subscription {
+        id: SubscriptionId::generate(),
+        workspace_id: workspace.clone(),
+        webhook_url: receiver.endpoint("hook", Behavior::Ok),
+        event_types: vec!["emails.sent".into()],
+        is_enabled: true,
+        kind: SubscriptionType::Seasalt,
+        created_by: None,
+        updated_by: None,
+        created_at: now,
+        updated_at: now,
+        secrets: vec![SigningSecret::generate()],
+        version: 1,
+        paused_reason: None,
+        paused_at: None,
+    };
+    stack
+        .subscriptions()
+        .create_subscription(&subscription)
+        .await
+        .unwrap();
+    let env = |queue_url: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("HOOKLINE_WORKSPACES_TABLE", stack.workspaces_table.clone()),
+            ("HOOKLINE_EVENTS_TABLE", stack.events_table.clone()),
+            (
+                "HOOKLINE_SUBSCRIPTIONS_TABLE",
+                stack.subscriptions_table.clone(),
+            ),
+            ("HOOKLINE_DELIVERIES_TABLE", stack.deliveries_table.clone()),
+            ("HOOKLINE_LOGS_TABLE", stack.logs_table.clone()),
+            ("HOOKLINE_DELIVERIES_QUEUE_URL", queue_url.to_owned()),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+        ]
+    };
+    let borrowed =
+        |pairs: &[(&'static str, String)]| -> Vec<(&'static str, String)> { pairs.to_vec() };
+    let healthy_env = env(&stack.queue_url);
+    let healthy_refs: Vec<(&str, &str)> =
+        healthy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // A queue that does not exist: the fan-out cannot queue its attempt, so SQS must retry it.
+    {
+        let broken_env = env(&format!("{}-missing", stack.queue_url));
+        let broken_refs: Vec<(&str, &str)> =
+            broken_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let broken = Emulated::start("delivery", "delivery", &broken_refs);
+        let (response, _) = broken.invoke("event-accepted.json").await;
+        assert_eq!(
+            response,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "fixture-msg-1"}]})
+        );
+    }
+
+    let function = Emulated::start("delivery", "delivery", &healthy_refs);
+    let (response, _) = function.invoke("event-accepted.json").await;
+    assert_eq!(
+        response,
+        serde_json::json!({"batchItemFailures": []}),
+        "fan-out acknowledged"
+    );
+    let tasks = stack.queued_messages().await;
+    assert_eq!(
+        tasks.len(),
+        1,
+        "one delivery task for the one matching subscription"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let deliver = sqs_event(dir.path(), "deliver-1", &tasks[0].body);
+    let (response, _) = function.invoke_file(deliver.clone()).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        receiver
+            .wait_for("hook", 1, Duration::from_secs(5))
+            .await
+            .len(),
+        1,
+        "delivered"
+    );
+    let (response, _) = function.invoke_file(deliver).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received("hook").len(),
+        1,
+        "a redelivered message does not deliver twice"
+    );
+
+    let (response, _) = function.invoke("event-accepted.json").await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    assert!(
+        stack.queued_messages().await.is_empty(),
+        "a repeated fan-out queues nothing new"
+    );
+
+    let (response, _) = function.invoke("batch-with-poison.json").await;
+    assert_eq!(
+        response,
+        serde_json::json!({"batchItemFailures": []}),
+        "poison is acknowledged, not retried"
+    );
+    assert_eq!(
+        stack.queued_messages().await.len(),
+        1,
+        "the valid record of the batch fanned out"
     );
 }
