@@ -395,8 +395,6 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
             ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
         ]
     };
-    let borrowed =
-        |pairs: &[(&'static str, String)]| -> Vec<(&'static str, String)> { pairs.to_vec() };
     let healthy_env = env(&stack.queue_url);
     let healthy_refs: Vec<(&str, &str)> =
         healthy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
