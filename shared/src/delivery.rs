@@ -194,6 +194,15 @@ pub fn log_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The inclusive sort-key range of logs created between `from` and `to` (open ends allowed).
+/// `0` sorts before every timestamp and `~` after every character a sort key holds, and a
+/// key range may not be empty text.
+pub fn log_key_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (String, String) {
+    let lower = from.map_or_else(|| "0".to_owned(), log_time);
+    let upper = to.map_or_else(|| "~".to_owned(), |to| format!("{}~", log_time(to)));
+    (lower, upper)
+}
+
 /// The default retry delays after each failed attempt (then give up).
 pub const DEFAULT_RETRY_SCHEDULE: [Duration; 7] = [
     Duration::from_secs(5),

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
+use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, ReceivedMessage,
-    SigningSecret, StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
-    Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
+    Inserted, LogQuery, Queue, ReceivedMessage, SigningSecret, StoreError, Subscription,
+    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
 
@@ -387,4 +388,221 @@ async fn subscription_store_on_dynamodb() {
 #[tokio::test]
 async fn subscription_store_embedded() {
     subscription_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+fn delivery_log(
+    delivery: &Delivery,
+    minute: u32,
+    status: DeliveryStatus,
+    expires_at: i64,
+) -> DeliveryLog {
+    let created_at = DateTime::parse_from_rfc3339(&format!("2026-03-01T10:{minute:02}:00Z"))
+        .unwrap()
+        .with_timezone(&Utc);
+    DeliveryLog {
+        id: format!("log-{minute}"),
+        workspace_id: delivery.workspace_id.clone(),
+        event_id: delivery.event_id.clone(),
+        subscription_id: delivery.subscription_id.clone(),
+        delivery_id: delivery.id.clone(),
+        event_type: delivery.event_type.clone(),
+        webhook_url: "https://hooks.example.com".into(),
+        delivery_status: status,
+        status_code: Some(if status == DeliveryStatus::Success {
+            200
+        } else {
+            500
+        }),
+        response_body: "ok ✓".into(),
+        delivered_event_obj: json!({"id": delivery.id}),
+        created_at,
+        attempt: minute,
+        duration_ms: 12,
+        error: None,
+        expires_at,
+    }
+}
+
+async fn delivery_store_contract<D: DeliveryStore>(store: &D) {
+    let ws = WorkspaceId::generate();
+    let event = event(&ws, "dedup-d");
+    let sub_a = subscription(&ws, &["crm.deal_won"], true);
+    let sub_b = subscription(&ws, &["crm.deal_won"], true);
+    let now = Utc::now();
+    let delivery = Delivery::new(&event, &sub_a, now);
+    assert_eq!(store.create_delivery(&delivery).await.unwrap(), delivery);
+    let again = Delivery::new(&event, &sub_a, now + chrono::Duration::seconds(5));
+    assert_eq!(
+        store.create_delivery(&again).await.unwrap(),
+        delivery,
+        "created once; the stored one is returned"
+    );
+
+    // Each attempt is claimed once; a finished attempt is never claimed again.
+    let lease = Duration::from_secs(60);
+    assert!(store
+        .claim_attempt(&ws, &delivery.id, 1, lease)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .claim_attempt(&ws, &delivery.id, 1, lease)
+            .await
+            .unwrap(),
+        "held by another worker"
+    );
+    store
+        .finish_attempt(&ws, &delivery.id, 1, DeliveryState::Pending)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_attempt(&ws, &delivery.id, 1, lease)
+            .await
+            .unwrap(),
+        "attempt 1 is finished"
+    );
+    assert!(store
+        .claim_attempt(&ws, &delivery.id, 2, Duration::ZERO)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store
+            .claim_attempt(&ws, &delivery.id, 2, lease)
+            .await
+            .unwrap(),
+        "a lapsed claim can be taken over"
+    );
+    store
+        .finish_attempt(&ws, &delivery.id, 2, DeliveryState::Succeeded)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_attempt(&ws, &delivery.id, 3, lease)
+            .await
+            .unwrap(),
+        "a delivered delivery is done"
+    );
+    let stored = store
+        .get_delivery(&ws, &delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.state, stored.attempts, stored.completed),
+        (DeliveryState::Succeeded, 2, 2)
+    );
+    assert_eq!(
+        store
+            .get_delivery(&WorkspaceId::generate(), &delivery.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Logs: newest first, per subscription, within a window, never expired ones.
+    let other = Delivery::new(&event, &sub_b, now);
+    let live = now.timestamp() + 3600;
+    for (minute, d, status) in [
+        (1, &delivery, DeliveryStatus::Failed),
+        (2, &other, DeliveryStatus::Success),
+        (3, &delivery, DeliveryStatus::Success),
+    ] {
+        store
+            .append_log(&delivery_log(d, minute, status, live))
+            .await
+            .unwrap();
+    }
+    store
+        .append_log(&delivery_log(
+            &delivery,
+            4,
+            DeliveryStatus::Success,
+            now.timestamp() - 1,
+        ))
+        .await
+        .unwrap();
+    let ids = |logs: Vec<DeliveryLog>| logs.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    let everything = LogQuery::default();
+    assert_eq!(
+        ids(store.query_logs(&ws, &everything, 100).await.unwrap()),
+        ["log-3", "log-2", "log-1"]
+    );
+    let first = store
+        .query_logs(&ws, &everything, 100)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        first,
+        delivery_log(&delivery, 3, DeliveryStatus::Success, live),
+        "round-trips every field"
+    );
+    let only_a = LogQuery {
+        subscription: Some(sub_a.id.clone()),
+        ..LogQuery::default()
+    };
+    assert_eq!(
+        ids(store.query_logs(&ws, &only_a, 100).await.unwrap()),
+        ["log-3", "log-1"]
+    );
+    let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+    let window = LogQuery {
+        from: at("2026-03-01T12:02:00+02:00"),
+        to: at("2026-03-01T10:03:00Z"),
+        ..LogQuery::default()
+    };
+    assert_eq!(
+        ids(store.query_logs(&ws, &window, 100).await.unwrap()),
+        ["log-3", "log-2"],
+        "bounds are inclusive, any offset"
+    );
+    assert_eq!(
+        ids(store.query_logs(&ws, &everything, 2).await.unwrap()),
+        ["log-3", "log-2"]
+    );
+    assert!(store
+        .query_logs(&WorkspaceId::generate(), &everything, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn delivery_store_on_dynamodb() {
+    delivery_store_contract(&MotoStack::create(MAX_RECEIVES).await.deliveries()).await;
+}
+
+#[tokio::test]
+async fn delivery_store_embedded() {
+    delivery_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+async fn failure_counter_contract<S: FailureCounter>(store: &S) {
+    let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
+    for expected in 1..=3 {
+        assert_eq!(store.record_failure(&ws, &id).await.unwrap(), expected);
+    }
+    store.reset_failures(&ws, &id).await.unwrap();
+    assert_eq!(store.record_failure(&ws, &id).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .record_failure(&WorkspaceId::generate(), &id)
+            .await
+            .unwrap(),
+        1,
+        "counted per workspace"
+    );
+}
+
+#[tokio::test]
+async fn failure_counter_on_dynamodb() {
+    failure_counter_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
+}
+
+#[tokio::test]
+async fn failure_counter_embedded() {
+    failure_counter_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
 }

@@ -385,3 +385,179 @@ async fn ordering_holds_for_every_order_by_embedded() {
     let stack = EmbeddedStack::create(5);
     ordering_holds_for_every_order_by(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
 }
+
+async fn logs_api_filters_orders_and_pages<
+    W: WorkspaceStore,
+    S: SubscriptionStore,
+    D: DeliveryStore,
+>(
+    workspaces: W,
+    subscriptions: S,
+    deliveries: D,
+) {
+    use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
+    let workspace = hookline::admin::create_workspace(&workspaces, "logs")
+        .await
+        .unwrap();
+    let ws = workspace.workspace.id.clone();
+    let sub = subscription(&ws, &["emails.sent"], true);
+    let other_sub = subscription(&ws, &["emails.sent"], true);
+    let live = Utc::now().timestamp() + 3600;
+    let specs = [
+        (1, &sub, "emails.sent", DeliveryStatus::Success, Some(200)),
+        (2, &sub, "crm.deal_won", DeliveryStatus::Failed, Some(500)),
+        (3, &other_sub, "emails.sent", DeliveryStatus::Failed, None),
+        (4, &sub, "emails.sent", DeliveryStatus::Failed, Some(410)),
+        (5, &sub, "calls.missed", DeliveryStatus::Success, Some(204)),
+    ];
+    for (minute, owner, event_type, status, code) in specs {
+        let event_id = hookline_shared::EventId::generate();
+        let delivery_id = hookline_shared::delivery::DeliveryId::for_pair(&event_id, &owner.id);
+        let created_at = DateTime::parse_from_rfc3339(&format!("2026-03-01T10:0{minute}:00Z"))
+            .unwrap()
+            .with_timezone(&Utc);
+        let log = DeliveryLog {
+            id: format!("log-{minute}"),
+            workspace_id: ws.clone(),
+            event_id,
+            subscription_id: owner.id.clone(),
+            delivery_id,
+            event_type: event_type.into(),
+            webhook_url: owner.webhook_url.clone(),
+            delivery_status: status,
+            status_code: code,
+            response_body: String::new(),
+            delivered_event_obj: json!({}),
+            created_at,
+            attempt: 1,
+            duration_ms: 5,
+            error: code.is_none().then(|| "could not connect".to_owned()),
+            expires_at: live,
+        };
+        deliveries.append_log(&log).await.unwrap();
+    }
+    let deps = Notify::new(
+        workspaces,
+        subscriptions,
+        deliveries,
+        loopback_sender(),
+        false,
+    );
+    let get = |query: String| {
+        let req: Request = lambda_http::http::Request::builder()
+            .uri(format!("/notify/api/v1/workspaces/{ws}/logs{query}"))
+            .header("x-api-key", workspace.api_key.expose())
+            .body(Body::Empty)
+            .unwrap();
+        let deps = &deps;
+        async move {
+            match serve(deps, &req).await {
+                Ok(reply) => (reply.status.as_u16(), reply.body.unwrap()),
+                Err(err) => (err.status().as_u16(), json!({"error": err.to_string()})),
+            }
+        }
+    };
+    let ids = |page: &Value| {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    let (status, page) = get(String::new()).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 5);
+    assert_eq!(
+        ids(&page),
+        ["log-5", "log-4", "log-3", "log-2", "log-1"],
+        "newest first by default"
+    );
+    assert_eq!(
+        page["data"][0]["status_code"], "204",
+        "status codes as text, as in the seed"
+    );
+    assert_eq!(page["data"][2]["status_code"], Value::Null);
+
+    let (_, page) = get(format!(
+        "/{}?delivery_status=failed&event_type=emails.sent",
+        sub.id
+    ))
+    .await;
+    assert_eq!(
+        (page["total"].clone(), ids(&page)),
+        (json!(1), vec!["log-4".to_owned()])
+    );
+    let (_, page) =
+        get("?start_date=2026-03-01T12:02:00%2B02:00&end_date=2026-03-01T03:04:00-07:00".into())
+            .await;
+    assert_eq!(
+        ids(&page),
+        ["log-4", "log-3", "log-2"],
+        "dates with any offset, inclusive"
+    );
+    let (_, page) = get("?limit=2&offset=1".into()).await;
+    assert_eq!(
+        (page["total"].clone(), ids(&page)),
+        (json!(5), vec!["log-4".to_owned(), "log-3".to_owned()])
+    );
+
+    let expected: [(&str, [&str; 5]); 8] = [
+        (
+            "created_at:asc",
+            ["log-1", "log-2", "log-3", "log-4", "log-5"],
+        ),
+        (
+            "created_at:desc",
+            ["log-5", "log-4", "log-3", "log-2", "log-1"],
+        ),
+        (
+            "event_type:asc",
+            ["log-5", "log-2", "log-1", "log-3", "log-4"],
+        ),
+        (
+            "event_type:desc",
+            ["log-4", "log-3", "log-1", "log-2", "log-5"],
+        ),
+        (
+            "delivery_status:asc",
+            ["log-2", "log-3", "log-4", "log-1", "log-5"],
+        ),
+        (
+            "delivery_status:desc",
+            ["log-5", "log-1", "log-4", "log-3", "log-2"],
+        ),
+        (
+            "status_code:asc",
+            ["log-3", "log-1", "log-5", "log-4", "log-2"],
+        ),
+        (
+            "status_code:desc",
+            ["log-2", "log-4", "log-5", "log-1", "log-3"],
+        ),
+    ];
+    for (order_by, order) in expected {
+        let (status, page) = get(format!("?order_by={order_by}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(ids(&page), order, "{order_by}");
+    }
+    let (status, page) =
+        get("?order_by=webhook_url:asc&delivery_status=maybe&start_date=soon".into()).await;
+    assert_eq!(status, 400, "{page}");
+    let (status, _) = get("/sub_nope".into()).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn logs_api_filters_orders_and_pages_on_dynamodb() {
+    let stack = MotoStack::create(5).await;
+    logs_api_filters_orders_and_pages(stack.store(), stack.subscriptions(), stack.deliveries())
+        .await;
+}
+
+#[tokio::test]
+async fn logs_api_filters_orders_and_pages_embedded() {
+    let stack = EmbeddedStack::create(5);
+    logs_api_filters_orders_and_pages(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
+}

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::dynamodb::{get_s, n, s, unavailable, Item};
 use super::now_epoch_seconds;
-use crate::delivery::{log_time, Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::WorkspaceId;
 use crate::ports::{DeliveryStore, LogQuery};
@@ -210,11 +210,7 @@ impl DeliveryStore for DynamoDeliveries {
         query: &LogQuery,
         max: usize,
     ) -> Result<Vec<DeliveryLog>, StoreError> {
-        let lower = query.from.map(log_time).unwrap_or_default();
-        // `~` sorts after every character a sort key holds, so the whole `to` instant is in.
-        let upper = query
-            .to
-            .map_or_else(|| "~".to_owned(), |to| format!("{}~", log_time(to)));
+        let (lower, upper) = log_key_range(query.from, query.to);
         let mut found = Vec::new();
         let mut start: Option<Item> = None;
         while found.len() < max {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ensure_event_fits, now_epoch_seconds, subscription_doc, subscription_from_doc};
-use crate::delivery::{log_time, Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Category, Event, Workspace};
@@ -751,10 +751,7 @@ impl DeliveryStore for EmbeddedDb {
     ) -> Result<Vec<DeliveryLog>, StoreError> {
         let ws = workspace.clone();
         let subscription = query.subscription.as_ref().map(|s| s.to_string());
-        let lower = query.from.map(log_time).unwrap_or_default();
-        let upper = query
-            .to
-            .map_or_else(|| "~".to_owned(), |to| format!("{}~", log_time(to)));
+        let (lower, upper) = log_key_range(query.from, query.to);
         let rows: Vec<String> = self
             .call(move |c| {
                 let mut stmt = c.prepare(
