@@ -102,6 +102,9 @@ pub struct Delivery {
     pub id: DeliveryId,
     pub workspace_id: WorkspaceId,
     pub event_id: EventId,
+    /// Where the event is stored: read by key, strongly consistent.
+    #[serde(default)]
+    pub event_dedup_id: String,
     pub subscription_id: SubscriptionId,
     pub event_type: String,
     pub state: DeliveryState,
@@ -120,6 +123,7 @@ impl Delivery {
             id: DeliveryId::for_pair(&event.id, &subscription.id),
             workspace_id: event.workspace_id.clone(),
             event_id: event.id.clone(),
+            event_dedup_id: event.dedup_id.clone(),
             subscription_id: subscription.id.clone(),
             event_type: event.full_type(),
             state: DeliveryState::Pending,

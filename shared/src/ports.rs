@@ -67,6 +67,13 @@ pub trait EventStore: Send + Sync {
         workspace: &WorkspaceId,
         event_id: &EventId,
     ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
+    /// The event stored under a dedup id, read strongly consistent (no index lag): what the
+    /// queue message of an accepted event points at.
+    fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
 }
 
 /// A message handed out by [`Queue::receive`]; invisible to others until its visibility ends.

@@ -125,6 +125,14 @@ async fn event_store_contract<S: EventStore>(store: &S) {
         "another workspace cannot read it"
     );
     assert_eq!(
+        store.get_event_by_dedup(&ws_a, "dedup-1").await.unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(
+        store.get_event_by_dedup(&ws_b, "dedup-1").await.unwrap(),
+        None
+    );
+    assert_eq!(
         store
             .insert_if_absent(&event(&ws_b, "dedup-1"), now + HOUR)
             .await
@@ -139,6 +147,13 @@ async fn event_store_contract<S: EventStore>(store: &S) {
         store.get_event(&ws_a, &stale.id).await.unwrap(),
         None,
         "expired events are invisible"
+    );
+    assert_eq!(
+        store
+            .get_event_by_dedup(&ws_a, "dedup-stale")
+            .await
+            .unwrap(),
+        None
     );
     let fresh = event(&ws_a, "dedup-stale");
     assert_eq!(

@@ -464,3 +464,38 @@ async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
             && refused["fieldErrors"]["webhook_url"].is_array()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_retry_survives_a_restart() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = [("HOOKLINE_RETRY_SCHEDULE", "600")];
+    let serving = Serving::start_with(dir.path(), &schedule);
+    let api = Api {
+        serving: &serving,
+        workspace: serving.workspace_id.clone(),
+    };
+    let subscription = subscribe(
+        &api,
+        &format!("http://127.0.0.1:{closed_port}/down"),
+        &["emails.sent"],
+    )
+    .await;
+    ingest(&serving, &email("survives")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs(&api, &subscription).await.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(serving.stop().success(), "SIGTERM stops local mode cleanly");
+
+    let stack = hookline::local::LocalStack::open(dir.path(), Default::default()).unwrap();
+    assert_eq!(
+        stack.deliveries_queue.depth().await.unwrap(),
+        1,
+        "the second attempt waits in the queue"
+    );
+}

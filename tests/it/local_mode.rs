@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use hookline::local::LocalStack;
+use hookline_shared::EventStore as _;
 use serde_json::{json, Value};
 
 use crate::ingest_api::seed_email;
@@ -75,7 +76,7 @@ impl Serving {
         serving
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         for _ in 0..100 {
@@ -163,11 +164,24 @@ async fn seed_curl_example_is_accepted_then_reported_as_duplicate() {
         first["additionalData"]["eventId"]
     );
 
-    // SIGTERM stops it cleanly and the accepted event waits durably in the queue.
-    let key = serving.api_key.clone();
+    // SIGTERM stops it cleanly; the event stays stored and its fan-out is done.
+    let (key, serving_workspace) = (serving.api_key.clone(), serving.workspace_id.clone());
     assert!(serving.stop().success());
     let stack = LocalStack::open(dir.path(), Default::default()).unwrap();
-    assert_eq!(stack.events_queue.depth().await.unwrap(), 1);
+    let workspace = hookline_shared::WorkspaceId::parse(&serving_workspace).unwrap();
+    let event_id =
+        hookline_shared::EventId::parse(first["additionalData"]["eventId"].as_str().unwrap())
+            .unwrap();
+    let stored = stack.db.get_event(&workspace, &event_id).await.unwrap();
+    assert_eq!(
+        stored.unwrap().payload["subject"],
+        "Follow up on our conversation"
+    );
+    assert_eq!(
+        stack.events_queue.depth().await.unwrap(),
+        0,
+        "handled by the in-process worker"
+    );
     drop(stack);
 
     let restarted = Serving::start(dir.path());

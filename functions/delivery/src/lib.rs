@@ -46,6 +46,8 @@ pub enum WorkerError {
     /// A message that can never succeed; logged and acknowledged, never retried.
     #[error("poison message: {0}")]
     Poison(String),
+    #[error("event {0} not found")]
+    EventMissing(EventId),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("queue: {0}")]
@@ -95,8 +97,8 @@ where
             QueueMessage::EventAccepted {
                 workspace_id,
                 event_id,
-                ..
-            } => self.fan_out(&workspace_id, &event_id, now).await,
+                dedup_id,
+            } => self.fan_out(&workspace_id, &event_id, &dedup_id, now).await,
             QueueMessage::Deliver {
                 workspace_id,
                 delivery_id,
@@ -115,17 +117,20 @@ where
         &self,
         workspace: &WorkspaceId,
         event_id: &EventId,
+        dedup_id: &str,
         now: DateTime<Utc>,
     ) -> WorkerResult {
+        // Missing is retried, not dropped: SQS parks the message in its DLQ if it never shows.
         let event = self
             .events
-            .get_event(workspace, event_id)
+            .get_event_by_dedup(workspace, dedup_id)
             .await?
-            .ok_or_else(|| {
-                WorkerError::Poison(format!(
-                    "event {event_id} of {workspace} not found (expired?)"
-                ))
-            })?;
+            .ok_or_else(|| WorkerError::EventMissing(event_id.clone()))?;
+        if &event.id != event_id {
+            // The original expired and a newer event took its dedup id; that one has its own message.
+            tracing::info!(%workspace, %event_id, "event superseded before fan-out");
+            return Ok(Handled::Skipped);
+        }
         let subscriptions = self
             .subscriptions
             .enabled_subscriptions_for(workspace, &event.full_type())
@@ -239,7 +244,11 @@ where
         {
             return Ok(Handled::Skipped);
         }
-        let Some(event) = self.events.get_event(workspace, &delivery.event_id).await? else {
+        let stored = self
+            .events
+            .get_event_by_dedup(workspace, &delivery.event_dedup_id)
+            .await?;
+        let Some(event) = stored.filter(|e| e.id == delivery.event_id) else {
             tracing::warn!(%workspace, delivery_id = %id, "event expired before delivery; giving up");
             self.deliveries
                 .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)

@@ -260,6 +260,28 @@ impl EventStore for DynamoStore {
             .map_err(unavailable)?;
         out.items().first().map(event_from_item).transpose()
     }
+
+    async fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        let Some(item) = self
+            .get(&self.events_table, events_key(workspace, dedup_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let expires_at = item
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if expires_at < now_epoch_seconds() {
+            return Ok(None);
+        }
+        event_from_item(&item).map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -249,26 +249,58 @@ impl EventStore for EmbeddedDb {
         workspace: &WorkspaceId,
         event_id: &EventId,
     ) -> Result<Option<Event>, StoreError> {
-        let (ws, id) = (workspace.clone(), event_id.clone());
-        type Row = (String, String, String, String, String, bool, String);
-        let row: Option<Row> = self
+        self.select_event(workspace, "event_id", event_id.to_string())
+            .await
+    }
+
+    async fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        self.select_event(workspace, "dedup_id", dedup_id.to_owned())
+            .await
+    }
+}
+
+type EventRow = (String, String, String, String, String, String, bool, String);
+
+impl EmbeddedDb {
+    /// One unexpired event of the workspace whose `column` (a fixed column name) equals `key`.
+    async fn select_event(
+        &self,
+        workspace: &WorkspaceId,
+        column: &'static str,
+        key: String,
+    ) -> Result<Option<Event>, StoreError> {
+        let ws = workspace.clone();
+        let row: Option<EventRow> = self
             .call(move |c| {
-                c.query_row(
-                    "SELECT dedup_id, category, event_type, timestamp, received_at, should_process, payload
-                     FROM events WHERE event_id = ?1 AND workspace_id = ?2 AND expires_at >= ?3",
-                    params![id.as_str(), ws.as_str(), now_epoch_seconds()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                )
+                let sql = format!(
+                    "SELECT event_id, dedup_id, category, event_type, timestamp, received_at, should_process, payload
+                     FROM events WHERE {column} = ?1 AND workspace_id = ?2 AND expires_at >= ?3"
+                );
+                c.query_row(&sql, params![key, ws.as_str(), now_epoch_seconds()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })
                 .optional()
             })
             .await?;
-        let Some((dedup_id, category, event_type, timestamp, received_at, should_process, payload)) =
-            row
+        let Some((
+            id,
+            dedup_id,
+            category,
+            event_type,
+            timestamp,
+            received_at,
+            should_process,
+            payload,
+        )) = row
         else {
             return Ok(None);
         };
         Ok(Some(Event {
-            id: event_id.clone(),
+            id: EventId::try_from(id).map_err(corrupt("event id"))?,
             workspace_id: workspace.clone(),
             dedup_id,
             category: Category::parse(&category)
