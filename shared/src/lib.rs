@@ -24,4 +24,4 @@ pub use ports::{
     DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
     ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
-pub use subscription::{SigningSecret, Subscription, SubscriptionType};
+pub use subscription::{NewSubscription, SigningSecret, Subscription, SubscriptionType};

@@ -87,7 +87,37 @@ pub struct Subscription {
     pub paused_at: Option<DateTime<Utc>>,
 }
 
+/// What a new subscription is made from; the rest (id, secret, timestamps) is generated.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub webhook_url: String,
+    pub event_types: Vec<String>,
+    pub is_enabled: bool,
+    pub kind: SubscriptionType,
+    pub created_by: Option<String>,
+}
+
 impl Subscription {
+    /// A fresh subscription with a new id and signing secret, at version 1.
+    pub fn new(workspace_id: WorkspaceId, new: NewSubscription, now: DateTime<Utc>) -> Self {
+        Self {
+            id: SubscriptionId::generate(),
+            workspace_id,
+            webhook_url: new.webhook_url,
+            event_types: new.event_types,
+            is_enabled: new.is_enabled,
+            kind: new.kind,
+            updated_by: new.created_by.clone(),
+            created_by: new.created_by,
+            created_at: now,
+            updated_at: now,
+            secrets: vec![SigningSecret::generate()],
+            version: 1,
+            paused_reason: None,
+            paused_at: None,
+        }
+    }
+
     /// The secret new deliveries are announced with.
     pub fn current_secret(&self) -> &SigningSecret {
         self.secrets
@@ -132,23 +162,14 @@ mod tests {
     use super::*;
 
     fn subscription() -> Subscription {
-        let now = Utc::now();
-        Subscription {
-            id: SubscriptionId::generate(),
-            workspace_id: WorkspaceId::generate(),
+        let new = NewSubscription {
             webhook_url: "https://example.com/hook".into(),
             event_types: vec!["emails.sent".into()],
             is_enabled: true,
             kind: SubscriptionType::default(),
             created_by: None,
-            updated_by: None,
-            created_at: now,
-            updated_at: now,
-            secrets: vec![SigningSecret::generate()],
-            version: 1,
-            paused_reason: None,
-            paused_at: None,
-        }
+        };
+        Subscription::new(WorkspaceId::generate(), new, Utc::now())
     }
 
     #[test]

@@ -8,7 +8,7 @@ use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
     ApiKey, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
-    Inserted, LogQuery, Queue, ReceivedMessage, SigningSecret, StoreError, Subscription,
+    Inserted, LogQuery, NewSubscription, Queue, ReceivedMessage, StoreError, Subscription,
     SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
@@ -270,22 +270,16 @@ async fn queue_embedded() {
 }
 
 pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool) -> Subscription {
-    let now = Utc::now();
-    Subscription {
-        id: SubscriptionId::generate(),
-        workspace_id: workspace.clone(),
+    let new = NewSubscription {
         webhook_url: "https://hooks.example.com/ü?x=1".into(),
         event_types: event_types.iter().map(|t| t.to_string()).collect(),
         is_enabled: enabled,
         kind: SubscriptionType::Zapier,
         created_by: Some("ana@example.com".into()),
+    };
+    Subscription {
         updated_by: None,
-        created_at: now,
-        updated_at: now,
-        secrets: vec![SigningSecret::generate()],
-        version: 1,
-        paused_reason: None,
-        paused_at: None,
+        ..Subscription::new(workspace.clone(), new, Utc::now())
     }
 }
 

@@ -54,6 +54,18 @@ async fn logs(api: &Api<'_>, subscription: &Value) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
+/// Polls the subscription's logs until there is at least one, for at most `limit`.
+async fn wait_for_logs(api: &Api<'_>, subscription: &Value, limit: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let attempts = logs(api, subscription).await;
+        if !attempts.is_empty() || Instant::now() >= deadline {
+            return attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls the subscription until `is_enabled` is `false` (paused), for at most `limit`.
 async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Value {
     let path = format!(
@@ -322,15 +334,8 @@ async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // The slow receiver is cut off at the 15 s timeout.
-    let deadline = Instant::now() + Duration::from_secs(30);
     for (name, subscription, expected) in &cases {
-        let attempts = loop {
-            let attempts = logs(&api, subscription).await;
-            if !attempts.is_empty() || Instant::now() >= deadline {
-                break attempts;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let attempts = wait_for_logs(&api, subscription, Duration::from_secs(30)).await;
         assert_eq!(attempts.len(), 1, "{name}: one attempt logged");
         assert_eq!(attempts[0]["delivery_status"], "failed", "{name}");
         let error = attempts[0]["error"].as_str().unwrap_or_default();
@@ -375,14 +380,7 @@ async fn a_deployed_configuration_never_reaches_loopback() {
     )
     .await;
     ingest(&serving, &email("ssrf")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let attempts = loop {
-        let attempts = logs(&api, &subscription).await;
-        if !attempts.is_empty() || Instant::now() >= deadline {
-            break attempts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let attempts = wait_for_logs(&api, &subscription, Duration::from_secs(10)).await;
     assert_eq!(attempts.len(), 1);
     assert!(
         attempts[0]["error"].as_str().unwrap().contains("loopback"),
@@ -486,10 +484,12 @@ async fn a_pending_retry_survives_a_restart() {
     )
     .await;
     ingest(&serving, &email("survives")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while logs(&api, &subscription).await.is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(
+        wait_for_logs(&api, &subscription, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
     assert!(serving.stop().success(), "SIGTERM stops local mode cleanly");
 
     let stack = hookline::local::LocalStack::open(dir.path(), Default::default()).unwrap();

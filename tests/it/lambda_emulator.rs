@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, SigningSecret, Subscription, SubscriptionId,
+    ApiKey, Category, Event, EventId, EventStore, NewSubscription, Subscription, SubscriptionId,
     SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::Value;
@@ -231,22 +231,16 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
 async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
     let stack = MotoStack::create(5).await;
     let workspace = fixture_workspace(&stack).await;
-    let now = chrono::Utc::now();
-    let existing = Subscription {
-        id: SubscriptionId::parse(FIXTURE_SUBSCRIPTION).unwrap(),
-        workspace_id: workspace.clone(),
+    let seed = NewSubscription {
         webhook_url: "https://api.example.com/webhook".into(),
         event_types: vec!["conversation.new".into()],
         is_enabled: true,
         kind: SubscriptionType::Seasalt,
         created_by: Some("user_12345".into()),
-        updated_by: Some("user_12345".into()),
-        created_at: now,
-        updated_at: now,
-        secrets: vec![SigningSecret::generate()],
-        version: 1,
-        paused_reason: None,
-        paused_at: None,
+    };
+    let existing = Subscription {
+        id: SubscriptionId::parse(FIXTURE_SUBSCRIPTION).unwrap(),
+        ..Subscription::new(workspace.clone(), seed, chrono::Utc::now())
     };
     stack
         .subscriptions()
@@ -359,23 +353,14 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
     )
     .await;
     let receiver = Receiver::start().await;
-    let now = chrono::Utc::now();
-    let subscription = Subscription {
-        id: SubscriptionId::generate(),
-        workspace_id: workspace.clone(),
+    let new = NewSubscription {
         webhook_url: receiver.endpoint("hook", Behavior::Ok),
         event_types: vec!["emails.sent".into()],
         is_enabled: true,
         kind: SubscriptionType::Seasalt,
         created_by: None,
-        updated_by: None,
-        created_at: now,
-        updated_at: now,
-        secrets: vec![SigningSecret::generate()],
-        version: 1,
-        paused_reason: None,
-        paused_at: None,
     };
+    let subscription = Subscription::new(workspace.clone(), new, chrono::Utc::now());
     stack
         .subscriptions()
         .create_subscription(&subscription)

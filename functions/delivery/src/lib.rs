@@ -162,30 +162,15 @@ where
             .create_delivery(&Delivery::new(event, subscription, now))
             .await?;
         if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
-            self.schedule_attempt(&delivery.workspace_id, &delivery.id, 1, now, Duration::ZERO)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn schedule_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        delivery: &DeliveryId,
-        attempt: u32,
-        now: DateTime<Utc>,
-        after: Duration,
-    ) -> Result<(), WorkerError> {
-        let not_before = now + chrono::Duration::from_std(after).unwrap_or_default();
-        let message = QueueMessage::Deliver {
-            workspace_id: workspace.clone(),
-            delivery_id: delivery.clone(),
-            attempt,
-            not_before: not_before.timestamp(),
-        };
-        self.queue
-            .send(&message.to_body(), after.min(MAX_QUEUE_DELAY))
+            self.requeue(
+                &delivery.workspace_id,
+                &delivery.id,
+                1,
+                now.timestamp(),
+                Duration::ZERO,
+            )
             .await?;
+        }
         Ok(())
     }
 
@@ -297,7 +282,7 @@ where
         self.count_failure(&subscription, &result, now).await;
         match self.schedule.next_delay(attempt, result.retry_after) {
             Some(after) => {
-                self.schedule_attempt(workspace, id, attempt + 1, now, after)
+                self.requeue(workspace, id, attempt + 1, later(now, after), after)
                     .await?;
                 self.deliveries
                     .finish_attempt(workspace, id, attempt, DeliveryState::Pending)
@@ -317,6 +302,8 @@ where
         }
     }
 
+    /// Queues attempt `attempt`, not to be made before `not_before` (epoch seconds); `wait` is
+    /// the message delay, capped at SQS's 15 minutes (the attempt re-queues itself if early).
     async fn requeue(
         &self,
         workspace: &WorkspaceId,
@@ -438,6 +425,10 @@ where
             tracing::error!(workspace = %log.workspace_id, delivery_id = %log.delivery_id, error = %err, "delivery log not written");
         }
     }
+}
+
+fn later(now: DateTime<Utc>, after: Duration) -> i64 {
+    (now + chrono::Duration::from_std(after).unwrap_or_default()).timestamp()
 }
 
 /// The Lambda entry point: every record handled concurrently; only retryable failures go back

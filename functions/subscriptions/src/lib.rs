@@ -13,7 +13,7 @@ use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    catalog, request, DeliveryStore, SigningSecret, StoreError, Subscription, SubscriptionId,
+    catalog, request, DeliveryStore, NewSubscription, StoreError, Subscription, SubscriptionId,
     SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use jsonschema::Validator;
@@ -440,23 +440,14 @@ async fn create_subscription<S: SubscriptionStore>(
     if store.list_subscriptions(workspace).await?.len() >= MAX_SUBSCRIPTIONS_PER_WORKSPACE {
         return Err(NotifyError::LimitReached);
     }
-    let now = Utc::now();
-    let subscription = Subscription {
-        id: SubscriptionId::generate(),
-        workspace_id: workspace.clone(),
+    let new = NewSubscription {
         webhook_url: input.webhook_url,
         event_types: dedup_preserving_order(input.event_types),
         is_enabled: input.is_enabled,
         kind: input.kind.unwrap_or_default(),
-        updated_by: input.created_by.clone(),
         created_by: input.created_by,
-        created_at: now,
-        updated_at: now,
-        secrets: vec![SigningSecret::generate()],
-        version: 1,
-        paused_reason: None,
-        paused_at: None,
     };
+    let subscription = Subscription::new(workspace.clone(), new, Utc::now());
     store.create_subscription(&subscription).await?;
     Ok(Reply::json(
         StatusCode::CREATED,
