@@ -1,0 +1,1462 @@
+//! Delivery worker throughput against a loopback receiver, relative to a bare reqwest loop.
+//!
+//! 100 subscriptions (one receiver path each) and 40 `emails.sent` events of ~1 KB fan out to
+//! 4000 deliveries. The worker (in-memory ports, the real `WebhookSender`) drains them with at
+//! most 32 messages in flight; a bare `reqwest::Client` POSTs the same number of same-size
+//! bodies to the same paths at the same concurrency. Rounds alternate and the medians give
+//! deliveries/s divided by requests/s (target: at least 0.9x). A `WebhookSender`-only loop is
+//! measured alongside to split the gap between the sender and the worker's bookkeeping.
+//!
+//! Then every tenth receiver path answers 500 the first time it sees a `webhook-id`, and the
+//! POSTs the receiver counted are divided by the ideal (one per delivery, two for those
+//! paths; target: at most 1.05x).
+//!
+//! It is a measurement, not a test: it exits 0 whatever the ratios, and panics only when the
+//! worker errors or deliveries do not finish. Run with `cargo bench --bench delivery`;
+//! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use cpu_time::ThreadTime;
+use delivery::{Handled, Worker};
+use hookline_shared::delivery::{
+    envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, RetrySchedule,
+};
+use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
+use hookline_shared::{
+    ApiKeyHash, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
+    Inserted, LogQuery, NewSubscription, Queue, QueueError, QueueMessage, ReceivedMessage,
+    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
+    WorkspaceId, WorkspaceStore,
+};
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+
+/// Receiver paths `/r0` .. `/r99`, one subscription each.
+const PATHS: usize = 100;
+/// Events per run; each fans out to every subscription.
+const EVENTS: usize = 40;
+const DELIVERIES: usize = EVENTS * PATHS;
+/// Messages (or bare requests) in flight at once.
+const CONCURRENCY: usize = 32;
+const ROUNDS: usize = 3;
+/// Events of the warm-up runs, which open the connection pools.
+const WARMUP_EVENTS: usize = 4;
+/// Serialized payload size of every event.
+const PAYLOAD_BYTES: usize = 1024;
+const EVENT_TYPE: &str = "emails.sent";
+/// Every path `n` with `n % FAILING_EVERY == 0` fails once per delivery in the second part.
+const FAILING_EVERY: usize = 10;
+/// Events per wave in the fail-once run that stays under the auto-pause threshold (10).
+const WAVE_EVENTS: usize = 8;
+const TARGET_THROUGHPUT: f64 = 0.9;
+const TARGET_POSTS: f64 = 1.05;
+/// Paused work is requeued with this delay; the in-memory queue parks it (see `MemQueue`).
+const PAUSED_RECHECK: Duration = Duration::from_secs(900);
+/// Iterations of each single-thread cost measurement.
+const MICRO_ITERS: u32 = 2000;
+
+// ---------------------------------------------------------------------------------------------
+// In-memory ports
+
+/// Wall time spent inside a group of port calls, and how many calls.
+#[derive(Default)]
+struct Meter {
+    nanos: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl Meter {
+    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        out
+    }
+
+    fn take(&self) -> (Duration, u64) {
+        (
+            Duration::from_nanos(self.nanos.swap(0, Ordering::Relaxed)),
+            self.calls.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+/// One per fixture; the stores count into `stores`, the queue into `queue`.
+#[derive(Default)]
+struct Meters {
+    stores: Meter,
+    queue: Meter,
+}
+
+struct MemWorkspaces {
+    meters: Arc<Meters>,
+    workspaces: Mutex<HashMap<WorkspaceId, Workspace>>,
+    keys: Mutex<HashMap<ApiKeyHash, WorkspaceId>>,
+}
+
+impl WorkspaceStore for MemWorkspaces {
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut workspaces = self.workspaces.lock().unwrap();
+            workspaces.insert(workspace.id.clone(), workspace.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        self.meters
+            .stores
+            .time(|| Ok(self.workspaces.lock().unwrap().get(id).cloned()))
+    }
+
+    async fn add_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &ApiKeyHash,
+    ) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut keys = self.keys.lock().unwrap();
+            keys.insert(key.clone(), workspace.clone());
+            Ok(())
+        })
+    }
+
+    async fn workspace_for_key(&self, key: &ApiKeyHash) -> Result<Option<WorkspaceId>, StoreError> {
+        self.meters
+            .stores
+            .time(|| Ok(self.keys.lock().unwrap().get(key).cloned()))
+    }
+}
+
+struct StoredEvent {
+    event: Event,
+    queued: bool,
+    expires_at: i64,
+}
+
+/// Events by (workspace, dedup id), with an (workspace, event id) index for reads.
+struct MemEvents {
+    meters: Arc<Meters>,
+    rows: Mutex<HashMap<(WorkspaceId, String), StoredEvent>>,
+    by_id: Mutex<HashMap<(WorkspaceId, EventId), String>>,
+}
+
+impl EventStore for MemEvents {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
+        self.meters.stores.time(|| {
+            let now = Utc::now().timestamp();
+            let key = (event.workspace_id.clone(), event.dedup_id.clone());
+            let mut rows = self.rows.lock().unwrap();
+            if let Some(row) = rows.get(&key).filter(|row| row.expires_at > now) {
+                return Ok(Inserted::Existing(ExistingEvent {
+                    event_id: row.event.id.clone(),
+                    queued: row.queued,
+                }));
+            }
+            rows.insert(
+                key,
+                StoredEvent {
+                    event: event.clone(),
+                    queued: false,
+                    expires_at,
+                },
+            );
+            self.by_id.lock().unwrap().insert(
+                (event.workspace_id.clone(), event.id.clone()),
+                event.dedup_id.clone(),
+            );
+            Ok(Inserted::New)
+        })
+    }
+
+    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            match rows.get_mut(&(workspace.clone(), dedup_id.to_owned())) {
+                Some(row) => {
+                    row.queued = true;
+                    Ok(())
+                }
+                None => Err(StoreError::Unavailable(format!(
+                    "no event {dedup_id} to mark queued"
+                ))),
+            }
+        })
+    }
+
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.meters.stores.time(|| {
+            let by_id = self.by_id.lock().unwrap();
+            let Some(dedup_id) = by_id.get(&(workspace.clone(), event_id.clone())) else {
+                return Ok(None);
+            };
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .get(&(workspace.clone(), dedup_id.clone()))
+                .map(|row| row.event.clone()))
+        })
+    }
+
+    async fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        self.meters.stores.time(|| {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .get(&(workspace.clone(), dedup_id.to_owned()))
+                .map(|row| row.event.clone()))
+        })
+    }
+}
+
+/// Subscriptions by (workspace, id), and each subscription's failure run.
+struct MemSubscriptions {
+    meters: Arc<Meters>,
+    rows: Mutex<HashMap<(WorkspaceId, SubscriptionId), Subscription>>,
+    failures: Mutex<HashMap<(WorkspaceId, SubscriptionId), u32>>,
+}
+
+impl MemSubscriptions {
+    fn paused(&self) -> usize {
+        let rows = self.rows.lock().unwrap();
+        rows.values().filter(|s| !s.is_enabled).count()
+    }
+}
+
+impl SubscriptionStore for MemSubscriptions {
+    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let key = (subscription.workspace_id.clone(), subscription.id.clone());
+            self.rows.lock().unwrap().insert(key, subscription.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_subscription(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.meters.stores.time(|| {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows.get(&(workspace.clone(), id.clone())).cloned())
+        })
+    }
+
+    async fn list_subscriptions(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.meters.stores.time(|| {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .values()
+                .filter(|s| &s.workspace_id == workspace)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn replace_subscription(
+        &self,
+        current: &Subscription,
+        updated: &Subscription,
+    ) -> Result<bool, StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            match rows.get_mut(&(current.workspace_id.clone(), current.id.clone())) {
+                Some(stored) if stored.version == current.version => {
+                    *stored = updated.clone();
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            let key = (current.workspace_id.clone(), current.id.clone());
+            match rows.get(&key) {
+                Some(stored) if stored.version == current.version => {
+                    rows.remove(&key);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    async fn enabled_subscriptions_for(
+        &self,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.meters.stores.time(|| {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .values()
+                .filter(|s| {
+                    &s.workspace_id == workspace
+                        && s.is_enabled
+                        && s.event_types.iter().any(|t| t == event_type)
+                })
+                .cloned()
+                .collect())
+        })
+    }
+}
+
+impl FailureCounter for MemSubscriptions {
+    async fn record_failure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<u32, StoreError> {
+        self.meters.stores.time(|| {
+            let mut failures = self.failures.lock().unwrap();
+            let count = failures.entry((workspace.clone(), id.clone())).or_default();
+            *count += 1;
+            Ok(*count)
+        })
+    }
+
+    async fn reset_failures(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut failures = self.failures.lock().unwrap();
+            failures.remove(&(workspace.clone(), id.clone()));
+            Ok(())
+        })
+    }
+}
+
+struct DeliveryRow {
+    delivery: Delivery,
+    /// Epoch seconds until which the last claimed attempt is held.
+    claimed_until: i64,
+}
+
+/// Deliveries by (workspace, id), and every attempt log.
+struct MemDeliveries {
+    meters: Arc<Meters>,
+    rows: Mutex<HashMap<(WorkspaceId, DeliveryId), DeliveryRow>>,
+    logs: Mutex<Vec<DeliveryLog>>,
+}
+
+impl MemDeliveries {
+    /// How many deliveries are in each state: (pending, succeeded, gave up).
+    fn states(&self) -> (usize, usize, usize) {
+        let rows = self.rows.lock().unwrap();
+        let count = |state| rows.values().filter(|r| r.delivery.state == state).count();
+        (
+            count(DeliveryState::Pending),
+            count(DeliveryState::Succeeded),
+            count(DeliveryState::GaveUp),
+        )
+    }
+}
+
+impl DeliveryStore for MemDeliveries {
+    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            let key = (delivery.workspace_id.clone(), delivery.id.clone());
+            let row = rows.entry(key).or_insert_with(|| DeliveryRow {
+                delivery: delivery.clone(),
+                claimed_until: 0,
+            });
+            Ok(row.delivery.clone())
+        })
+    }
+
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.meters.stores.time(|| {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .get(&(workspace.clone(), id.clone()))
+                .map(|r| r.delivery.clone()))
+        })
+    }
+
+    async fn claim_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.meters.stores.time(|| {
+            let now = Utc::now().timestamp();
+            let mut rows = self.rows.lock().unwrap();
+            let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) else {
+                return Ok(false);
+            };
+            let d = &row.delivery;
+            let claimable = d.state == DeliveryState::Pending
+                && d.completed < attempt
+                && (d.attempts < attempt || row.claimed_until < now);
+            if claimable {
+                row.delivery.attempts = attempt;
+                row.claimed_until = now + lease.as_secs() as i64;
+            }
+            Ok(claimable)
+        })
+    }
+
+    async fn finish_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            if let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) {
+                row.delivery.state = state;
+                row.delivery.completed = attempt;
+                row.delivery.updated_at = Utc::now();
+            }
+            Ok(())
+        })
+    }
+
+    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            self.logs.lock().unwrap().push(log.clone());
+            Ok(())
+        })
+    }
+
+    async fn query_logs(
+        &self,
+        workspace: &WorkspaceId,
+        query: &LogQuery,
+        max: usize,
+    ) -> Result<Vec<DeliveryLog>, StoreError> {
+        self.meters.stores.time(|| {
+            let now = Utc::now().timestamp();
+            let logs = self.logs.lock().unwrap();
+            let mut found: Vec<DeliveryLog> = logs
+                .iter()
+                .filter(|l| {
+                    &l.workspace_id == workspace
+                        && l.expires_at > now
+                        && query
+                            .subscription
+                            .as_ref()
+                            .is_none_or(|s| s == &l.subscription_id)
+                        && query.from.is_none_or(|from| l.created_at >= from)
+                        && query.to.is_none_or(|to| l.created_at <= to)
+                })
+                .cloned()
+                .collect();
+            found.sort_by_key(|log| std::cmp::Reverse(log.sort_key()));
+            found.truncate(max);
+            Ok(found)
+        })
+    }
+}
+
+/// FIFO. Sends without delay are visible at once; delayed sends (only the paused-subscription
+/// recheck here, retries have no delay) are parked until due, so paused work cannot spin.
+struct MemQueue {
+    meters: Arc<Meters>,
+    inner: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    ready: VecDeque<String>,
+    delayed: Vec<(Instant, String)>,
+    sent: u64,
+}
+
+impl MemQueue {
+    fn parked(&self) -> usize {
+        self.inner.lock().unwrap().delayed.len()
+    }
+}
+
+impl Queue for MemQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        self.meters.queue.time(|| {
+            let mut state = self.inner.lock().unwrap();
+            state.sent += 1;
+            if delay.is_zero() {
+                state.ready.push_back(body.to_owned());
+            } else {
+                state
+                    .delayed
+                    .push((Instant::now() + delay, body.to_owned()));
+            }
+            Ok(format!("msg-{}", state.sent))
+        })
+    }
+
+    async fn receive(
+        &self,
+        max: u32,
+        _visibility: Duration,
+        _wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.meters.queue.time(|| {
+            let mut state = self.inner.lock().unwrap();
+            let now = Instant::now();
+            if state.delayed.iter().any(|(due, _)| *due <= now) {
+                let (due, later) = std::mem::take(&mut state.delayed)
+                    .into_iter()
+                    .partition(|(due, _)| *due <= now);
+                state.delayed = later;
+                state
+                    .ready
+                    .extend(due.into_iter().map(|(_, body): (Instant, String)| body));
+            }
+            let n = (max as usize).min(state.ready.len());
+            Ok(state
+                .ready
+                .drain(..n)
+                .map(|body| ReceivedMessage {
+                    message_id: String::new(),
+                    receipt: String::new(),
+                    body,
+                    receive_count: 1,
+                })
+                .collect())
+        })
+    }
+
+    async fn delete(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        _receipt: &str,
+        _visibility: Duration,
+    ) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+type BenchWorker = Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemQueue>;
+
+// ---------------------------------------------------------------------------------------------
+// Receiver
+
+/// POSTs per path, and the `webhook-id`s the failing paths have already refused once.
+struct ReceiverState {
+    posts: Vec<AtomicU64>,
+    fail_once: AtomicBool,
+    seen: Mutex<HashSet<String>>,
+}
+
+/// An HTTP/1 server on 127.0.0.1 with its own runtime on its own threads (named `recv-*`).
+struct Receiver {
+    addr: SocketAddr,
+    state: Arc<ReceiverState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let state = Arc::new(ReceiverState {
+            posts: (0..PATHS).map(|_| AtomicU64::new(0)).collect(),
+            fail_once: AtomicBool::new(false),
+            seen: Mutex::new(HashSet::new()),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("bound address");
+        let app = Router::new()
+            .route("/{name}", post(answer))
+            .with_state(Arc::clone(&state));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("recv-main".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("recv-worker")
+                    .enable_all()
+                    .build()
+                    .expect("receiver runtime");
+                rt.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    tokio::select! {
+                        served = axum::serve(listener, app) => served.expect("receiver serves"),
+                        _ = stopped => {}
+                    }
+                });
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .expect("receiver thread");
+        Receiver {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, n: usize) -> String {
+        format!("http://{}/r{n}", self.addr)
+    }
+
+    /// POSTs counted since the last call.
+    fn take_posts(&self) -> u64 {
+        let posts = &self.state.posts;
+        posts.iter().map(|p| p.swap(0, Ordering::Relaxed)).sum()
+    }
+
+    fn set_fail_once(&self, on: bool) {
+        self.state.seen.lock().unwrap().clear();
+        self.state.fail_once.store(on, Ordering::Relaxed);
+    }
+
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("receiver thread exits");
+        }
+    }
+}
+
+async fn answer(
+    State(state): State<Arc<ReceiverState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    _body: Bytes,
+) -> (StatusCode, &'static str) {
+    let Some(n) = name
+        .strip_prefix('r')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n < PATHS)
+    else {
+        return (StatusCode::NOT_FOUND, "no such path");
+    };
+    state.posts[n].fetch_add(1, Ordering::Relaxed);
+    if n % FAILING_EVERY == 0 && state.fail_once.load(Ordering::Relaxed) {
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if state.seen.lock().unwrap().insert(id.to_owned()) {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "try again");
+        }
+    }
+    (StatusCode::OK, "ok")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+/// One workspace, one subscription per receiver path, and `events` stored events.
+struct Fixture {
+    worker: Arc<BenchWorker>,
+    meters: Arc<Meters>,
+    workspace: Workspace,
+    subscriptions: Vec<Subscription>,
+    events: Vec<Event>,
+}
+
+/// A ~1 KB email payload; the body text is padded so the JSON is exactly [`PAYLOAD_BYTES`].
+fn payload(i: usize) -> Value {
+    let build = |fill: usize| {
+        json!({
+            "eventId": format!("bench-{i:08}"),
+            "eventTimestamp": "2024-02-03T10:30:00Z",
+            "eventType": "sent",
+            "subject": "Following up on the rollout plan",
+            "body": {
+                "text": "Thanks for walking us through the rollout plan. ".repeat(fill / 49 + 1)[..fill].to_owned(),
+                "html": "<p>Hi Jordan,</p><p>Following up on the rollout plan.</p>",
+            },
+            "from": {"email": "alex.morgan@acme.io", "name": "Alex Morgan"},
+            "to": [{"email": "jordan.lee@globex.com", "name": "Jordan Lee"}],
+            "conversationId": "conv-2024-0203-001",
+        })
+    };
+    let base = build(0).to_string().len();
+    let value = build(PAYLOAD_BYTES.saturating_sub(base));
+    assert_eq!(value.to_string().len(), PAYLOAD_BYTES, "payload size");
+    value
+}
+
+fn subscription(workspace: &WorkspaceId, url: String, now: DateTime<Utc>) -> Subscription {
+    let new = NewSubscription {
+        webhook_url: url,
+        event_types: vec![EVENT_TYPE.into()],
+        is_enabled: true,
+        kind: SubscriptionType::default(),
+        created_by: Some("bench".into()),
+    };
+    Subscription::new(workspace.clone(), new, now)
+}
+
+impl Fixture {
+    fn new(rt: &Runtime, receiver: &Receiver, sender: &WebhookSender, events: usize) -> Self {
+        let meters = Arc::new(Meters::default());
+        let worker = Arc::new(Worker {
+            workspaces: MemWorkspaces {
+                meters: Arc::clone(&meters),
+                workspaces: Mutex::default(),
+                keys: Mutex::default(),
+            },
+            events: MemEvents {
+                meters: Arc::clone(&meters),
+                rows: Mutex::default(),
+                by_id: Mutex::default(),
+            },
+            subscriptions: MemSubscriptions {
+                meters: Arc::clone(&meters),
+                rows: Mutex::default(),
+                failures: Mutex::default(),
+            },
+            deliveries: MemDeliveries {
+                meters: Arc::clone(&meters),
+                rows: Mutex::default(),
+                logs: Mutex::default(),
+            },
+            queue: MemQueue {
+                meters: Arc::clone(&meters),
+                inner: Mutex::default(),
+            },
+            sender: sender.clone(),
+            schedule: RetrySchedule::new(vec![Duration::ZERO; 7], 0.0),
+            log_retention: Duration::from_secs(7 * 86_400),
+            paused_recheck: PAUSED_RECHECK,
+        });
+        let now = Utc::now();
+        let workspace = Workspace {
+            id: WorkspaceId::generate(),
+            name: "bench".into(),
+            created_at: now,
+        };
+        let subscriptions: Vec<Subscription> = (0..PATHS)
+            .map(|n| subscription(&workspace.id, receiver.url(n), now))
+            .collect();
+        let (category, event_type) = EVENT_TYPE.split_once('.').expect("category.type");
+        let events: Vec<Event> = (0..events)
+            .map(|i| Event {
+                id: EventId::generate(),
+                workspace_id: workspace.id.clone(),
+                dedup_id: format!("bench-{i:08}"),
+                category: Category::parse(category).expect("a category"),
+                event_type: event_type.into(),
+                timestamp: now,
+                received_at: now,
+                should_process: true,
+                payload: payload(i),
+            })
+            .collect();
+        rt.block_on(async {
+            let w = &worker;
+            w.workspaces.create_workspace(&workspace).await.unwrap();
+            for s in &subscriptions {
+                w.subscriptions.create_subscription(s).await.unwrap();
+            }
+            for e in &events {
+                let inserted = w.events.insert_if_absent(e, i64::MAX).await.unwrap();
+                assert_eq!(inserted, Inserted::New);
+            }
+        });
+        meters.stores.take();
+        Fixture {
+            worker,
+            meters,
+            workspace,
+            subscriptions,
+            events,
+        }
+    }
+
+    /// Queues the `EventAccepted` message of events `range`, as ingest does.
+    fn accept(&self, rt: &Runtime, range: std::ops::Range<usize>) {
+        rt.block_on(async {
+            for e in &self.events[range] {
+                let message = QueueMessage::EventAccepted {
+                    workspace_id: e.workspace_id.clone(),
+                    event_id: e.id.clone(),
+                    dedup_id: e.dedup_id.clone(),
+                };
+                let queue = &self.worker.queue;
+                queue
+                    .send(&message.to_body(), Duration::ZERO)
+                    .await
+                    .unwrap();
+            }
+        });
+        self.meters.queue.take();
+    }
+
+    /// The body, id and secret of one delivery, exactly as the worker would send it.
+    fn sample(&self) -> (String, DeliveryId, String) {
+        let (event, sub) = (&self.events[0], &self.subscriptions[0]);
+        let delivery = Delivery::new(event, sub, Utc::now());
+        let body = envelope(&delivery, event, &self.workspace, sub).to_string();
+        (body, delivery.id, sub.current_secret().value.clone())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving
+
+/// Runs tasks with at most [`CONCURRENCY`] in flight, asking `next(free)` for more whenever a
+/// slot is free, until it has none and nothing is in flight. Returns the wall time from the
+/// first `next` to the last completion. Panics after `max_completions`.
+async fn drive<T, F, N, NF>(
+    max_completions: usize,
+    mut next: N,
+    mut done: impl FnMut(T),
+) -> Duration
+where
+    N: FnMut(usize) -> NF,
+    NF: Future<Output = Vec<F>>,
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut in_flight = JoinSet::new();
+    let start = Instant::now();
+    for _ in 0..max_completions {
+        let free = CONCURRENCY - in_flight.len();
+        if free > 0 {
+            for task in next(free).await {
+                in_flight.spawn(task);
+            }
+        }
+        match in_flight.join_next().await {
+            Some(result) => done(result.expect("a bench task panicked")),
+            None => return start.elapsed(),
+        }
+    }
+    panic!("work did not finish within {max_completions} completions");
+}
+
+/// What the worker's messages came to.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    fanned_out: usize,
+    delivered: usize,
+    retrying: usize,
+    deferred: usize,
+    skipped: usize,
+    gave_up: usize,
+}
+
+impl Tally {
+    fn add(&mut self, handled: Handled) {
+        match handled {
+            Handled::FannedOut { deliveries } => self.fanned_out += deliveries,
+            Handled::Delivered => self.delivered += 1,
+            Handled::Retrying { .. } => self.retrying += 1,
+            Handled::Deferred => self.deferred += 1,
+            Handled::Skipped => self.skipped += 1,
+            Handled::GaveUp => self.gave_up += 1,
+        }
+    }
+}
+
+/// Drains the fixture's queue through the worker; any worker error panics.
+fn run_worker(rt: &Runtime, fixture: &Fixture, deliveries: usize) -> (Duration, Tally) {
+    let worker = &fixture.worker;
+    let mut tally = Tally::default();
+    let elapsed = rt.block_on(drive(
+        8 * (EVENTS + 2 * deliveries),
+        |free| async move {
+            let messages = worker
+                .queue
+                .receive(free as u32, Duration::from_secs(60), Duration::ZERO)
+                .await
+                .expect("in-memory queue");
+            messages
+                .into_iter()
+                .map(|m| {
+                    let worker = Arc::clone(worker);
+                    async move {
+                        let handled = worker.handle(&m.body).await;
+                        if handled.is_ok() {
+                            worker.queue.delete(&m.receipt).await.expect("no-op delete");
+                        }
+                        handled.map_err(|e| e.to_string())
+                    }
+                })
+                .collect()
+        },
+        |handled| match handled {
+            Ok(handled) => tally.add(handled),
+            Err(err) => panic!("the worker failed a message: {err}"),
+        },
+    ));
+    (elapsed, tally)
+}
+
+/// `count` round-robin POSTs with `send`, which must report success for each.
+fn run_requests<F>(
+    rt: &Runtime,
+    receiver: &Receiver,
+    count: usize,
+    send: impl Fn(String) -> F,
+) -> Duration
+where
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let urls: Vec<String> = (0..PATHS).map(|n| receiver.url(n)).collect();
+    let mut started = 0;
+    let elapsed = rt.block_on(drive(
+        count + 1,
+        |free| {
+            let take = free.min(count - started);
+            let tasks: Vec<F> = (started..started + take)
+                .map(|i| send(urls[i % PATHS].clone()))
+                .collect();
+            started += take;
+            async move { tasks }
+        },
+        |result| result.expect("a request failed"),
+    ));
+    assert_eq!(started, count);
+    elapsed
+}
+
+/// A bare reqwest POST of `body` with Standard-Webhooks-like headers; reads the answer.
+fn bare_post(
+    client: &reqwest::Client,
+    url: String,
+    body: &Bytes,
+    headers: &reqwest::header::HeaderMap,
+) -> impl Future<Output = Result<(), String>> + Send + 'static {
+    let request = client
+        .post(url)
+        .headers(headers.clone())
+        .body(body.clone())
+        .send();
+    async move {
+        let response = request.await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        response.bytes().await.map_err(|e| e.to_string())?;
+        status
+            .is_success()
+            .then_some(())
+            .ok_or_else(|| format!("status {status}"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU per side, from /proc (Linux; `None` elsewhere)
+
+/// Nanoseconds each live thread has run, and whether it belongs to the receiver.
+struct CpuSnapshot(HashMap<String, (bool, u64)>);
+
+fn cpu_snapshot() -> Option<CpuSnapshot> {
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = entry.ok()?.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
+            continue; // the thread exited meanwhile
+        };
+        let ran: u64 = stat.split_whitespace().next()?.parse().ok()?;
+        let tid = path.file_name()?.to_string_lossy().into_owned();
+        threads.insert(tid, (comm.starts_with("recv"), ran));
+    }
+    Some(CpuSnapshot(threads))
+}
+
+/// (client, receiver) CPU time since `before`, over threads alive at both ends or started since.
+fn cpu_since(before: &Option<CpuSnapshot>) -> Option<(Duration, Duration)> {
+    let (before, after) = (before.as_ref()?, cpu_snapshot()?);
+    let (mut client, mut receiver) = (0u64, 0u64);
+    for (tid, (is_receiver, ran)) in &after.0 {
+        let delta = ran.saturating_sub(before.0.get(tid).map_or(0, |(_, r)| *r));
+        *(if *is_receiver {
+            &mut receiver
+        } else {
+            &mut client
+        }) += delta;
+    }
+    Some((Duration::from_nanos(client), Duration::from_nanos(receiver)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling and report
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Bare,
+    Sender,
+    Worker,
+}
+
+impl Side {
+    const ALL: [Side; 3] = [Side::Bare, Side::Sender, Side::Worker];
+
+    fn key(self) -> &'static str {
+        match self {
+            Side::Bare => "bare",
+            Side::Sender => "sender",
+            Side::Worker => "worker",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Bare => "bare reqwest",
+            Side::Sender => "WebhookSender only",
+            Side::Worker => "delivery worker",
+        }
+    }
+}
+
+/// One timed run: POSTs per second and CPU microseconds per POST on each side.
+#[derive(Clone, Copy)]
+struct Run {
+    per_sec: f64,
+    client_us: Option<f64>,
+    receiver_us: Option<f64>,
+    store_us: Option<f64>,
+    queue_us: Option<f64>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn median_of(runs: &[Run], field: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
+    let values: Option<Vec<f64>> = runs.iter().map(field).collect();
+    values.filter(|v| !v.is_empty()).map(median)
+}
+
+fn fmt_opt(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".into(), |v| format!("{v:.1}"))
+}
+
+/// Everything the three sides share: the runtime, the receiver, both clients and the body.
+struct Bench {
+    rt: Runtime,
+    receiver: Receiver,
+    sender: WebhookSender,
+    client: reqwest::Client,
+    body: Bytes,
+    headers: reqwest::header::HeaderMap,
+    id: DeliveryId,
+    secret: String,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-worker")
+            .enable_all()
+            .build()
+            .expect("bench runtime");
+        let receiver = Receiver::start();
+        let sender = WebhookSender::new(SenderConfig::local_development());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
+        let (body, id, secret) = Fixture::new(&rt, &receiver, &sender, 1).sample();
+        let timestamp = Utc::now().timestamp();
+        let signature = sign(&[secret.as_str()], id.as_str(), timestamp, &body);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json".to_owned()),
+            ("webhook-id", id.to_string()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ] {
+            headers.insert(name, value.parse().expect("header value"));
+        }
+        Bench {
+            rt,
+            receiver,
+            sender,
+            client,
+            body: Bytes::from(body),
+            headers,
+            id,
+            secret,
+        }
+    }
+
+    /// Runs one side over `events * PATHS` POSTs and checks the receiver saw exactly those.
+    fn run(&self, side: Side, events: usize) -> Run {
+        let count = events * PATHS;
+        self.receiver.take_posts();
+        let (elapsed, cpu, meters) = match side {
+            Side::Bare => {
+                let cpu = cpu_snapshot();
+                let elapsed = run_requests(&self.rt, &self.receiver, count, |url| {
+                    bare_post(&self.client, url, &self.body, &self.headers)
+                });
+                (elapsed, cpu_since(&cpu), None)
+            }
+            Side::Sender => {
+                let body: Arc<str> = std::str::from_utf8(&self.body).expect("UTF-8").into();
+                let cpu = cpu_snapshot();
+                let elapsed = run_requests(&self.rt, &self.receiver, count, |url| {
+                    let (sender, body) = (self.sender.clone(), Arc::clone(&body));
+                    let (id, secret) = (self.id.clone(), self.secret.clone());
+                    async move {
+                        let timestamp = Utc::now().timestamp();
+                        let attempt = sender
+                            .send(&url, id.as_str(), timestamp, &body, &[secret.as_str()])
+                            .await;
+                        (attempt.outcome == AttemptOutcome::Success)
+                            .then_some(())
+                            .ok_or_else(|| format!("{attempt:?}"))
+                    }
+                });
+                (elapsed, cpu_since(&cpu), None)
+            }
+            Side::Worker => {
+                let fixture = Fixture::new(&self.rt, &self.receiver, &self.sender, events);
+                fixture.accept(&self.rt, 0..events);
+                let cpu = cpu_snapshot();
+                let (elapsed, tally) = run_worker(&self.rt, &fixture, count);
+                let cpu = cpu_since(&cpu);
+                let meters = (fixture.meters.stores.take(), fixture.meters.queue.take());
+                assert_eq!(tally.fanned_out, count, "fan-out: {tally:?}");
+                assert_eq!(tally.delivered, count, "deliveries: {tally:?}");
+                let states = fixture.worker.deliveries.states();
+                assert_eq!(states, (0, count, 0), "(pending, succeeded, gave up)");
+                (elapsed, cpu, Some(meters))
+            }
+        };
+        let posts = self.receiver.take_posts();
+        assert_eq!(posts, count as u64, "{}: POSTs received", side.name());
+        let per_post = |d: Duration| d.as_secs_f64() * 1e6 / count as f64;
+        Run {
+            per_sec: count as f64 / elapsed.as_secs_f64(),
+            client_us: cpu.map(|(c, _)| per_post(c)),
+            receiver_us: cpu.map(|(_, r)| per_post(r)),
+            store_us: meters.map(|((d, _), _)| per_post(d)),
+            queue_us: meters.map(|(_, (d, _))| per_post(d)),
+        }
+    }
+}
+
+/// The fail-once run's outcome.
+struct FailOnce {
+    posts: u64,
+    ideal: u64,
+    tally: Tally,
+    /// (pending, succeeded, gave up)
+    states: (usize, usize, usize),
+    paused: usize,
+    parked: usize,
+}
+
+/// Every tenth path fails each delivery once; `wave` events are queued at a time and drained
+/// before the next wave.
+fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
+    let fixture = Fixture::new(&bench.rt, &bench.receiver, &bench.sender, EVENTS);
+    bench.receiver.take_posts();
+    bench.receiver.set_fail_once(true);
+    let mut tally = Tally::default();
+    for start in (0..EVENTS).step_by(wave) {
+        let end = (start + wave).min(EVENTS);
+        fixture.accept(&bench.rt, start..end);
+        let (_, t) = run_worker(&bench.rt, &fixture, (end - start) * PATHS);
+        for (sum, part) in [
+            (&mut tally.fanned_out, t.fanned_out),
+            (&mut tally.delivered, t.delivered),
+            (&mut tally.retrying, t.retrying),
+            (&mut tally.deferred, t.deferred),
+            (&mut tally.skipped, t.skipped),
+            (&mut tally.gave_up, t.gave_up),
+        ] {
+            *sum += part;
+        }
+    }
+    bench.receiver.set_fail_once(false);
+    let failing = (0..PATHS).filter(|n| n % FAILING_EVERY == 0).count() * EVENTS;
+    FailOnce {
+        posts: bench.receiver.take_posts(),
+        ideal: (DELIVERIES + failing) as u64,
+        tally,
+        states: fixture.worker.deliveries.states(),
+        paused: fixture.worker.subscriptions.paused(),
+        parked: fixture.worker.queue.parked(),
+    }
+}
+
+/// Single-thread CPU microseconds per call of `f`.
+fn micro<T>(mut f: impl FnMut() -> T) -> f64 {
+    for _ in 0..MICRO_ITERS / 10 {
+        black_box(f());
+    }
+    let start = ThreadTime::now();
+    for _ in 0..MICRO_ITERS {
+        black_box(f());
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(MICRO_ITERS)
+}
+
+/// `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs only that side, [`PROFILE_RUNS`] times, for a
+/// profiler (`perf record -F 999 target/release/deps/delivery-*`); prints POSTs/s per run.
+const PROFILE_ENV: &str = "DELIVERY_BENCH_PROFILE";
+const PROFILE_RUNS: usize = 10;
+
+fn profile(bench: &Bench, side: &str) {
+    let side = Side::ALL
+        .into_iter()
+        .find(|s| s.key() == side)
+        .unwrap_or_else(|| panic!("{PROFILE_ENV} is one of bare, sender, worker"));
+    for _ in 0..PROFILE_RUNS {
+        let run = bench.run(side, EVENTS);
+        println!("{}: {:.0} POSTs/s", side.name(), run.per_sec);
+    }
+}
+
+fn main() {
+    let bench = Bench::new();
+    if let Ok(side) = std::env::var(PROFILE_ENV) {
+        profile(&bench, &side);
+        let Bench { rt, receiver, .. } = bench;
+        drop(rt);
+        receiver.stop();
+        return;
+    }
+    println!("delivery worker vs a bare reqwest loop, loopback receiver answering 200 at once");
+    println!(
+        "{PATHS} subscriptions x {EVENTS} events of {PAYLOAD_BYTES} B = {DELIVERIES} deliveries \
+         ({} B envelopes), {CONCURRENCY} in flight, multi-thread runtimes of 2 workers each \
+         for client and receiver, {ROUNDS} alternating rounds, medians",
+        bench.body.len()
+    );
+    println!();
+
+    for side in Side::ALL {
+        bench.run(side, WARMUP_EVENTS);
+    }
+    let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
+    println!(
+        "{:<6} {:<20} {:>10} {:>16} {:>18} {:>14} {:>14}",
+        "round",
+        "side",
+        "POSTs/s",
+        "client cpu us/op",
+        "receiver cpu us/op",
+        "store us/op",
+        "queue us/op"
+    );
+    for round in 0..ROUNDS {
+        for k in 0..Side::ALL.len() {
+            let side = Side::ALL[(round + k) % Side::ALL.len()];
+            let run = bench.run(side, EVENTS);
+            println!(
+                "{:<6} {:<20} {:>10.0} {:>16} {:>18} {:>14} {:>14}",
+                round + 1,
+                side.name(),
+                run.per_sec,
+                fmt_opt(run.client_us),
+                fmt_opt(run.receiver_us),
+                fmt_opt(run.store_us),
+                fmt_opt(run.queue_us),
+            );
+            runs.entry(side.name()).or_default().push(run);
+        }
+    }
+    let of = |side: Side| &runs[side.name()][..];
+    let rate = |side: Side| median(of(side).iter().map(|r| r.per_sec).collect());
+    let client = |side: Side| median_of(of(side), |r| r.client_us);
+
+    let burst = fail_once(&bench, EVENTS);
+    let waves = fail_once(&bench, WAVE_EVENTS);
+    assert_eq!(
+        waves.states,
+        (0, DELIVERIES, 0),
+        "fail-once in waves: every delivery succeeds (pending, succeeded, gave up); {:?}",
+        waves.tally
+    );
+    let burst_explained = burst.states.1 == DELIVERIES || burst.paused > 0;
+    assert!(
+        burst_explained,
+        "fail-once burst: deliveries unfinished without a paused subscription: {:?} {:?}",
+        burst.states, burst.tally
+    );
+
+    println!();
+    println!(
+        "{:<44} {:>10} {:>10} {:>7} {:>8}  verdict",
+        "measure", "value", "baseline", "ratio", "target"
+    );
+    let (worker_rate, bare_rate) = (rate(Side::Worker), rate(Side::Bare));
+    let ratio = worker_rate / bare_rate;
+    println!(
+        "{:<44} {:>10.0} {:>10.0} {:>6.2}x {:>8}  {}",
+        "deliveries/s vs bare reqwest requests/s",
+        worker_rate,
+        bare_rate,
+        ratio,
+        format!(">= {TARGET_THROUGHPUT}"),
+        if ratio >= TARGET_THROUGHPUT {
+            "ok"
+        } else {
+            "under target"
+        }
+    );
+    for (label, run) in [
+        (
+            format!("POSTs / ideal, 10% fail once, waves of {WAVE_EVENTS}"),
+            &waves,
+        ),
+        (
+            format!("POSTs / ideal, 10% fail once, all {EVENTS} queued"),
+            &burst,
+        ),
+    ] {
+        let ratio = run.posts as f64 / run.ideal as f64;
+        let verdict = if run.states.1 != DELIVERIES {
+            format!(
+                "not comparable: {} subscriptions auto-paused, {} deliveries pending",
+                run.paused, run.states.0
+            )
+        } else if ratio <= TARGET_POSTS {
+            "ok".into()
+        } else {
+            "over target".into()
+        };
+        println!(
+            "{:<44} {:>10} {:>10} {:>6.2}x {:>8}  {verdict}",
+            label,
+            run.posts,
+            run.ideal,
+            ratio,
+            format!("<= {TARGET_POSTS}"),
+        );
+    }
+    for (label, run) in [("waves", &waves), ("all queued", &burst)] {
+        let t = run.tally;
+        println!(
+            "  fail-once {label}: {} delivered, {} retried, {} deferred, {} skipped, {} gave up; \
+             {} paused subscriptions, {} parked messages",
+            t.delivered, t.retrying, t.deferred, t.skipped, t.gave_up, run.paused, run.parked
+        );
+    }
+
+    // Where the worker's client-side CPU goes, per delivery.
+    let fixture = Fixture::new(&bench.rt, &bench.receiver, &bench.sender, 1);
+    let (event, sub) = (&fixture.events[0], &fixture.subscriptions[0]);
+    let delivery = Delivery::new(event, sub, Utc::now());
+    let body = envelope(&delivery, event, &fixture.workspace, sub).to_string();
+    let secret = sub.current_secret().value.as_str();
+    let message = QueueMessage::Deliver {
+        workspace_id: delivery.workspace_id.clone(),
+        delivery_id: delivery.id.clone(),
+        attempt: 1,
+        not_before: 0,
+    };
+    let costs = [
+        (
+            "envelope() + to_string()",
+            micro(|| envelope(&delivery, event, &fixture.workspace, sub).to_string()),
+        ),
+        (
+            "sign() (HMAC-SHA256, 1 secret)",
+            micro(|| sign(&[secret], delivery.id.as_str(), 1_700_000_000, &body)),
+        ),
+        (
+            "Deliver message to_body() + from_body()",
+            micro(|| QueueMessage::from_body(&message.to_body()).expect("round trip")),
+        ),
+        ("Event clone (~1 KB payload)", micro(|| event.clone())),
+        ("Subscription clone", micro(|| sub.clone())),
+    ];
+    println!();
+    println!("client-side cost per POST (us; CPU of the bench runtime + driver threads, medians):");
+    let (bare, sender, worker) = (
+        client(Side::Bare),
+        client(Side::Sender),
+        client(Side::Worker),
+    );
+    println!(
+        "  bare reqwest request                       {:>8}",
+        fmt_opt(bare)
+    );
+    println!(
+        "  WebhookSender::send                        {:>8}   ({:.0}/s, {:.2}x bare)",
+        fmt_opt(sender),
+        rate(Side::Sender),
+        rate(Side::Sender) / bare_rate
+    );
+    println!(
+        "  delivery worker, per delivery              {:>8}",
+        fmt_opt(worker)
+    );
+    println!(
+        "    in-memory store calls (wall, in ports)   {:>8}",
+        fmt_opt(median_of(of(Side::Worker), |r| r.store_us))
+    );
+    println!(
+        "    in-memory queue calls (wall, in ports)   {:>8}",
+        fmt_opt(median_of(of(Side::Worker), |r| r.queue_us))
+    );
+    for (label, us) in costs {
+        println!("    {label:<40} {us:>8.1}   (single thread)");
+    }
+    println!(
+        "  receiver CPU per POST: bare {}, sender {}, worker {}",
+        fmt_opt(median_of(of(Side::Bare), |r| r.receiver_us)),
+        fmt_opt(median_of(of(Side::Sender), |r| r.receiver_us)),
+        fmt_opt(median_of(of(Side::Worker), |r| r.receiver_us)),
+    );
+
+    drop(fixture);
+    let Bench { rt, receiver, .. } = bench;
+    drop(rt);
+    receiver.stop();
+}
