@@ -257,7 +257,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         ],
     );
     // delete.json goes last: it removes the fixture subscription.
-    let expectations: [(&str, u16, &str); 11] = [
+    let expectations: [(&str, u16, &str); 12] = [
         ("event-types.json", 200, "conversation.label.added"),
         ("create.json", 201, "whsec_"),
         ("get.json", 200, FIXTURE_SUBSCRIPTION),
@@ -265,6 +265,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         ("patch.json", 200, "message.new"),
         ("patch-missing-updated-by.json", 400, "updated_by"),
         ("rotate-secret.json", 200, "whsec_"),
+        ("reveal-secret.json", 200, "previous_secret_expires_at"),
         ("foreign-workspace.json", 403, "forbidden"),
         ("list-bad-order.json", 400, "created_at:desc"),
         ("no-key.json", 401, "X-API-KEY"),
