@@ -53,7 +53,7 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --workspace -- -D warnings
 echo "==> cargo test"
-cargo test --workspace 2>&1 | tee "$TOOLS/cargo-test.log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$TOOLS/cargo-test.log"
 echo "==> sam validate --lint"
 AWS_DEFAULT_REGION=us-east-1 "$TOOLS/sam-venv/bin/sam" validate --lint --template template.yaml
 echo "==> all checks passed"

@@ -19,6 +19,7 @@ fn an_invalid_http_switch_is_rejected_at_start() {
         .env_clear()
         .env("HOOKLINE_WORKSPACES_TABLE", "w")
         .env("HOOKLINE_SUBSCRIPTIONS_TABLE", "s")
+        .env("HOOKLINE_LOGS_TABLE", "l")
         .env("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes")
         .output()
         .expect("subscriptions binary runs");
