@@ -414,22 +414,8 @@ fn conversation_entries() -> Vec<(&'static str, &'static str, Value)> {
                 "channel": "SEAX_CALL",
                 "direction": "INBOUND",
                 "started_at": "2025-06-21T09:00:00.000000",
-                "call_from": {
-                    "id": "+123456789",
-                    "name": "Zapier AI Agent",
-                    "type": "AGENT",
-                    "address": "+123456789",
-                    "conversation_id": "123",
-                    "conversation_title": "+123456789"
-                },
-                "call_to": {
-                    "id": "agent-001",
-                    "name": "+123456789",
-                    "type": "CUSTOMER",
-                    "address": "+123456789",
-                    "conversation_id": "123",
-                    "conversation_title": "+123456789"
-                },
+                "call_from": call_party("+123456789", "Zapier AI Agent", "AGENT"),
+                "call_to": call_party("agent-001", "+123456789", "CUSTOMER"),
                 "metadata": {"sip_session_id": "abc123", "recording_enabled": true}
             }),
         ),
@@ -443,22 +429,8 @@ fn conversation_entries() -> Vec<(&'static str, &'static str, Value)> {
                 "direction": "INBOUND",
                 "duration_seconds": 300,
                 "finish_reason": "completed",
-                "call_from": {
-                    "id": "+123456789",
-                    "name": "Zapier AI Agent",
-                    "type": "AGENT",
-                    "address": "+123456789",
-                    "conversation_id": "123",
-                    "conversation_title": "+123456789"
-                },
-                "call_to": {
-                    "id": "agent-001",
-                    "name": "+123456789",
-                    "type": "CUSTOMER",
-                    "address": "+123456789",
-                    "conversation_id": "123",
-                    "conversation_title": "+123456789"
-                },
+                "call_from": call_party("+123456789", "Zapier AI Agent", "AGENT"),
+                "call_to": call_party("agent-001", "+123456789", "CUSTOMER"),
                 "finished_at": "2025-06-21T09:15:00.000000",
                 "finished_by": "2025-06-21T09:15:00.000000",
                 "recording_available": true,
@@ -486,6 +458,18 @@ fn conversation_entries() -> Vec<(&'static str, &'static str, Value)> {
             }),
         ),
     ]
+}
+
+/// A party of the seed's call examples, which all dial the same number.
+fn call_party(id: &str, name: &str, kind: &str) -> Value {
+    json!({
+        "id": id,
+        "name": name,
+        "type": kind,
+        "address": "+123456789",
+        "conversation_id": "123",
+        "conversation_title": "+123456789"
+    })
 }
 
 #[cfg(test)]

@@ -266,60 +266,34 @@ async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
         serving: &serving,
         workspace: serving.workspace_id.clone(),
     };
-    let cases = [
+    let unreachable = format!("http://127.0.0.1:{closed_port}/hook");
+    let slow = Behavior::Slow(Duration::from_secs(20));
+    let targets = [
         (
             "redirect",
-            subscribe(
-                &api,
-                &receiver.endpoint("redirect", Behavior::Redirect),
-                &["emails.sent"],
-            )
-            .await,
+            receiver.endpoint("redirect", Behavior::Redirect),
             "redirect",
         ),
+        ("gone", receiver.endpoint("gone", Behavior::Gone), ""),
+        ("slow", receiver.endpoint("slow", slow), "timed out"),
+        ("unreachable", unreachable, "could not connect"),
         (
-            "gone",
-            subscribe(
-                &api,
-                &receiver.endpoint("gone", Behavior::Gone),
-                &["emails.sent"],
-            )
-            .await,
+            "big",
+            receiver.endpoint("big", Behavior::Big(5 * 1024 * 1024)),
             "",
         ),
-        (
-            "slow",
-            subscribe(
-                &api,
-                &receiver.endpoint("slow", Behavior::Slow(Duration::from_secs(20))),
-                &["emails.sent"],
-            )
-            .await,
-            "timed out",
-        ),
-        (
-            "unreachable",
-            subscribe(
-                &api,
-                &format!("http://127.0.0.1:{closed_port}/hook"),
-                &["emails.sent"],
-            )
-            .await,
-            "could not connect",
-        ),
+        ("healthy", receiver.endpoint("healthy", Behavior::Ok), ""),
     ];
-    let big = subscribe(
-        &api,
-        &receiver.endpoint("big", Behavior::Big(5 * 1024 * 1024)),
-        &["emails.sent"],
-    )
-    .await;
-    let healthy = subscribe(
-        &api,
-        &receiver.endpoint("healthy", Behavior::Ok),
-        &["emails.sent"],
-    )
-    .await;
+    let mut cases = Vec::new();
+    for (name, url, expected) in targets {
+        cases.push((
+            name,
+            subscribe(&api, &url, &["emails.sent"]).await,
+            expected,
+        ));
+    }
+    let healthy = cases.pop().unwrap().1;
+    let big = cases.pop().unwrap().1;
 
     let started = Instant::now();
     ingest(&serving, &email("failure modes")).await;
