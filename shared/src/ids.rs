@@ -94,7 +94,12 @@ impl ApiKey {
 
     /// Keys carry 256 bits of entropy, so a plain SHA-256 is a sufficient one-way lookup key.
     pub fn hash(&self) -> ApiKeyHash {
-        ApiKeyHash(hex::encode(Sha256::digest(self.0.as_bytes())))
+        ApiKeyHash::of_digest(&self.digest())
+    }
+
+    /// The SHA-256 of the key, as bytes (what [`ApiKey::hash`] stores, before hex).
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
     }
 }
 
@@ -109,6 +114,10 @@ impl fmt::Debug for ApiKey {
 pub struct ApiKeyHash(pub String);
 
 impl ApiKeyHash {
+    pub fn of_digest(digest: &[u8; 32]) -> Self {
+        Self(hex::encode(digest))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

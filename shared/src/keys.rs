@@ -15,7 +15,8 @@ const MAX_ENTRIES: usize = 10_000;
 /// created a moment ago works at once. A revoked key keeps working for at most `ttl`.
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (WorkspaceId, Instant)>>,
+    /// By the key's SHA-256, so a hit costs one digest and no allocation.
+    entries: Mutex<HashMap<[u8; 32], (WorkspaceId, Instant)>>,
 }
 
 impl KeyCache {
@@ -33,25 +34,27 @@ impl KeyCache {
         store: &S,
         key: &ApiKey,
     ) -> Result<Option<WorkspaceId>, StoreError> {
-        let hash = key.hash();
-        if let Some(hit) = self.cached(&hash) {
+        let digest = key.digest();
+        if let Some(hit) = self.cached(&digest) {
             return Ok(Some(hit));
         }
-        let found = store.workspace_for_key(&hash).await?;
+        let found = store
+            .workspace_for_key(&ApiKeyHash::of_digest(&digest))
+            .await?;
         if let Some(workspace) = &found {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(hash.0, (workspace.clone(), Instant::now()));
+            entries.insert(digest, (workspace.clone(), Instant::now()));
         }
         Ok(found)
     }
 
-    fn cached(&self, hash: &ApiKeyHash) -> Option<WorkspaceId> {
+    fn cached(&self, digest: &[u8; 32]) -> Option<WorkspaceId> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
-            .get(hash.as_str())
+            .get(digest)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(ws, _)| ws.clone())
     }

@@ -1,17 +1,21 @@
 //! What every HTTP handler reads off a request the same way: the API key and query parameters.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::ids::ApiKey;
 
 /// Header names that carry the API key (HTTP header names are case-insensitive).
-const KEY_HEADERS: [&str; 3] = ["x-api-key", "api_key", "api-key"];
+const KEY_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("api_key"),
+    HeaderName::from_static("api-key"),
+];
 
 /// The key from the `X-API-KEY`/`api_key` header, else from the `api_key` query parameter.
 pub fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<ApiKey> {
     KEY_HEADERS
         .iter()
-        .find_map(|name| headers.get(*name))
+        .find_map(|name| headers.get(name))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| query_param(query, "api_key"))
