@@ -6,7 +6,8 @@
 //! run with alternating rounds. Target: at most 1.5x. It is a measurement, not a test: it
 //! exits 0 whatever the ratios (it only panics if the handler stops accepting the bodies).
 //!
-//! Run with `cargo bench --bench ingest`.
+//! Run with `cargo bench --bench ingest`; `INGEST_BENCH_ONLY=calls/1024` (a prefix of
+//! `category/bytes`) runs only the matching cases, for a profiler.
 
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
@@ -680,8 +681,13 @@ fn main() {
     let (deps, key) = setup(&rt);
     let mut next_id = 0u64;
     let mut cases = Vec::new();
+    let only = std::env::var("INGEST_BENCH_ONLY").unwrap_or_default();
     for category in Category::ALL {
         for target in SIZES {
+            let name = format!("{}/{target}", category.as_str());
+            if !name.starts_with(only.as_str()) {
+                continue;
+            }
             cases.push(Case::new(category, target, &key, next_id));
             next_id += 1_000_000;
         }

@@ -7,6 +7,16 @@ use crate::model::Category;
 /// Characters of the transcript that take part in a call's derived dedup id.
 const TRANSCRIPT_PREFIX_CHARS: usize = 100;
 
+/// The top-level members [`derive`] reads for `category`; nothing else changes the id.
+pub fn identifying_members(category: Category) -> &'static [&'static str] {
+    match category {
+        Category::Emails => &["from", "subject", "eventTimestamp", "to"],
+        Category::Calls => &["title", "eventTimestamp", "participants", "transcript"],
+        Category::Crm => &["opportunityId", "eventType"],
+        Category::Social => &["from", "to", "body", "eventTimestamp", "eventType"],
+    }
+}
+
 /// Computes the derived dedup id from a validated, normalized payload (its `eventTimestamp` is
 /// already RFC 3339 UTC, so every accepted form of one instant gives the same key).
 /// Fields are separated by a byte that cannot occur in JSON text, so `a|bc` never equals `ab|c`.

@@ -6,10 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 
 use crate::ids::{EventId, SubscriptionId, WorkspaceId};
-use crate::model::{Event, Workspace};
+use crate::model::{Event, RawJson, Workspace};
 use crate::subscription::Subscription;
 
 /// The `webhook-id` of a delivery: derived from (event, subscription), so the same pair always
@@ -172,7 +172,7 @@ pub struct DeliveryLog {
     pub delivery_status: DeliveryStatus,
     pub status_code: Option<u16>,
     pub response_body: String,
-    pub delivered_event_obj: Value,
+    pub delivered_event_obj: RawJson,
     pub created_at: DateTime<Utc>,
     pub attempt: u32,
     pub duration_ms: u64,
@@ -287,25 +287,62 @@ impl RetrySchedule {
     }
 }
 
-/// The body a receiver gets: the notify seed's envelope around the event's payload.
+/// The body a receiver gets: the notify seed's envelope around the event's payload, which is
+/// copied in as stored text.
 pub fn envelope(
     delivery: &Delivery,
     event: &Event,
     workspace: &Workspace,
     subscription: &Subscription,
-) -> Value {
-    json!({
-        "id": delivery.id,
-        "event_type": delivery.event_type,
-        "affect": "add",
-        "version": "1.0",
-        "timestamp": event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "workspace": {"id": workspace.id, "name": workspace.name},
-        "source": {"id": event.id, "type": "GENERIC", "identifier": event.category.as_str()},
-        "data": event.payload,
-        "subscription_created_by": subscription.created_by,
-        "subscription_updated_by": subscription.updated_by,
-    })
+) -> RawJson {
+    let body = Envelope {
+        id: &delivery.id,
+        event_type: &delivery.event_type,
+        affect: "add",
+        version: "1.0",
+        timestamp: event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        workspace: WorkspaceOut {
+            id: &workspace.id,
+            name: &workspace.name,
+        },
+        source: SourceOut {
+            id: &event.id,
+            kind: "GENERIC",
+            identifier: event.category.as_str(),
+        },
+        data: event.payload.as_raw(),
+        subscription_created_by: subscription.created_by.as_deref(),
+        subscription_updated_by: subscription.updated_by.as_deref(),
+    };
+    RawJson::to_json(&body).expect("envelopes always serialize")
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a DeliveryId,
+    event_type: &'a str,
+    affect: &'static str,
+    version: &'static str,
+    timestamp: String,
+    workspace: WorkspaceOut<'a>,
+    source: SourceOut<'a>,
+    data: &'a RawValue,
+    subscription_created_by: Option<&'a str>,
+    subscription_updated_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WorkspaceOut<'a> {
+    id: &'a WorkspaceId,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct SourceOut<'a> {
+    id: &'a EventId,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    identifier: &'static str,
 }
 
 #[cfg(test)]

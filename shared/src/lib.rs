@@ -19,7 +19,7 @@ pub mod webhook;
 
 pub use error::{QueueError, StoreError};
 pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
-pub use model::{Category, Event, QueueMessage, Workspace};
+pub use model::{Category, Event, QueueMessage, RawJson, Workspace};
 pub use ports::{
     DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
     ReceivedMessage, SubscriptionStore, WorkspaceStore,

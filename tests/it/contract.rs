@@ -8,7 +8,7 @@ use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
     ApiKey, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
-    Inserted, LogQuery, NewSubscription, Queue, ReceivedMessage, StoreError, Subscription,
+    Inserted, LogQuery, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError, Subscription,
     SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
@@ -40,7 +40,9 @@ fn event(workspace_id: &WorkspaceId, dedup_id: &str) -> Event {
         timestamp: at("2024-02-03T10:30:00Z"),
         received_at: at("2026-11-23T10:00:00.123Z"),
         should_process: true,
-        payload: json!({"opportunityId": "o1", "amount": 12.5, "nested": {"ü": ["x", null, true]}}),
+        payload: RawJson::from_value(
+            &json!({"opportunityId": "o1", "amount": 12.5, "nested": {"ü": ["x", null, true]}}),
+        ),
     }
 }
 
@@ -167,7 +169,7 @@ async fn event_store_contract<S: EventStore>(store: &S) {
     );
 
     let mut huge = event(&ws_a, "dedup-huge");
-    huge.payload = json!({"blob": "x".repeat(MAX_ITEM_BYTES)});
+    huge.payload = RawJson::from_value(&json!({"blob": "x".repeat(MAX_ITEM_BYTES)}));
     assert!(matches!(
         store.insert_if_absent(&huge, now + HOUR).await,
         Err(StoreError::TooLarge { .. })
@@ -423,7 +425,7 @@ fn delivery_log(
             500
         }),
         response_body: "ok ✓".into(),
-        delivered_event_obj: json!({"id": delivery.id}),
+        delivered_event_obj: RawJson::from_value(&json!({"id": delivery.id})),
         created_at,
         attempt: minute,
         duration_ms: 12,

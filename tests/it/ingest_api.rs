@@ -305,12 +305,13 @@ async fn flat_transcripts_are_stored_as_speaker_turns() {
         .await
         .unwrap()
         .unwrap();
+    let payload = stored.payload.to_value().unwrap();
     assert_eq!(
-        stored.payload["transcript"],
+        payload["transcript"],
         json!([{"speaker": "Sarah", "text": "Hi John"}, {"speaker": "John", "text": "Hello", "start": 4}])
     );
     assert_eq!(
-        stored.payload["passthrough"],
+        payload["passthrough"],
         json!({"vendorField": 7}),
         "unknown fields are kept"
     );

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, NewSubscription, Subscription, SubscriptionId,
-    SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Event, EventId, EventStore, NewSubscription, RawJson, Subscription,
+    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::Value;
 
@@ -326,7 +326,7 @@ async fn fixture_event(stack: &MotoStack, workspace: &WorkspaceId, id: &str, ded
         timestamp: now,
         received_at: now,
         should_process: true,
-        payload: seed_email(),
+        payload: RawJson::from_value(&seed_email()),
     };
     stack
         .store()

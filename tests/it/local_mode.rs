@@ -174,7 +174,7 @@ async fn seed_curl_example_is_accepted_then_reported_as_duplicate() {
             .unwrap();
     let stored = stack.db.get_event(&workspace, &event_id).await.unwrap();
     assert_eq!(
-        stored.unwrap().payload["subject"],
+        stored.unwrap().payload.to_value().unwrap()["subject"],
         "Follow up on our conversation"
     );
     // Whether the worker got to it before the signal or not, its fan-out is done or waiting.

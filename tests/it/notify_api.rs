@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hookline_shared::{
-    DeliveryStore, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    DeliveryStore, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
@@ -427,7 +427,7 @@ async fn logs_api_filters_orders_and_pages<
             delivery_status: status,
             status_code: code,
             response_body: String::new(),
-            delivered_event_obj: json!({}),
+            delivered_event_obj: RawJson::from_value(&json!({})),
             created_at,
             attempt: 1,
             duration_ms: 5,

@@ -12,7 +12,7 @@ use hookline_shared::delivery::{
 use hookline_shared::webhook::{Attempt, AttemptOutcome, WebhookSender};
 use hookline_shared::{
     DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError, QueueMessage,
-    StoreError, Subscription, SubscriptionStore, WorkspaceId, WorkspaceStore,
+    RawJson, StoreError, Subscription, SubscriptionStore, WorkspaceId, WorkspaceStore,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -243,8 +243,7 @@ where
         let workspace_record = self.workspaces.get_workspace(workspace).await?;
         let workspace_record = workspace_record
             .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
-        let body_value = envelope(&delivery, &event, &workspace_record, &subscription);
-        let body = body_value.to_string();
+        let body = envelope(&delivery, &event, &workspace_record, &subscription);
         let secrets: Vec<&str> = subscription
             .signing_secrets(now)
             .map(|s| s.value.as_str())
@@ -255,11 +254,11 @@ where
                 &subscription.webhook_url,
                 id.as_str(),
                 now.timestamp(),
-                &body,
+                body.as_json(),
                 &secrets,
             )
             .await;
-        self.write_log(&delivery, &subscription, attempt, body_value, &result, now)
+        self.write_log(&delivery, &subscription, attempt, body, &result, now)
             .await;
         tracing::info!(
             %workspace, delivery_id = %id, subscription_id = %subscription.id, attempt,
@@ -394,7 +393,7 @@ where
         delivery: &Delivery,
         subscription: &Subscription,
         attempt: u32,
-        delivered: serde_json::Value,
+        delivered: RawJson,
         result: &Attempt,
         now: DateTime<Utc>,
     ) {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use hookline_shared::keys::KeyCache;
-use hookline_shared::validation::{validate, ValidationErrors};
+use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
     Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
     WorkspaceId, WorkspaceStore,
@@ -12,7 +12,6 @@ use hookline_shared::{
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt as _, Response};
 use serde::Serialize;
-use serde_json::Value;
 
 /// The generic ingest route; the category is the one path segment after it.
 pub const ROUTE_PREFIX: &str = "/api/v2/analytics/webhook/receive/generic/";
@@ -231,14 +230,12 @@ where
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::EmptyBody);
     }
-    let parsed: Value =
-        serde_json::from_slice(body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let now = Utc::now();
-    let valid = validate(category, parsed, now).map_err(IngestError::Invalid)?;
-    let dedup_id = valid
-        .event_id
-        .clone()
-        .unwrap_or_else(|| hookline_shared::dedup::derive(category, &valid.payload));
+    let valid = validate_body(category, body, now).map_err(|rejection| match rejection {
+        Rejection::Malformed(detail) => IngestError::MalformedJson(detail),
+        Rejection::Invalid(errors) => IngestError::Invalid(errors),
+    })?;
+    let dedup_id = valid.dedup_id;
     let event = Event {
         id: EventId::generate(),
         workspace_id,
@@ -295,9 +292,13 @@ where
 
 fn route(req: &Request) -> Result<Category, IngestError> {
     let path = req.uri().path();
+    // Usually the path starts with the route; behind an API Gateway stage it follows the stage.
     let segment = path
-        .find(ROUTE_PREFIX)
-        .map(|at| &path[at + ROUTE_PREFIX.len()..])
+        .strip_prefix(ROUTE_PREFIX)
+        .or_else(|| {
+            path.find(ROUTE_PREFIX)
+                .map(|at| &path[at + ROUTE_PREFIX.len()..])
+        })
         .map(|rest| rest.trim_end_matches('/'))
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
         .ok_or_else(|| IngestError::NoRoute(path.to_owned()))?;

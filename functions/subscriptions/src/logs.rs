@@ -177,7 +177,9 @@ fn log_out(log: &DeliveryLog) -> Value {
         "delivery_status": log.delivery_status.as_str(),
         "status_code": log.status_code.map(|c| c.to_string()),
         "response_body": log.response_body,
-        "delivered_event_obj": log.delivered_event_obj,
+        // Text a `Value` cannot hold (an out-of-range number the sender sent) is shown as text.
+        "delivered_event_obj": log.delivered_event_obj.to_value()
+            .unwrap_or_else(|| Value::String(log.delivered_event_obj.as_json().to_owned())),
         "created_at": log.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         "attempt": log.attempt,
         "duration_ms": log.duration_ms,

@@ -180,8 +180,8 @@ impl EventStore for DynamoStore {
         event: &Event,
         expires_at: i64,
     ) -> Result<Inserted, StoreError> {
-        let payload = event.payload.to_string();
-        ensure_event_fits(&payload, &event.dedup_id)?;
+        let payload = event.payload.as_json();
+        ensure_event_fits(payload, &event.dedup_id)?;
         let mut item = events_key(&event.workspace_id, &event.dedup_id);
         item.extend([
             ("event_id".to_owned(), s(event.id.as_str())),

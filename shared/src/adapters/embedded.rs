@@ -186,8 +186,7 @@ impl EventStore for EmbeddedDb {
         event: &Event,
         expires_at: i64,
     ) -> Result<Inserted, StoreError> {
-        let payload = event.payload.to_string();
-        ensure_event_fits(&payload, &event.dedup_id)?;
+        ensure_event_fits(event.payload.as_json(), &event.dedup_id)?;
         let event = event.clone();
         self.call(move |c| {
             let tx = c.transaction()?;
@@ -217,7 +216,7 @@ impl EventStore for EmbeddedDb {
                     event.timestamp.to_rfc3339(),
                     event.received_at.to_rfc3339(),
                     event.should_process,
-                    payload,
+                    event.payload.as_json(),
                     expires_at,
                 ],
             )?;

@@ -1,6 +1,8 @@
 //! Per-category validation of ingest bodies, with every fault reported at once in Zod's
 //! `flatten()` shape, and normalization of the accepted payload.
 
+mod fast;
+
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -10,7 +12,8 @@ use jsonschema::{ValidationError, Validator};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::model::Category;
+use crate::dedup;
+use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
 use crate::transcript::split_turns;
 
@@ -66,14 +69,41 @@ impl ValidationErrors {
 pub struct ValidatedEvent {
     pub event_type: String,
     pub timestamp: DateTime<Utc>,
-    /// The caller's explicit dedup id, if any.
-    pub event_id: Option<String>,
+    /// The caller's `eventId`, else the id derived from the members that identify the event.
+    pub dedup_id: String,
     /// The body with the timestamp as RFC 3339 UTC, flat transcripts split into turns and
-    /// unknown top-level fields moved under [`PASSTHROUGH_KEY`].
-    pub payload: Value,
+    /// unknown top-level members moved under [`PASSTHROUGH_KEY`].
+    pub payload: RawJson,
 }
 
-/// Validates `body` for `category` and normalizes it; on failure returns every fault found.
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// Not JSON at all; serde_json's message.
+    Malformed(String),
+    Invalid(ValidationErrors),
+}
+
+/// Validates the raw request body for `category` and normalizes it.
+///
+/// Valid bodies take a path that leaves members unparsed unless a rule reads them; anything
+/// else is parsed whole and checked by the category's schema, which names every fault.
+pub fn validate_body(
+    category: Category,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<ValidatedEvent, Rejection> {
+    let schema = &SCHEMAS[category as usize];
+    if let Some(valid) = fast::validate(category, &schema.fast, body, now) {
+        return Ok(valid);
+    }
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    validate(category, parsed, now).map_err(Rejection::Invalid)
+}
+
+/// Validates a parsed `body` for `category` against its schema and normalizes it; on failure
+/// returns every fault found.
 pub fn validate(
     category: Category,
     body: Value,
@@ -105,8 +135,8 @@ pub fn validate(
         Value::String(timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)),
     );
     if let Some(Value::String(flat)) = fields.get("transcript") {
-        let turns = split_turns(flat);
-        fields.insert("transcript".into(), Value::Array(turns));
+        let turns = serde_json::to_value(split_turns(flat)).expect("turns serialize");
+        fields.insert("transcript".into(), turns);
     }
     let unknown: Vec<String> = fields
         .keys()
@@ -123,21 +153,23 @@ pub fn validate(
         fields.insert(PASSTHROUGH_KEY.into(), Value::Object(passthrough));
     }
     let event_type = fields["eventType"].as_str().unwrap_or_default().to_owned();
-    let event_id = fields
+    let explicit_id = fields
         .get("eventId")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let payload = Value::Object(fields);
     Ok(ValidatedEvent {
         event_type,
         timestamp,
-        event_id,
-        payload: Value::Object(fields),
+        dedup_id: explicit_id.unwrap_or_else(|| dedup::derive(category, &payload)),
+        payload: RawJson::from_value(&payload),
     })
 }
 
 struct CategorySchema {
     validator: Validator,
     known_fields: Vec<String>,
+    fast: fast::FastSpec,
 }
 
 /// Indexed by `Category as usize`; compiled once per process.
@@ -159,6 +191,7 @@ static SCHEMAS: LazyLock<Vec<CategorySchema>> = LazyLock::new(|| {
             CategorySchema {
                 validator,
                 known_fields,
+                fast: fast::FastSpec::from_schema(&schema),
             }
         })
         .collect()
@@ -447,6 +480,28 @@ mod tests {
         }
     }
 
+    /// Validates through both doors, the request bytes and a parsed `Value`, and checks that
+    /// they agree: the same normalized event, or the same faults.
+    fn validate(
+        category: Category,
+        body: Value,
+        now: DateTime<Utc>,
+    ) -> Result<ValidatedEvent, ValidationErrors> {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let from_bytes = validate_body(category, &bytes, now);
+        let from_value = super::validate(category, body, now);
+        match (&from_bytes, &from_value) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{category:?}: both paths normalize alike"),
+            (Err(Rejection::Invalid(a)), Err(b)) => assert_eq!(a, b, "{category:?}: same faults"),
+            _ => panic!("{category:?}: paths disagree: {from_bytes:?} vs {from_value:?}"),
+        }
+        from_value
+    }
+
+    fn payload(event: &ValidatedEvent) -> Value {
+        event.payload.to_value().unwrap()
+    }
+
     fn fields(errors: &ValidationErrors) -> Vec<&str> {
         errors.field_errors.keys().map(String::as_str).collect()
     }
@@ -457,7 +512,8 @@ mod tests {
             let event = validate(category, valid(category), now())
                 .unwrap_or_else(|e| panic!("{category:?}: {e:?}"));
             assert_eq!(
-                event.payload["eventTimestamp"], "2024-02-03T10:30:00.000Z",
+                payload(&event)["eventTimestamp"],
+                "2024-02-03T10:30:00.000Z",
                 "{category:?}"
             );
         }
@@ -527,21 +583,24 @@ mod tests {
         let mut body = valid(Category::Crm);
         body["hubspotPortal"] = json!(42);
         let event = validate(Category::Crm, body, now()).unwrap();
-        assert_eq!(event.payload[PASSTHROUGH_KEY], json!({"hubspotPortal": 42}));
-        assert!(event.payload.get("hubspotPortal").is_none());
+        assert_eq!(
+            payload(&event)[PASSTHROUGH_KEY],
+            json!({"hubspotPortal": 42})
+        );
+        assert!(payload(&event).get("hubspotPortal").is_none());
     }
 
     #[test]
     fn flat_transcripts_become_turns_and_arrays_stay_as_sent() {
         let event = validate(Category::Calls, valid(Category::Calls), now()).unwrap();
         assert_eq!(
-            event.payload["transcript"],
+            payload(&event)["transcript"],
             json!([{"speaker": "A", "text": "hi"}, {"speaker": "B", "text": "yo"}])
         );
         let mut body = valid(Category::Calls);
         body["transcript"] = json!([{"speaker": "A", "text": "hi", "start": 1.5}]);
         let event = validate(Category::Calls, body.clone(), now()).unwrap();
-        assert_eq!(event.payload["transcript"], body["transcript"]);
+        assert_eq!(payload(&event)["transcript"], body["transcript"]);
     }
 
     #[test]
@@ -558,6 +617,160 @@ mod tests {
         let mut body = valid(Category::Emails);
         body["eventId"] = json!("deal-001-email-sent-1");
         let event = validate(Category::Emails, body, now()).unwrap();
-        assert_eq!(event.event_id.as_deref(), Some("deal-001-email-sent-1"));
+        assert_eq!(event.dedup_id, "deal-001-email-sent-1");
+    }
+
+    /// Values a mutation puts in a member: every JSON type, edge lengths, formats, timestamps and
+    /// transcripts with escapes.
+    fn pool() -> Vec<Value> {
+        let mut values = vec![
+            json!(null),
+            json!(true),
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(1e300),
+            json!(""),
+            json!(" "),
+            json!("x"),
+            json!("a@b.io"),
+            json!("not-an-email"),
+            json!("x".repeat(SHORT_TEXT + 1)),
+            json!("x".repeat(LONG_TEXT + 1)),
+            json!([]),
+            json!([{}]),
+            json!([{"email": "a@b.io"}]),
+            json!(["A", {"name": "B"}]),
+            json!({}),
+            json!({"text": "t"}),
+            json!({"html": null}),
+            json!({"text": 1}),
+            json!({"email": "c@d.io", "extra": [1, {"deep": "ü"}]}),
+            json!("2024-02-03T10:30:00Z"),
+            json!(1706956200000_i64),
+            json!("1706956200"),
+            json!("1800-01-01T00:00:00Z"),
+            json!("https://example.com/rec"),
+            json!("sent"),
+            json!("transcript"),
+            json!("deal_won"),
+            json!("message_sent"),
+            json!([{"speaker": "A", "text": "hi", "start": 1.5}]),
+            json!([{"speaker": "A"}]),
+        ];
+        for flat in [
+            "A: hi\nB: yo",
+            "[00:01] A: x\r\nB: y",
+            "\"Q\": \\ tricky\nR: \"quoted\"",
+            "Ünïcødé: ok\n\tB: tab",
+            "12: digits\nhttp://x: url",
+            "A\\B: backslash name\nC: z",
+            "\u{3000}A: wide space\u{a0}\n\n",
+        ] {
+            values.push(json!(flat));
+        }
+        values.push(json!(format!("{}: long name\nB: y", "n".repeat(70))));
+        values
+    }
+
+    /// Mutated bodies of every category go through both paths: whenever the fast one answers
+    /// it answers like the schema, and it answers for every body the schema accepts.
+    #[test]
+    fn the_fast_path_agrees_with_the_schema_on_mutated_bodies() {
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let pool = pool();
+        let (mut accepted, mut total) = (0, 0);
+        for category in Category::ALL {
+            let spec = &SCHEMAS[category as usize];
+            let mut names: Vec<String> = spec.known_fields.clone();
+            names.extend([
+                "passthrough".to_owned(),
+                "vendor\"Field".to_owned(),
+                "ü".to_owned(),
+            ]);
+            for _ in 0..3_000 {
+                let mut body = valid(category);
+                for _ in 0..rng.gen_range(0..4) {
+                    let name = names.choose(&mut rng).unwrap().clone();
+                    let value = pool.choose(&mut rng).unwrap().clone();
+                    match rng.gen_range(0..4) {
+                        0 => {
+                            body.as_object_mut().unwrap().remove(&name);
+                        }
+                        1 => {
+                            if let Some(Value::Object(inner)) = body.get_mut(&name) {
+                                let key = ["text", "html", "email", "name"].choose(&mut rng);
+                                inner.insert(key.unwrap().to_string(), value);
+                            }
+                        }
+                        _ => body[name.as_str()] = value,
+                    }
+                }
+                let mut bytes = serde_json::to_vec(&body).unwrap();
+                if rng.gen_ratio(1, 20) {
+                    // A repeated member, which a `Value` cannot hold: last one wins in the schema.
+                    let name = names.choose(&mut rng).unwrap();
+                    let tail = format!(",{}:\"again\"}}", serde_json::to_string(name).unwrap());
+                    bytes.pop();
+                    bytes.extend_from_slice(tail.as_bytes());
+                }
+                let fast = fast::validate(category, &spec.fast, &bytes, now());
+                let slow = serde_json::from_slice(&bytes)
+                    .map_err(|e: serde_json::Error| e.to_string())
+                    .and_then(|value| {
+                        super::validate(category, value, now()).map_err(|e| format!("{e:?}"))
+                    });
+                total += 1;
+                let body_text = String::from_utf8_lossy(&bytes);
+                match (&fast, &slow) {
+                    (Some(f), Ok(s)) => {
+                        accepted += 1;
+                        assert_eq!(f, s, "{category:?} {body_text}");
+                    }
+                    (Some(f), Err(e)) => {
+                        panic!("{category:?}: fast accepted {f:?}, schema said {e} for {body_text}")
+                    }
+                    (None, Ok(_)) => {
+                        let repeated = serde_json::from_slice::<Value>(&bytes).is_ok()
+                            && body_text.matches("again").count() > 0;
+                        assert!(
+                            repeated,
+                            "{category:?}: fast path declined a valid {body_text}"
+                        );
+                    }
+                    (None, Err(_)) => {}
+                }
+            }
+        }
+        assert!(
+            accepted * 5 > total,
+            "only {accepted} of {total} mutated bodies were valid"
+        );
+    }
+
+    #[test]
+    fn valid_bodies_and_catalog_samples_take_the_fast_path() {
+        let samples = crate::catalog::all().iter().filter_map(|info| {
+            let (category, event_type) = info.name.split_once('.')?;
+            let category = Category::parse(category)?;
+            category
+                .event_types()
+                .contains(&event_type)
+                .then(|| (category, info.sample.clone()))
+        });
+        let bodies = Category::ALL
+            .into_iter()
+            .map(|category| (category, valid(category)))
+            .chain(samples);
+        for (category, body) in bodies {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let spec = &SCHEMAS[category as usize].fast;
+            assert!(
+                fast::validate(category, spec, &bytes, now()).is_some(),
+                "{category:?}: {body}"
+            );
+        }
     }
 }

@@ -1,0 +1,459 @@
+//! The allocation-light path for valid bodies: members stay unparsed JSON text unless a rule
+//! reads their value, and the normalized payload is written from those slices. Whatever it
+//! cannot vouch for goes to the schema path, which decides and names every fault.
+//!
+//! Members no rule reads (unknown ones, `customMetadata`, free text) are kept verbatim, as JSON
+//! allows: an out-of-range number or an unpaired `\uD800` escape there is passed through.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use jsonschema::Validator;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::{ValidatedEvent, PASSTHROUGH_KEY};
+use crate::dedup;
+use crate::model::{Category, RawJson};
+use crate::timestamp::parse_event_timestamp;
+use crate::transcript::{split_turns, write_turns_json};
+
+/// Known members per category fit a fixed slot array.
+const MAX_KNOWN: usize = 16;
+/// Above this many members, duplicates are found with a set instead of pairwise.
+const PAIRWISE_LIMIT: usize = 16;
+
+/// How one known member is checked, without building its value where the schema allows.
+enum Check {
+    /// `{"type": "string"}`: any JSON string.
+    AnyString,
+    /// `{"type": "object"}`: any JSON object.
+    AnyObject,
+    /// An object whose `text` and `html`, when present, are strings, with at least one present.
+    MessageBody,
+    /// A non-empty string (split into turns later), else whatever the validator accepts.
+    Transcript(Validator),
+    /// Parsed and checked by the member's own compiled schema.
+    Schema(Validator),
+}
+
+impl Check {
+    fn passes(&self, value: &Fragment<'_>) -> bool {
+        let raw = match (self, value) {
+            (Check::MessageBody, Fragment::Object(members)) => return message_body_passes(members),
+            (_, Fragment::Object(_)) | (Check::MessageBody, _) => return false,
+            (_, Fragment::Raw(raw)) => raw,
+        };
+        let text = raw.get();
+        match self {
+            Check::AnyString => text.starts_with('"'),
+            Check::AnyObject => text.starts_with('{'),
+            Check::MessageBody => false,
+            Check::Transcript(validator) => {
+                if text.starts_with('"') {
+                    text != "\"\""
+                } else {
+                    schema_passes(validator, text)
+                }
+            }
+            Check::Schema(validator) => schema_passes(validator, text),
+        }
+    }
+}
+
+fn schema_passes(validator: &Validator, text: &str) -> bool {
+    serde_json::from_str::<Value>(text).is_ok_and(|value| validator.is_valid(&value))
+}
+
+fn message_body_passes(members: &[(Cow<'_, str>, &RawValue)]) -> bool {
+    if has_duplicate_keys(members) {
+        return false;
+    }
+    let mut seen = 0;
+    for name in ["text", "html"] {
+        match members.iter().find(|(key, _)| key == name) {
+            Some((_, raw)) if raw.get().starts_with('"') => seen += 1,
+            Some(_) => return false,
+            None => {}
+        }
+    }
+    seen > 0
+}
+
+/// One category's known members and which of them are required, read off its schema.
+pub(super) struct FastSpec {
+    names: Vec<String>,
+    checks: Vec<Check>,
+    required: Vec<usize>,
+    timestamp: usize,
+    event_type: usize,
+    event_id: Option<usize>,
+    transcript: Option<usize>,
+}
+
+impl FastSpec {
+    pub(super) fn from_schema(schema: &Value) -> Self {
+        let properties = schema["properties"]
+            .as_object()
+            .expect("schemas declare properties");
+        assert!(
+            properties.len() <= MAX_KNOWN,
+            "more known members than slots"
+        );
+        let mut names = Vec::new();
+        let mut checks = Vec::new();
+        for (name, property) in properties {
+            let compile = || {
+                jsonschema::draft202012::options()
+                    .should_validate_formats(true)
+                    .build(property)
+                    .expect("built-in member schemas compile")
+            };
+            let check = if *property == serde_json::json!({"type": "string"}) {
+                Check::AnyString
+            } else if *property == serde_json::json!({"type": "object"}) {
+                Check::AnyObject
+            } else if *property == super::message_body() {
+                Check::MessageBody
+            } else if name == "transcript" {
+                Check::Transcript(compile())
+            } else {
+                Check::Schema(compile())
+            };
+            names.push(name.clone());
+            checks.push(check);
+        }
+        let position = |name: &str| names.iter().position(|n| n == name);
+        let required = schema["required"]
+            .as_array()
+            .expect("schemas list required members")
+            .iter()
+            .map(|name| position(name.as_str().unwrap_or_default()).expect("required is known"))
+            .collect();
+        Self {
+            required,
+            timestamp: position("eventTimestamp").expect("every category has a timestamp"),
+            event_type: position("eventType").expect("every category has an event type"),
+            event_id: position("eventId"),
+            transcript: position("transcript"),
+            checks,
+            names,
+        }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+/// The validated, normalized event, or `None` when the schema path must decide.
+pub(super) fn validate(
+    category: Category,
+    spec: &FastSpec,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Option<ValidatedEvent> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let members = TopLevel(spec).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    if has_duplicate_keys(&members) {
+        return None;
+    }
+    let mut known: [Option<&Fragment<'_>>; MAX_KNOWN] = [None; MAX_KNOWN];
+    for (key, value) in &members {
+        if let Some(i) = spec.position(key) {
+            if !spec.checks[i].passes(value) {
+                return None;
+            }
+            known[i] = Some(value);
+        }
+    }
+    if spec.required.iter().any(|&i| known[i].is_none()) {
+        return None;
+    }
+    let timestamp_value: Value = known[spec.timestamp]?.parse()?;
+    let timestamp = parse_event_timestamp(&timestamp_value, now).ok()?;
+    let event_type: String = known[spec.event_type]?.parse()?;
+    let event_id: Option<String> = match spec.event_id.and_then(|i| known[i]) {
+        Some(raw) => Some(raw.parse()?),
+        None => None,
+    };
+    let flat_transcript = match spec.transcript.and_then(|i| known[i]) {
+        Some(Fragment::Raw(raw)) if raw.get().starts_with('"') => Some(*raw),
+        _ => None,
+    };
+    let normalized = Normalized {
+        spec,
+        members: &members,
+        timestamp: timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        flat_transcript,
+    };
+    let dedup_id = match event_id {
+        Some(explicit) => explicit,
+        None => dedup::derive(category, &normalized.identifying_view(category)?),
+    };
+    Some(ValidatedEvent {
+        event_type,
+        timestamp,
+        dedup_id,
+        payload: RawJson::assembled(normalized.write(body.len())?),
+    })
+}
+
+/// Appends a flat transcript's turns as JSON text: cut from the escaped literal when it allows,
+/// else decoded, split and serialized.
+fn write_flat_turns(literal: &RawValue, out: &mut String) -> Option<()> {
+    if write_turns_json(literal.get(), out) {
+        return Some(());
+    }
+    let Text(flat) = serde_json::from_str(literal.get()).ok()?;
+    out.push_str(&serde_json::to_string(&split_turns(&flat)).ok()?);
+    Some(())
+}
+
+fn has_duplicate_keys<V>(members: &[(Cow<'_, str>, V)]) -> bool {
+    if members.len() <= PAIRWISE_LIMIT {
+        members
+            .iter()
+            .enumerate()
+            .any(|(i, (key, _))| members[i + 1..].iter().any(|(other, _)| other == key))
+    } else {
+        let mut seen = HashSet::with_capacity(members.len());
+        !members.iter().all(|(key, _)| seen.insert(key.as_ref()))
+    }
+}
+
+/// The normalized payload, written member by member in the caller's order: the timestamp as
+/// RFC 3339 UTC, a flat transcript as turns, unknown members under [`PASSTHROUGH_KEY`].
+struct Normalized<'a> {
+    spec: &'a FastSpec,
+    members: &'a [(Cow<'a, str>, Fragment<'a>)],
+    /// RFC 3339 with millisecond digits and `Z`: ASCII that needs no escaping.
+    timestamp: String,
+    /// A transcript sent as one string literal, written out as turns.
+    flat_transcript: Option<&'a RawValue>,
+}
+
+impl Normalized<'_> {
+    fn known(&self, key: &str) -> Option<usize> {
+        self.spec.position(key)
+    }
+
+    /// Only the members the derived dedup id reads, as the schema path would hold them.
+    fn identifying_view(&self, category: Category) -> Option<Value> {
+        let mut view = Map::new();
+        for name in dedup::identifying_members(category) {
+            let value = if *name == "eventTimestamp" {
+                Value::String(self.timestamp.clone())
+            } else if let (Some(literal), true) = (self.flat_transcript, *name == "transcript") {
+                let mut turns = String::new();
+                write_flat_turns(literal, &mut turns)?;
+                serde_json::from_str(&turns).ok()?
+            } else {
+                match self.members.iter().find(|(key, _)| key == name) {
+                    Some((_, value)) => value.parse()?,
+                    None => continue,
+                }
+            };
+            view.insert((*name).to_owned(), value);
+        }
+        Some(Value::Object(view))
+    }
+
+    /// The payload as JSON text, joined from checked pieces: member values as the parser
+    /// delimited them, keys as they came (or re-escaped when they had escapes), and the
+    /// timestamp and turns built above. Nothing long is escaped or parsed again.
+    fn write(&self, body_len: usize) -> Option<String> {
+        // Turns add a few bytes of keys per line of transcript.
+        let extra = self.flat_transcript.map_or(0, |t| t.get().len() / 8) + 64;
+        let mut out = String::with_capacity(body_len + extra);
+        out.push('{');
+        let mut unknown = false;
+        for (key, value) in self.members {
+            match self.known(key) {
+                None => unknown = true,
+                Some(i) if i == self.spec.timestamp => {
+                    open_member(&mut out, key);
+                    out.push('"');
+                    out.push_str(&self.timestamp);
+                    out.push('"');
+                }
+                Some(i) if Some(i) == self.spec.transcript && self.flat_transcript.is_some() => {
+                    open_member(&mut out, key);
+                    write_flat_turns(self.flat_transcript?, &mut out)?;
+                }
+                Some(_) => {
+                    open_member(&mut out, key);
+                    value.write(&mut out);
+                }
+            }
+        }
+        if unknown {
+            open_member(&mut out, PASSTHROUGH_KEY);
+            out.push('{');
+            for (key, value) in self.members {
+                if self.known(key).is_none() {
+                    open_member(&mut out, key);
+                    value.write(&mut out);
+                }
+            }
+            out.push('}');
+        }
+        out.push('}');
+        Some(out)
+    }
+}
+
+/// Writes `,"key":` (no comma after an opening brace).
+fn open_member(out: &mut String, key: &str) {
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    write_key(out, key);
+    out.push(':');
+}
+
+/// A key as a JSON string: as it came when it needs no escaping, else through serde_json.
+fn write_key(out: &mut String, key: &str) {
+    let plain = key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(key).expect("strings serialize"));
+    }
+}
+
+/// A member's value: unparsed JSON text, or an object split one level into its members (for
+/// rules that read inside it, so its long strings are scanned once).
+enum Fragment<'a> {
+    Raw(&'a RawValue),
+    Object(Vec<(Cow<'a, str>, &'a RawValue)>),
+}
+
+impl Fragment<'_> {
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        match self {
+            Fragment::Raw(raw) => serde_json::from_str(raw.get()).ok(),
+            Fragment::Object(_) => {
+                let mut text = String::new();
+                self.write(&mut text);
+                serde_json::from_str(&text).ok()
+            }
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Fragment::Raw(raw) => out.push_str(raw.get()),
+            Fragment::Object(members) => {
+                out.push('{');
+                for (key, raw) in members {
+                    open_member(out, key);
+                    out.push_str(raw.get());
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// The body's members in document order; members whose check reads inside an object are
+/// split one level, the rest stay unparsed.
+struct TopLevel<'s>(&'s FastSpec);
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Vec<(Cow<'de, str>, Fragment<'de>)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Vec<(Cow<'de, str>, Fragment<'de>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(MAX_KNOWN);
+        while let Some(Text(key)) = map.next_key()? {
+            let split = self
+                .0
+                .position(&key)
+                .is_some_and(|i| matches!(self.0.checks[i], Check::MessageBody));
+            let value = if split {
+                Fragment::Object(map.next_value::<Members<'de>>()?.0)
+            } else {
+                Fragment::Raw(map.next_value()?)
+            };
+            members.push((key, value));
+        }
+        Ok(members)
+    }
+}
+
+/// An object's members in document order, values left as unparsed JSON text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(Text(key)) = map.next_key()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// A JSON string, borrowed from the input unless it had escapes to undo.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
