@@ -224,4 +224,32 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn an_envelope_a_value_cannot_hold_is_shown_as_text() {
+        let (event, subscription) = (
+            hookline_shared::EventId::generate(),
+            SubscriptionId::generate(),
+        );
+        let delivered = r#"{"data":{"big":1e400}}"#;
+        let log = DeliveryLog {
+            id: "log-1".into(),
+            workspace_id: WorkspaceId::generate(),
+            event_id: event.clone(),
+            subscription_id: subscription.clone(),
+            delivery_id: hookline_shared::delivery::DeliveryId::for_pair(&event, &subscription),
+            event_type: "crm.deal_won".into(),
+            webhook_url: "https://example.com/hook".into(),
+            delivery_status: DeliveryStatus::Success,
+            status_code: Some(200),
+            response_body: String::new(),
+            delivered_event_obj: hookline_shared::RawJson::from_json(delivered.into()).unwrap(),
+            created_at: Utc::now(),
+            attempt: 1,
+            duration_ms: 3,
+            error: None,
+            expires_at: 0,
+        };
+        assert_eq!(log_out(&log)["delivered_event_obj"], delivered);
+    }
 }

@@ -773,4 +773,28 @@ mod tests {
             );
         }
     }
+
+    /// JSON's grammar allows numbers beyond `f64` and unpaired surrogate escapes; where no rule
+    /// reads them they are accepted and kept exactly as sent, and an envelope carries them.
+    #[test]
+    fn members_no_rule_reads_are_kept_verbatim() {
+        let body = br#"{"eventTimestamp": "1706956200", "eventType": "deal_won",
+            "opportunityId": "o1", "opportunityName": "Big",
+            "customMetadata": {"big": 1e400, "half": "\ud83d"}, "vendor": 123456789012345678901234567890}"#;
+        let event = validate_body(Category::Crm, body, now()).unwrap();
+        let text = event.payload.as_json();
+        assert!(
+            text.contains(r#""customMetadata":{"big": 1e400, "half": "\ud83d"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""passthrough":{"vendor":123456789012345678901234567890}"#),
+            "{text}"
+        );
+        assert!(
+            event.payload.to_value().is_none(),
+            "a Value cannot hold 1e400"
+        );
+        assert_eq!(event.payload.as_raw().get(), text);
+    }
 }
