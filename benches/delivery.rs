@@ -837,6 +837,7 @@ impl Fixture {
         let (event, sub) = (&self.events[0], &self.subscriptions[0]);
         let delivery = Delivery::new(event, sub, Utc::now());
         let body = envelope(&delivery, event, &self.workspace, sub)
+            .expect("bench payloads are JSON")
             .as_json()
             .to_owned();
         (body, delivery.id, sub.current_secret().value.clone())
@@ -1395,6 +1396,7 @@ fn main() {
     let (event, sub) = (&fixture.events[0], &fixture.subscriptions[0]);
     let delivery = Delivery::new(event, sub, Utc::now());
     let body = envelope(&delivery, event, &fixture.workspace, sub)
+        .expect("bench payloads are JSON")
         .as_json()
         .to_owned();
     let secret = sub.current_secret().value.as_str();

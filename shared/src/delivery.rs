@@ -288,13 +288,13 @@ impl RetrySchedule {
 }
 
 /// The body a receiver gets: the notify seed's envelope around the event's payload, which is
-/// copied in as stored text.
+/// copied in as stored text. `Err` only if that text is not one JSON value.
 pub fn envelope(
     delivery: &Delivery,
     event: &Event,
     workspace: &Workspace,
     subscription: &Subscription,
-) -> RawJson {
+) -> Result<RawJson, serde_json::Error> {
     let body = Envelope {
         id: &delivery.id,
         event_type: &delivery.event_type,
@@ -310,11 +310,11 @@ pub fn envelope(
             kind: "GENERIC",
             identifier: event.category.as_str(),
         },
-        data: event.payload.as_raw(),
+        data: event.payload.as_raw()?,
         subscription_created_by: subscription.created_by.as_deref(),
         subscription_updated_by: subscription.updated_by.as_deref(),
     };
-    RawJson::to_json(&body).expect("envelopes always serialize")
+    RawJson::to_json(&body)
 }
 
 #[derive(Serialize)]

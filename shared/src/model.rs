@@ -138,8 +138,9 @@ impl RawJson {
     }
 
     /// The text as a `RawValue`, to embed in other JSON (one scan, no parse into values).
-    pub fn as_raw(&self) -> &RawValue {
-        serde_json::from_str(&self.0).expect("RawJson holds one JSON value")
+    /// Every constructor keeps the text valid, so an error here is a bug, reported not panicked.
+    pub fn as_raw(&self) -> Result<&RawValue, serde_json::Error> {
+        serde_json::from_str(&self.0)
     }
 
     /// The text as a `Value`; `None` only for text a `Value` cannot hold (a number beyond `f64`
@@ -151,7 +152,9 @@ impl RawJson {
 
 impl Serialize for RawJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.as_raw().serialize(serializer)
+        self.as_raw()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 

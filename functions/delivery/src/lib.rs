@@ -243,7 +243,9 @@ where
         let workspace_record = self.workspaces.get_workspace(workspace).await?;
         let workspace_record = workspace_record
             .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
-        let body = envelope(&delivery, &event, &workspace_record, &subscription);
+        let body = envelope(&delivery, &event, &workspace_record, &subscription).map_err(|e| {
+            WorkerError::Poison(format!("event {} has an unreadable payload: {e}", event.id))
+        })?;
         let secrets: Vec<&str> = subscription
             .signing_secrets(now)
             .map(|s| s.value.as_str())

@@ -795,6 +795,6 @@ mod tests {
             event.payload.to_value().is_none(),
             "a Value cannot hold 1e400"
         );
-        assert_eq!(event.payload.as_raw().get(), text);
+        assert_eq!(event.payload.as_raw().unwrap().get(), text);
     }
 }
