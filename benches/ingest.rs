@@ -391,9 +391,10 @@ impl Case {
         Self::with_template(category, fit(category, target), key, first)
     }
 
-    /// The category's body with no padding: what every request costs whatever its size.
+    /// The category's body with one character of padding (a transcript may not be empty):
+    /// what every request costs whatever its size.
     fn smallest(category: Category, key: &ApiKey, first: u64) -> Self {
-        let template = serde_json::to_vec(&body(category, 0)).expect("bodies serialize");
+        let template = serde_json::to_vec(&body(category, 1)).expect("bodies serialize");
         Self::with_template(category, template, key, first)
     }
 
