@@ -1,9 +1,10 @@
-//! The allocation-light path for valid bodies: members stay unparsed JSON text unless a rule
-//! reads their value, and the normalized payload is written from those slices. Whatever it
-//! cannot vouch for goes to the schema path, which decides and names every fault.
-//!
-//! Members no rule reads (unknown ones, `customMetadata`, free text) are kept verbatim, as JSON
-//! allows: an out-of-range number or an unpaired `\uD800` escape there is passed through.
+//! The allocation-light validation path for valid bodies, deferring to the schema path on doubt.
+
+// Members stay unparsed JSON text unless a rule reads their value, and the normalized payload is
+// written from those slices. Whatever this path cannot vouch for goes to the schema path, which
+// decides and names every fault. Members no rule reads (unknown ones, `customMetadata`, free
+// text) are kept verbatim, as JSON allows: an out-of-range number or an unpaired `\uD800`
+// escape there is passed through.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -1,5 +1,4 @@
-//! Per-category validation of ingest bodies, with every fault reported at once in Zod's
-//! `flatten()` shape, and normalization of the accepted payload.
+//! Per-category validation and normalization of ingest bodies, faults in Zod's `flatten()` shape.
 
 mod fast;
 
