@@ -25,18 +25,13 @@ pub fn split_turns(transcript: &str) -> Vec<Turn<'_>> {
     turns
 }
 
-/// The turns of a flat transcript given as a JSON string literal, as JSON text, without decoding
-/// it: split at its `\n` escapes, each turn's speaker and text stay escaped as they came, so
-/// nothing is unescaped or escaped again. `None` when the literal uses an escape other than
-/// `\n`, `\"` and `\\` (which could hide a line break, a colon or edge whitespace) or a
-/// speaker name holds an escape (its length would differ); [`split_turns`] then decides.
-/// The turns equal those [`split_turns`] gives for the decoded string.
-pub fn split_turns_json(literal: &str) -> Option<String> {
-    let mut out = String::with_capacity(literal.len() + literal.len() / 16 + 16);
-    write_turns_json(literal, &mut out).then_some(out)
-}
-
-/// [`split_turns_json`] appending to `out`; on `false` `out` is as it was.
+/// Appends the turns of a flat transcript given as a JSON string literal, as JSON text, without
+/// decoding it: split at its `\n` escapes, each turn's speaker and text stay escaped as they
+/// came, so nothing is unescaped or escaped again. `false` (and `out` as it was) when the
+/// literal uses an escape other than `\n`, `\"` and `\\` (which could hide a line break, a
+/// colon or edge whitespace) or a speaker name holds an escape (its length would differ);
+/// [`split_turns`] then decides. The turns equal those [`split_turns`] gives for the decoded
+/// string.
 pub fn write_turns_json(literal: &str, out: &mut String) -> bool {
     let Some(content) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
         return false;
@@ -213,11 +208,12 @@ fn take_stamp(line: &str) -> (Option<u32>, &str) {
     let Some((inner, rest)) = inner_and_rest.split_once(']') else {
         return (None, line);
     };
-    let parts: Vec<&str> = inner.split(':').collect();
-    let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.parse::<u32>().ok()).collect();
-    match numbers.as_deref() {
-        Some([m, s]) => (Some(m * 60 + s), rest.trim_start()),
-        Some([h, m, s]) => (Some(h * 3600 + m * 60 + s), rest.trim_start()),
+    let mut parts = inner.split(':').map(|part| part.parse::<u32>().ok());
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Some(m)), Some(Some(s)), None, _) => (Some(m * 60 + s), rest.trim_start()),
+        (Some(Some(h)), Some(Some(m)), Some(Some(s)), None) => {
+            (Some(h * 3600 + m * 60 + s), rest.trim_start())
+        }
         _ => (None, line),
     }
 }
@@ -236,6 +232,11 @@ fn speaker_and_text<'a>((name, text): (&'a str, &'a str)) -> Option<(&'a str, &'
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    fn split_turns_json(literal: &str) -> Option<String> {
+        let mut out = String::new();
+        write_turns_json(literal, &mut out).then_some(out)
+    }
 
     fn as_value(turns: Vec<Turn<'_>>) -> Value {
         serde_json::to_value(turns).unwrap()

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use jsonschema::Validator;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{ValidatedEvent, PASSTHROUGH_KEY};
+use super::{compile, ValidatedEvent, PASSTHROUGH_KEY};
 use crate::dedup;
 use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
@@ -71,7 +72,7 @@ fn schema_passes(validator: &Validator, text: &str) -> bool {
 }
 
 fn message_body_passes(members: &[(Cow<'_, str>, &RawValue)]) -> bool {
-    if has_duplicate_keys(members) {
+    if has_duplicate_keys(members, |(key, _)| key) {
         return false;
     }
     let mut seen = 0;
@@ -108,12 +109,6 @@ impl FastSpec {
         let mut names = Vec::new();
         let mut checks = Vec::new();
         for (name, property) in properties {
-            let compile = || {
-                jsonschema::draft202012::options()
-                    .should_validate_formats(true)
-                    .build(property)
-                    .expect("built-in member schemas compile")
-            };
             let check = if *property == serde_json::json!({"type": "string"}) {
                 Check::AnyString
             } else if *property == serde_json::json!({"type": "object"}) {
@@ -121,33 +116,49 @@ impl FastSpec {
             } else if *property == super::message_body() {
                 Check::MessageBody
             } else if name == "transcript" {
-                Check::Transcript(compile())
+                Check::Transcript(compile(property))
             } else {
-                Check::Schema(compile())
+                Check::Schema(compile(property))
             };
             names.push(name.clone());
             checks.push(check);
         }
-        let position = |name: &str| names.iter().position(|n| n == name);
-        let required = schema["required"]
+        let mut spec = Self {
+            names,
+            checks,
+            required: Vec::new(),
+            timestamp: 0,
+            event_type: 0,
+            event_id: None,
+            transcript: None,
+        };
+        spec.required = schema["required"]
             .as_array()
             .expect("schemas list required members")
             .iter()
-            .map(|name| position(name.as_str().unwrap_or_default()).expect("required is known"))
+            .map(|name| {
+                spec.position(name.as_str().unwrap_or_default())
+                    .expect("required is known")
+            })
             .collect();
-        Self {
-            required,
-            timestamp: position("eventTimestamp").expect("every category has a timestamp"),
-            event_type: position("eventType").expect("every category has an event type"),
-            event_id: position("eventId"),
-            transcript: position("transcript"),
-            checks,
-            names,
-        }
+        spec.timestamp = spec
+            .position("eventTimestamp")
+            .expect("every category has a timestamp");
+        spec.event_type = spec
+            .position("eventType")
+            .expect("every category has an event type");
+        spec.event_id = spec.position("eventId");
+        spec.transcript = spec.position("transcript");
+        spec
     }
 
     fn position(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
+    }
+
+    /// Whether `name` is a member the category's schema declares.
+    pub(super) fn is_known(&self, name: &str) -> bool {
+        self.position(name).is_some()
     }
 }
 
@@ -161,16 +172,16 @@ pub(super) fn validate(
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let members = TopLevel(spec).deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
-    if has_duplicate_keys(&members) {
+    if has_duplicate_keys(&members, |member| &member.key) {
         return None;
     }
     let mut known: [Option<&Fragment<'_>>; MAX_KNOWN] = [None; MAX_KNOWN];
-    for (key, value) in &members {
-        if let Some(i) = spec.position(key) {
-            if !spec.checks[i].passes(value) {
+    for member in &members {
+        if let Some(i) = member.known {
+            if !spec.checks[i].passes(&member.value) {
                 return None;
             }
-            known[i] = Some(value);
+            known[i] = Some(&member.value);
         }
     }
     if spec.required.iter().any(|&i| known[i].is_none()) {
@@ -193,15 +204,19 @@ pub(super) fn validate(
         timestamp: timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
         flat_transcript,
     };
+    let (payload, turns) = normalized.write(body.len())?;
     let dedup_id = match event_id {
         Some(explicit) => explicit,
-        None => dedup::derive(category, &normalized.identifying_view(category)?),
+        None => {
+            let turns = turns.map(|range| &payload[range]);
+            dedup::derive(category, &normalized.identifying_view(category, turns)?)
+        }
     };
     Some(ValidatedEvent {
         event_type,
         timestamp,
         dedup_id,
-        payload: RawJson::assembled(normalized.write(body.len())?),
+        payload: RawJson::assembled(payload),
     })
 }
 
@@ -216,15 +231,15 @@ fn write_flat_turns(literal: &RawValue, out: &mut String) -> Option<()> {
     Some(())
 }
 
-fn has_duplicate_keys<V>(members: &[(Cow<'_, str>, V)]) -> bool {
+fn has_duplicate_keys<T>(members: &[T], key: impl Fn(&T) -> &str) -> bool {
     if members.len() <= PAIRWISE_LIMIT {
-        members
-            .iter()
-            .enumerate()
-            .any(|(i, (key, _))| members[i + 1..].iter().any(|(other, _)| other == key))
+        members.iter().enumerate().any(|(i, member)| {
+            let name = key(member);
+            members[i + 1..].iter().any(|other| key(other) == name)
+        })
     } else {
         let mut seen = HashSet::with_capacity(members.len());
-        !members.iter().all(|(key, _)| seen.insert(key.as_ref()))
+        !members.iter().all(|member| seen.insert(key(member)))
     }
 }
 
@@ -232,7 +247,7 @@ fn has_duplicate_keys<V>(members: &[(Cow<'_, str>, V)]) -> bool {
 /// RFC 3339 UTC, a flat transcript as turns, unknown members under [`PASSTHROUGH_KEY`].
 struct Normalized<'a> {
     spec: &'a FastSpec,
-    members: &'a [(Cow<'a, str>, Fragment<'a>)],
+    members: &'a [Member<'a>],
     /// RFC 3339 with millisecond digits and `Z`: ASCII that needs no escaping.
     timestamp: String,
     /// A transcript sent as one string literal, written out as turns.
@@ -240,23 +255,18 @@ struct Normalized<'a> {
 }
 
 impl Normalized<'_> {
-    fn known(&self, key: &str) -> Option<usize> {
-        self.spec.position(key)
-    }
-
-    /// Only the members the derived dedup id reads, as the schema path would hold them.
-    fn identifying_view(&self, category: Category) -> Option<Value> {
+    /// Only the members the derived dedup id reads, as the schema path would hold them;
+    /// `turns` is the flat transcript as [`Normalized::write`] wrote it.
+    fn identifying_view(&self, category: Category, turns: Option<&str>) -> Option<Value> {
         let mut view = Map::new();
         for name in dedup::identifying_members(category) {
             let value = if *name == "eventTimestamp" {
                 Value::String(self.timestamp.clone())
-            } else if let (Some(literal), true) = (self.flat_transcript, *name == "transcript") {
-                let mut turns = String::new();
-                write_flat_turns(literal, &mut turns)?;
-                serde_json::from_str(&turns).ok()?
+            } else if let (Some(turns), true) = (turns, *name == "transcript") {
+                serde_json::from_str(turns).ok()?
             } else {
-                match self.members.iter().find(|(key, _)| key == name) {
-                    Some((_, value)) => value.parse()?,
+                match self.members.iter().find(|member| member.key == *name) {
+                    Some(member) => member.value.parse()?,
                     None => continue,
                 }
             };
@@ -267,15 +277,17 @@ impl Normalized<'_> {
 
     /// The payload as JSON text, joined from checked pieces: member values as the parser
     /// delimited them, keys as they came (or re-escaped when they had escapes), and the
-    /// timestamp and turns built above. Nothing long is escaped or parsed again.
-    fn write(&self, body_len: usize) -> Option<String> {
+    /// timestamp and turns built above. Nothing long is escaped or parsed again. Also returns
+    /// where in it the turns of a flat transcript stand.
+    fn write(&self, body_len: usize) -> Option<(String, Option<Range<usize>>)> {
         // Turns add a few bytes of keys per line of transcript.
         let extra = self.flat_transcript.map_or(0, |t| t.get().len() / 8) + 64;
         let mut out = String::with_capacity(body_len + extra);
         out.push('{');
         let mut unknown = false;
-        for (key, value) in self.members {
-            match self.known(key) {
+        let mut turns = None;
+        for Member { key, known, value } in self.members {
+            match *known {
                 None => unknown = true,
                 Some(i) if i == self.spec.timestamp => {
                     open_member(&mut out, key);
@@ -285,7 +297,9 @@ impl Normalized<'_> {
                 }
                 Some(i) if Some(i) == self.spec.transcript && self.flat_transcript.is_some() => {
                     open_member(&mut out, key);
+                    let start = out.len();
                     write_flat_turns(self.flat_transcript?, &mut out)?;
+                    turns = Some(start..out.len());
                 }
                 Some(_) => {
                     open_member(&mut out, key);
@@ -296,8 +310,8 @@ impl Normalized<'_> {
         if unknown {
             open_member(&mut out, PASSTHROUGH_KEY);
             out.push('{');
-            for (key, value) in self.members {
-                if self.known(key).is_none() {
+            for Member { key, known, value } in self.members {
+                if known.is_none() {
                     open_member(&mut out, key);
                     value.write(&mut out);
                 }
@@ -305,7 +319,7 @@ impl Normalized<'_> {
             out.push('}');
         }
         out.push('}');
-        Some(out)
+        Some((out, turns))
     }
 }
 
@@ -368,8 +382,15 @@ impl Fragment<'_> {
 /// split one level, the rest stay unparsed.
 struct TopLevel<'s>(&'s FastSpec);
 
+/// One top-level member, with its index among the category's known members.
+struct Member<'a> {
+    key: Cow<'a, str>,
+    known: Option<usize>,
+    value: Fragment<'a>,
+}
+
 impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
-    type Value = Vec<(Cow<'de, str>, Fragment<'de>)>;
+    type Value = Vec<Member<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
@@ -377,7 +398,7 @@ impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
 }
 
 impl<'de> Visitor<'de> for TopLevel<'_> {
-    type Value = Vec<(Cow<'de, str>, Fragment<'de>)>;
+    type Value = Vec<Member<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -386,16 +407,14 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(MAX_KNOWN);
         while let Some(Text(key)) = map.next_key()? {
-            let split = self
-                .0
-                .position(&key)
-                .is_some_and(|i| matches!(self.0.checks[i], Check::MessageBody));
+            let known = self.0.position(&key);
+            let split = known.is_some_and(|i| matches!(self.0.checks[i], Check::MessageBody));
             let value = if split {
                 Fragment::Object(map.next_value::<Members<'de>>()?.0)
             } else {
                 Fragment::Raw(map.next_value()?)
             };
-            members.push((key, value));
+            members.push(Member { key, known, value });
         }
         Ok(members)
     }
@@ -429,32 +448,5 @@ impl<'de> Deserialize<'de> for Members<'de> {
 }
 
 /// A JSON string, borrowed from the input unless it had escapes to undo.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-
-            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-
-            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text)))
-            }
-        }
-
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
