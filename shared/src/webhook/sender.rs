@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{redirect, Client, Response, StatusCode};
 use url::Url;
 
@@ -139,6 +139,7 @@ impl WebhookSender {
     ) -> Attempt {
         let started = Instant::now();
         let signature = sign(secrets, webhook_id, timestamp, body);
+        let headers = delivery_headers(webhook_id, timestamp, &signature);
         let mut attempt = Attempt {
             outcome: AttemptOutcome::Failure,
             status_code: None,
@@ -154,9 +155,9 @@ impl WebhookSender {
                 ("webhook-signature".into(), signature),
             ],
         };
-        let result = match target {
-            Ok(url) => self.exchange(url, body, &mut attempt).await,
-            Err(refusal) => Err(refusal),
+        let result = match (target, headers) {
+            (Ok(url), Ok(headers)) => self.exchange(url, headers, body, &mut attempt).await,
+            (Err(refusal), _) | (Ok(_), Err(refusal)) => Err(refusal),
         };
         attempt.error = result.err();
         attempt.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -164,15 +165,13 @@ impl WebhookSender {
     }
 
     /// Fills in the response parts of `attempt`; `Err` is the attempt's error text.
-    async fn exchange(&self, url: Url, body: &str, attempt: &mut Attempt) -> Result<(), String> {
-        let headers = header_map(&attempt.request_headers)?;
-        if headers
-            .get("webhook-signature")
-            .is_none_or(|v| v.is_empty())
-        {
-            // Receivers must reject unsigned deliveries, so sending one only wastes an attempt.
-            return Err("no usable signing secret: delivery not sent unsigned".into());
-        }
+    async fn exchange(
+        &self,
+        url: Url,
+        headers: HeaderMap,
+        body: &str,
+        attempt: &mut Attempt,
+    ) -> Result<(), String> {
         let mut response = self
             .client
             .post(url)
@@ -249,15 +248,29 @@ impl WebhookSender {
     }
 }
 
-fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("invalid value for header {name}: {value:?}"))?;
-        map.insert(name, value);
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+/// The headers a delivery adds to the client's own (`user-agent`), or why it must not be sent.
+fn delivery_headers(
+    webhook_id: &str,
+    timestamp: i64,
+    signature: &str,
+) -> Result<HeaderMap, String> {
+    let id = HeaderValue::from_str(webhook_id)
+        .map_err(|_| format!("invalid value for header {WEBHOOK_ID}: {webhook_id:?}"))?;
+    if signature.is_empty() {
+        // Receivers must reject unsigned deliveries, so sending one only wastes an attempt.
+        return Err("no usable signing secret: delivery not sent unsigned".into());
     }
+    let signature = HeaderValue::from_str(signature)
+        .map_err(|_| format!("invalid value for header {WEBHOOK_SIGNATURE}: {signature:?}"))?;
+    let mut map = HeaderMap::with_capacity(4);
+    map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    map.insert(WEBHOOK_ID, id);
+    map.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
+    map.insert(WEBHOOK_SIGNATURE, signature);
     Ok(map)
 }
 
