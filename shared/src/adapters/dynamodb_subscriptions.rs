@@ -55,8 +55,9 @@ impl DynamoSubscriptions {
         ])
     }
 
-    fn with_doc(mut key: Item, subscription: &Subscription) -> Item {
-        key.insert("doc".into(), s(subscription_doc(subscription)));
+    /// The item at `key` holding `doc`, the subscription serialized once for all its items.
+    fn with_doc(mut key: Item, subscription: &Subscription, doc: &str) -> Item {
+        key.insert("doc".into(), s(doc));
         key.insert("version".into(), n(subscription.version as i64));
         key.insert(
             "is_enabled".into(),
@@ -99,13 +100,14 @@ impl DynamoSubscriptions {
     fn route_puts(
         &self,
         subscription: &Subscription,
+        doc: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         subscription
             .routed_event_types()
             .iter()
             .map(|t| {
                 let key = Self::route_key(&subscription.workspace_id, t, &subscription.id);
-                self.put(Self::with_doc(key, subscription), None)
+                self.put(Self::with_doc(key, subscription, doc), None)
             })
             .collect()
     }
@@ -169,12 +171,14 @@ impl DynamoSubscriptions {
 
 impl SubscriptionStore for DynamoSubscriptions {
     async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let doc = subscription_doc(subscription);
         let main = Self::with_doc(
             Self::main_key(&subscription.workspace_id, &subscription.id),
             subscription,
+            &doc,
         );
         let mut items = vec![self.put(main, Some(("attribute_not_exists(pk)", None)))?];
-        items.extend(self.route_puts(subscription)?);
+        items.extend(self.route_puts(subscription, &doc)?);
         if self.transact(items).await? {
             Ok(())
         } else {
@@ -216,7 +220,12 @@ impl SubscriptionStore for DynamoSubscriptions {
         current: &Subscription,
         updated: &Subscription,
     ) -> Result<bool, StoreError> {
-        let main = Self::with_doc(Self::main_key(&updated.workspace_id, &updated.id), updated);
+        let doc = subscription_doc(updated);
+        let main = Self::with_doc(
+            Self::main_key(&updated.workspace_id, &updated.id),
+            updated,
+            &doc,
+        );
         let mut items = vec![self.put(
             main,
             Some(("version = :version", Some(current.version as i64))),
@@ -232,7 +241,7 @@ impl SubscriptionStore for DynamoSubscriptions {
                 None,
             )?);
         }
-        items.extend(self.route_puts(updated)?);
+        items.extend(self.route_puts(updated, &doc)?);
         self.transact(items).await
     }
 

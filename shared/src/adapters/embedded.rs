@@ -11,7 +11,7 @@ use super::{ensure_event_fits, now_epoch_seconds, subscription_doc, subscription
 use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
-use crate::model::{Category, Event, Workspace};
+use crate::model::{Category, Event, RawJson, Workspace};
 use crate::ports::{
     DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
     ReceivedMessage, SubscriptionStore, WorkspaceStore,
@@ -308,7 +308,7 @@ impl EmbeddedDb {
             timestamp: parse_time(&timestamp)?,
             received_at: parse_time(&received_at)?,
             should_process,
-            payload: serde_json::from_str(&payload)
+            payload: RawJson::from_json(payload)
                 .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?,
         }))
     }
@@ -679,11 +679,12 @@ fn delivery_from_row(
 
 impl DeliveryStore for EmbeddedDb {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
-        let delivery = delivery.clone();
-        let row: DeliveryRow = self
+        let written = delivery.clone();
+        let existing: Option<DeliveryRow> = self
             .call(move |c| {
+                let delivery = written;
                 let doc = serde_json::to_string(&delivery).expect("deliveries always serialize");
-                c.execute(
+                let inserted = c.execute(
                     "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
                     params![
@@ -695,10 +696,15 @@ impl DeliveryStore for EmbeddedDb {
                         delivery.completed
                     ],
                 )?;
+                if inserted == 1 {
+                    // The row is exactly what was written.
+                    return Ok(None);
+                }
                 c.query_row(DELIVERY_SELECT, params![delivery.workspace_id.as_str(), delivery.id.as_str()], read_delivery_row)
+                    .map(Some)
             })
             .await?;
-        delivery_from_row(row)
+        existing.map_or_else(|| Ok(delivery.clone()), delivery_from_row)
     }
 
     async fn get_delivery(
