@@ -296,53 +296,84 @@ pub fn envelope(
     subscription: &Subscription,
 ) -> Result<RawJson, serde_json::Error> {
     let body = Envelope {
-        id: &delivery.id,
+        id: delivery.id.as_str(),
         event_type: &delivery.event_type,
         affect: "add",
-        version: "1.0",
-        timestamp: event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-        workspace: WorkspaceOut {
-            id: &workspace.id,
+        timestamp: event.timestamp,
+        workspace: EnvelopeWorkspace {
+            id: workspace.id.as_str(),
             name: &workspace.name,
         },
-        source: SourceOut {
-            id: &event.id,
+        source: EnvelopeSource {
+            id: event.id.as_str(),
             kind: "GENERIC",
             identifier: event.category.as_str(),
         },
         data: event.payload.as_raw()?,
-        subscription_created_by: subscription.created_by.as_deref(),
-        subscription_updated_by: subscription.updated_by.as_deref(),
+        subscription: Some(subscription),
     };
     RawJson::to_json(&body)
 }
 
+/// The notify seed's envelope, for real deliveries ([`envelope`]) and test sends alike.
+pub struct Envelope<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    /// `add` for an event, `test` for a test send.
+    pub affect: &'a str,
+    pub timestamp: DateTime<Utc>,
+    pub workspace: EnvelopeWorkspace<'a>,
+    pub source: EnvelopeSource<'a>,
+    pub data: &'a RawValue,
+    /// Whose subscription it is, when there is one.
+    pub subscription: Option<&'a Subscription>,
+}
+
 #[derive(Serialize)]
-struct Envelope<'a> {
-    id: &'a DeliveryId,
+pub struct EnvelopeWorkspace<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct EnvelopeSource<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub identifier: &'a str,
+}
+
+/// The field names and order receivers see.
+#[derive(Serialize)]
+struct EnvelopeOut<'a> {
+    id: &'a str,
     event_type: &'a str,
-    affect: &'static str,
+    affect: &'a str,
     version: &'static str,
     timestamp: String,
-    workspace: WorkspaceOut<'a>,
-    source: SourceOut<'a>,
+    workspace: &'a EnvelopeWorkspace<'a>,
+    source: &'a EnvelopeSource<'a>,
     data: &'a RawValue,
     subscription_created_by: Option<&'a str>,
     subscription_updated_by: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-struct WorkspaceOut<'a> {
-    id: &'a WorkspaceId,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct SourceOut<'a> {
-    id: &'a EventId,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    identifier: &'static str,
+impl Serialize for Envelope<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EnvelopeOut {
+            id: self.id,
+            event_type: self.event_type,
+            affect: self.affect,
+            version: "1.0",
+            timestamp: self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+            workspace: &self.workspace,
+            source: &self.source,
+            data: self.data,
+            subscription_created_by: self.subscription.and_then(|s| s.created_by.as_deref()),
+            subscription_updated_by: self.subscription.and_then(|s| s.updated_by.as_deref()),
+        }
+        .serialize(serializer)
+    }
 }
 
 #[cfg(test)]

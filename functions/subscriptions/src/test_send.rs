@@ -2,10 +2,13 @@
 
 use std::sync::LazyLock;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
+use hookline_shared::delivery::{Envelope, EnvelopeSource, EnvelopeWorkspace};
 use hookline_shared::validation::schema_errors;
 use hookline_shared::webhook::{AttemptOutcome, WebhookSender};
-use hookline_shared::{catalog, SigningSecret, SubscriptionStore, WorkspaceId, WorkspaceStore};
+use hookline_shared::{
+    catalog, RawJson, SigningSecret, SubscriptionStore, WorkspaceId, WorkspaceStore,
+};
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
@@ -67,25 +70,32 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
         None => one_off.iter().map(|s| s.value.clone()).collect(),
     };
     let webhook_id = format!("msg_test_{}", uuid::Uuid::now_v7().simple());
-    let envelope = json!({
-        "id": webhook_id,
-        "event_type": event_type,
-        "affect": "test",
-        "version": "1.0",
-        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "workspace": {"id": workspace, "name": name},
-        "source": {"id": "test", "type": "TEST", "identifier": "Hookline test send"},
-        "data": info.sample,
-        "subscription_created_by": matching.as_ref().and_then(|s| s.created_by.clone()),
-        "subscription_updated_by": matching.as_ref().and_then(|s| s.updated_by.clone()),
-    });
+    let data = serde_json::value::to_raw_value(&info.sample).expect("samples serialize");
+    let envelope = Envelope {
+        id: &webhook_id,
+        event_type,
+        affect: "test",
+        timestamp: now,
+        workspace: EnvelopeWorkspace {
+            id: workspace.as_str(),
+            name: &name,
+        },
+        source: EnvelopeSource {
+            id: "test",
+            kind: "TEST",
+            identifier: "Hookline test send",
+        },
+        data: &data,
+        subscription: matching.as_ref(),
+    };
+    let body = RawJson::to_json(&envelope).expect("envelopes serialize");
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let attempt = sender
         .send(
             url,
             &webhook_id,
             now.timestamp(),
-            &envelope.to_string(),
+            body.as_json(),
             &secret_refs,
         )
         .await;
@@ -101,7 +111,7 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
         "duration_ms": attempt.duration_ms,
         "error": attempt.error,
         "headers_sent": headers,
-        "payload": envelope,
+        "payload": body.to_value(),
         "signed_with": if matching.is_some() { "subscription secrets" } else { "one-off secret" },
         "signing_secret": one_off.map(|s| s.value),
     }))
