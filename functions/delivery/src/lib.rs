@@ -162,14 +162,8 @@ where
             .create_delivery(&Delivery::new(event, subscription, now))
             .await?;
         if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
-            self.requeue(
-                &delivery.workspace_id,
-                &delivery.id,
-                1,
-                now.timestamp(),
-                Duration::ZERO,
-            )
-            .await?;
+            self.requeue(&delivery.workspace_id, &delivery.id, 1, now, Duration::ZERO)
+                .await?;
         }
         Ok(())
     }
@@ -188,7 +182,7 @@ where
                 workspace,
                 id,
                 attempt,
-                not_before,
+                now,
                 Duration::from_secs(early as u64),
             )
             .await?;
@@ -217,8 +211,7 @@ where
         };
         if !subscription.is_enabled {
             // Kept, not dropped: it looks again until the subscription is enabled again.
-            let recheck = now.timestamp() + self.paused_recheck.as_secs() as i64;
-            self.requeue(workspace, id, attempt, recheck, self.paused_recheck)
+            self.requeue(workspace, id, attempt, now, self.paused_recheck)
                 .await?;
             return Ok(Handled::Deferred);
         }
@@ -283,8 +276,7 @@ where
         self.count_failure(&subscription, &result, now).await;
         match self.schedule.next_delay(attempt, result.retry_after) {
             Some(after) => {
-                self.requeue(workspace, id, attempt + 1, later(now, after), after)
-                    .await?;
+                self.requeue(workspace, id, attempt + 1, now, after).await?;
                 self.deliveries
                     .finish_attempt(workspace, id, attempt, DeliveryState::Pending)
                     .await?;
@@ -303,21 +295,21 @@ where
         }
     }
 
-    /// Queues attempt `attempt`, not to be made before `not_before` (epoch seconds); `wait` is
-    /// the message delay, capped at SQS's 15 minutes (the attempt re-queues itself if early).
+    /// Queues attempt `attempt`, not to be made until `wait` after `now`. The message delay is
+    /// capped at SQS's 15 minutes; an attempt that arrives early re-queues itself.
     async fn requeue(
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
         attempt: u32,
-        not_before: i64,
+        now: DateTime<Utc>,
         wait: Duration,
     ) -> Result<(), WorkerError> {
         let message = QueueMessage::Deliver {
             workspace_id: workspace.clone(),
             delivery_id: id.clone(),
             attempt,
-            not_before,
+            not_before: later(now, wait),
         };
         self.queue
             .send(&message.to_body(), wait.min(MAX_QUEUE_DELAY))
