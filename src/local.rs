@@ -12,10 +12,11 @@ use delivery::Worker;
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::{
-    flag, retry_schedule_from_env, ConfigError, ALLOW_PRIVATE_TARGETS, DEFAULT_DEDUP_WINDOW_DAYS,
+    flag_or, retry_schedule_from_env, ConfigError, ALLOW_PRIVATE_TARGETS,
+    DEFAULT_DEDUP_WINDOW_DAYS, DEFAULT_LOG_RETENTION_DAYS,
 };
 use hookline_shared::delivery::RetrySchedule;
-use hookline_shared::webhook::{SenderConfig, TargetPolicy, WebhookSender};
+use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use hookline_shared::{Queue as _, ReceivedMessage, StoreError, WorkspaceId, WorkspaceStore};
 use ingest::{error_response, handle_ingest, Ingest, IngestError};
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ impl Default for LocalOptions {
         Self {
             schedule: RetrySchedule::default(),
             allow_private: true,
-            log_retention: Duration::from_secs(30 * 86_400),
+            log_retention: Duration::from_secs(DEFAULT_LOG_RETENTION_DAYS * 86_400),
             paused_recheck: Duration::from_secs(5),
         }
     }
@@ -77,14 +78,12 @@ impl Default for LocalOptions {
 impl LocalOptions {
     /// Defaults, with `HOOKLINE_RETRY_SCHEDULE` and `HOOKLINE_ALLOW_PRIVATE_TARGETS` honoured.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mut options = Self {
+        let defaults = Self::default();
+        Ok(Self {
             schedule: retry_schedule_from_env()?,
-            ..Self::default()
-        };
-        if std::env::var_os(ALLOW_PRIVATE_TARGETS).is_some() {
-            options.allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
-        }
-        Ok(options)
+            allow_private: flag_or(ALLOW_PRIVATE_TARGETS, defaults.allow_private)?,
+            ..defaults
+        })
     }
 }
 
@@ -113,28 +112,20 @@ impl LocalStack {
         let events_queue = queue(EVENTS_QUEUE, EVENTS_DLQ);
         let deliveries_queue = queue(DELIVERIES_QUEUE, DELIVERIES_DLQ);
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
-        let sender_config = SenderConfig {
-            policy: TargetPolicy {
-                allow_private: options.allow_private,
-            },
-            ..SenderConfig::production()
-        };
+        // One client, so test sends and deliveries share its connection pool.
+        let sender = WebhookSender::new(SenderConfig::production_allowing_private(
+            options.allow_private,
+        ));
         let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
         // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
-        let notify = Notify::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            WebhookSender::new(sender_config),
-            true,
-        );
+        let notify = Notify::new(db.clone(), db.clone(), db.clone(), sender.clone(), true);
         let worker = Worker {
             workspaces: db.clone(),
             events: db.clone(),
             subscriptions: db.clone(),
             deliveries: db.clone(),
             queue: deliveries_queue.clone(),
-            sender: WebhookSender::new(sender_config),
+            sender,
             schedule: options.schedule,
             log_retention: options.log_retention,
             paused_recheck: options.paused_recheck,

@@ -21,6 +21,7 @@ pub const ALLOW_PRIVATE_TARGETS: &str = "HOOKLINE_ALLOW_PRIVATE_TARGETS";
 pub const ALLOW_HTTP_WEBHOOKS: &str = "HOOKLINE_ALLOW_HTTP_WEBHOOKS";
 
 pub const DEFAULT_DEDUP_WINDOW_DAYS: u64 = 30;
+pub const DEFAULT_LOG_RETENTION_DAYS: u64 = 30;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -67,8 +68,14 @@ pub fn retry_schedule_from_env() -> Result<crate::delivery::RetrySchedule, Confi
 
 /// A `true`/`false` switch; unset means `false`.
 pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
+    flag_or(name, false)
+}
+
+/// Like [`flag`], but `default` when the variable is not set at all.
+pub fn flag_or(name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match std::env::var(name).ok().as_deref().map(str::trim) {
-        None | Some("") | Some("false") => Ok(false),
+        None => Ok(default),
+        Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(other) => Err(ConfigError::Invalid {
             name,

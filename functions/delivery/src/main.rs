@@ -4,10 +4,10 @@ use delivery::{handle_sqs, Worker};
 use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue};
 use hookline_shared::config::{
     days_from_env, flag, init_lambda_logging, required, retry_schedule_from_env,
-    ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, DELIVERIES_TABLE, EVENTS_TABLE, LOGS_TABLE,
-    LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    ALLOW_PRIVATE_TARGETS, DEFAULT_LOG_RETENTION_DAYS, DELIVERIES_QUEUE_URL, DELIVERIES_TABLE,
+    EVENTS_TABLE, LOGS_TABLE, LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
-use hookline_shared::webhook::{SenderConfig, TargetPolicy, WebhookSender};
+use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 /// Paused subscriptions are looked at again on this period.
@@ -22,23 +22,19 @@ async fn main() -> Result<(), Error> {
     let deliveries_table = required(DELIVERIES_TABLE)?;
     let logs_table = required(LOGS_TABLE)?;
     let queue_url = required(DELIVERIES_QUEUE_URL)?;
-    let log_retention = days_from_env(LOG_RETENTION_DAYS, 30)?;
+    let log_retention = days_from_env(LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_DAYS)?;
     let schedule = retry_schedule_from_env()?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let store = DynamoStore::new(dynamodb.clone(), workspaces_table, events_table);
-    let config = SenderConfig {
-        policy: TargetPolicy { allow_private },
-        ..SenderConfig::production()
-    };
     let worker = Worker {
         workspaces: store.clone(),
         events: store,
         subscriptions: DynamoSubscriptions::new(dynamodb.clone(), subscriptions_table),
         deliveries: DynamoDeliveries::new(dynamodb, deliveries_table, logs_table, log_retention),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
-        sender: WebhookSender::new(config),
+        sender: WebhookSender::new(SenderConfig::production_allowing_private(allow_private)),
         schedule,
         log_retention,
         paused_recheck: PAUSED_RECHECK,

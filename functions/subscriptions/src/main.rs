@@ -5,7 +5,7 @@ use hookline_shared::config::{
     flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS, LOGS_TABLE,
     SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
-use hookline_shared::webhook::{SenderConfig, TargetPolicy, WebhookSender};
+use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, service_fn, Error, Request};
 use subscriptions::{handle_notify, Notify};
 
@@ -23,11 +23,7 @@ async fn main() -> Result<(), Error> {
     let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
     // This function only reads logs; the deliveries table is the delivery function's.
     let logs = DynamoDeliveries::new(client, "", logs_table, std::time::Duration::ZERO);
-    let policy = TargetPolicy { allow_private };
-    let sender = WebhookSender::new(SenderConfig {
-        policy,
-        ..SenderConfig::production()
-    });
+    let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let deps = Notify::new(workspaces, subscriptions, logs, sender, allow_http);
     run(service_fn(|req: Request| handle_notify(&deps, req))).await
 }

@@ -42,10 +42,13 @@ impl SenderConfig {
 
     /// Production limits, but loopback and private targets are reachable (metadata never is).
     pub fn local_development() -> Self {
+        Self::production_allowing_private(true)
+    }
+
+    /// Production limits, with private targets reachable only when `allow_private` says so.
+    pub fn production_allowing_private(allow_private: bool) -> Self {
         Self {
-            policy: TargetPolicy {
-                allow_private: true,
-            },
+            policy: TargetPolicy { allow_private },
             ..Self::production()
         }
     }
