@@ -3,15 +3,17 @@
 
 use std::time::{Duration, Instant};
 
+use ingest::ROUTE_PREFIX;
 use serde_json::{json, Value};
 
 use crate::ingest_api::seed_email;
-use crate::local_mode::{client, Serving};
+use crate::local_mode::{post, Serving};
 use crate::notify_api::Api;
 use crate::receiver::{Behavior, Receiver};
-use crate::signature_verifiers::{both_verify, Delivery, Verdict};
+use crate::signature_verifiers::{both_verify, Verdict};
+use crate::support::poll_until;
 
-const INGEST_EMAILS: &str = "/api/v2/analytics/webhook/receive/generic/emails";
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
     let body = json!({"webhook_url": url, "event_types": event_types, "is_enabled": true, "created_by": "tests"});
@@ -23,15 +25,16 @@ async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
 }
 
 async fn ingest(serving: &Serving, body: &Value) -> Value {
-    let response = client()
-        .post(format!("{}{INGEST_EMAILS}", serving.base))
-        .header("api_key", &serving.api_key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.unwrap()
+    let (status, answer) = post(
+        serving,
+        &format!("{ROUTE_PREFIX}emails"),
+        Some(&serving.api_key),
+        Some("application/json"),
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
 }
 
 /// The seed email with a unique subject, so each call is a new event.
@@ -56,14 +59,13 @@ async fn logs(api: &Api<'_>, subscription: &Value) -> Vec<Value> {
 
 /// Polls the subscription's logs until there is at least one, for at most `limit`.
 async fn wait_for_logs(api: &Api<'_>, subscription: &Value, limit: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let attempts = logs(api, subscription).await;
-        if !attempts.is_empty() || Instant::now() >= deadline {
-            return attempts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_until(
+        limit,
+        POLL_INTERVAL,
+        || logs(api, subscription),
+        |attempts| !attempts.is_empty(),
+    )
+    .await
 }
 
 /// Polls the subscription until `is_enabled` is `false` (paused), for at most `limit`.
@@ -72,14 +74,13 @@ async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Va
         "/workspaces/{{ws}}/subscription/{}",
         subscription["id"].as_str().unwrap()
     );
-    let deadline = Instant::now() + limit;
-    loop {
-        let (_, current) = api.send("GET", &path, None).await;
-        if current["is_enabled"] == false || Instant::now() >= deadline {
-            return current;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_until(
+        limit,
+        POLL_INTERVAL,
+        || async { api.send("GET", &path, None).await.1 },
+        |current| current["is_enabled"] == false,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,10 +88,7 @@ async fn an_ingested_event_reaches_its_subscriber_signed_and_logged() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start(dir.path());
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let subscription = subscribe(
         &api,
         &receiver.endpoint("hook", Behavior::Ok),
@@ -125,17 +123,14 @@ async fn an_ingested_event_reaches_its_subscriber_signed_and_logged() {
         .as_str()
         .unwrap()
         .contains("Hookline"));
-    let wire = Delivery {
-        headers: got[0].headers.clone(),
-        body: got[0].body.clone(),
-    };
     let secret = subscription["secret"].as_str().unwrap();
     assert_eq!(
-        both_verify(secret, &wire.body, &wire),
+        both_verify(secret, &got[0].body, &got[0]),
         [Verdict::Verified, Verdict::Verified]
     );
 
-    let attempts = logs(&api, &subscription).await;
+    // The log is written after the receiver answers, so it may trail the POST by a moment.
+    let attempts = wait_for_logs(&api, &subscription, Duration::from_secs(5)).await;
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["delivery_status"], "success");
     assert_eq!(attempts[0]["status_code"], "200");
@@ -157,10 +152,7 @@ async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_sub
     let dir = tempfile::tempdir().unwrap();
     let schedule = "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3";
     let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", schedule)]);
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let flaky = subscribe(
         &api,
         &receiver.endpoint("flaky", Behavior::FailTimes(3)),
@@ -262,10 +254,7 @@ async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", "600")]);
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let unreachable = format!("http://127.0.0.1:{closed_port}/hook");
     let slow = Behavior::Slow(Duration::from_secs(20));
     let targets = [
@@ -343,10 +332,7 @@ async fn a_deployed_configuration_never_reaches_loopback() {
             ("HOOKLINE_RETRY_SCHEDULE", "600"),
         ],
     );
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let subscription = subscribe(
         &api,
         &receiver.endpoint("internal", Behavior::Ok),
@@ -389,10 +375,7 @@ async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start(dir.path());
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let url = receiver.endpoint("test", Behavior::Ok);
     let (status, outcome) = api
         .send(
@@ -413,13 +396,9 @@ async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(body["event_type"], "conversation.new");
     assert_eq!(body["data"]["conversation_id"], "conv-789");
-    let wire = Delivery {
-        headers: got[0].headers.clone(),
-        body: got[0].body.clone(),
-    };
     let secret = outcome["signing_secret"].as_str().unwrap();
     assert_eq!(
-        both_verify(secret, &wire.body, &wire),
+        both_verify(secret, &got[0].body, &got[0]),
         [Verdict::Verified, Verdict::Verified]
     );
 
@@ -447,10 +426,7 @@ async fn a_pending_retry_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let schedule = [("HOOKLINE_RETRY_SCHEDULE", "600")];
     let serving = Serving::start_with(dir.path(), &schedule);
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
     let subscription = subscribe(
         &api,
         &format!("http://127.0.0.1:{closed_port}/down"),

@@ -103,7 +103,7 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post(
+pub(crate) async fn post(
     serving: &Serving,
     path: &str,
     key: Option<&str>,

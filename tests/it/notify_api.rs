@@ -14,15 +14,16 @@ use crate::contract::subscription;
 use crate::local_mode::{client, Serving};
 use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
+/// The notify API of a local-mode server, as its dev workspace's key; `{ws}` in a path is that
+/// workspace.
 pub(crate) struct Api<'a> {
     pub serving: &'a Serving,
-    pub workspace: String,
 }
 
 impl Api<'_> {
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url =
-            format!("{}/notify/api/v1{path}", self.serving.base).replace("{ws}", &self.workspace);
+        let url = format!("{}/notify/api/v1{path}", self.serving.base)
+            .replace("{ws}", &self.serving.workspace_id);
         let mut request = client()
             .request(method.parse().unwrap(), url)
             .header("X-API-KEY", &self.serving.api_key);
@@ -70,10 +71,7 @@ fn assert_subscription_shape(value: &Value, with_secret: bool) {
 async fn seed_subscription_samples_answer_in_the_seed_shape() {
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start(dir.path());
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
 
     let seed_create = json!({"webhook_url": "https://api.example.com/webhook",
         "event_types": ["conversation.new", "message.new"], "created_by": "user_12345", "is_enabled": true, "type": "SEASALT"});
@@ -190,10 +188,7 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
 async fn invalid_subscriptions_are_refused_with_every_fault_named() {
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start(dir.path());
-    let api = Api {
-        serving: &serving,
-        workspace: serving.workspace_id.clone(),
-    };
+    let api = Api { serving: &serving };
 
     let body = json!({"webhook_url": "ftp://files.example.com", "event_types": ["emails.sent", "emails.forwarded", "fax.sent"],
         "is_enabled": "yes", "type": "SLACK", "color": "blue"});

@@ -13,6 +13,8 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{Map, Value};
 
+use crate::support::poll_until;
+
 /// How one path answers.
 #[derive(Debug, Clone)]
 pub enum Behavior {
@@ -97,14 +99,13 @@ impl Receiver {
 
     /// Waits (at most `limit`) until `name` has received `count` requests.
     pub async fn wait_for(&self, name: &str, count: usize, limit: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let got = self.received(name);
-            if got.len() >= count || Instant::now() >= deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_until(
+            limit,
+            Duration::from_millis(20),
+            || async { self.received(name) },
+            |got| got.len() >= count,
+        )
+        .await
     }
 }
 

@@ -1,13 +1,12 @@
 //! Real deliveries from `WebhookSender` checked by the official Standard Webhooks verifiers.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::thread;
 
 use hookline_shared::webhook::{AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::SigningSecret;
+
+use crate::receiver::{Behavior, Received, Receiver};
 
 /// `scripts/test.sh` installs the PyPI `standardwebhooks` package into this venv.
 const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/venv/bin/python");
@@ -44,31 +43,16 @@ try {
 }
 "#;
 
-/// A delivery as a receiver saw it on the wire.
-pub(crate) struct Delivery {
-    pub headers: serde_json::Map<String, serde_json::Value>,
-    pub body: String,
-}
-
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Verified,
     Rejected,
 }
 
-/// Delivers `body` with `WebhookSender` to a one-shot local receiver and returns what arrived.
-async fn deliver(body: &str, secrets: &[&str]) -> Delivery {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let receiver = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let delivery = read_request(&mut stream);
-        stream
-            .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        delivery
-    });
-
+/// Delivers `body` with `WebhookSender` to a local receiver and returns what arrived.
+async fn deliver(body: &str, secrets: &[&str]) -> Received {
+    let receiver = Receiver::start().await;
+    let url = receiver.endpoint("hook", Behavior::Ok);
     // Loopback is a private target, allowed only by the development policy.
     let sender = WebhookSender::new(SenderConfig::local_development());
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
@@ -77,7 +61,9 @@ async fn deliver(body: &str, secrets: &[&str]) -> Delivery {
     let attempt = sender.send(&url, &id, timestamp, body, secrets).await;
     assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
 
-    let delivery = receiver.join().expect("the receiver thread panicked");
+    let mut received = receiver.received("hook");
+    assert_eq!(received.len(), 1);
+    let delivery = received.remove(0);
     assert_eq!(delivery.body, body);
     assert_eq!(delivery.headers["webhook-id"], id.as_str());
     assert_eq!(
@@ -87,42 +73,7 @@ async fn deliver(body: &str, secrets: &[&str]) -> Delivery {
     delivery
 }
 
-fn read_request(stream: &mut impl Read) -> Delivery {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed before the request head ended");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
-    let mut headers = serde_json::Map::new();
-    let mut length = 0;
-    for line in head.split("\r\n").skip(1) {
-        let (name, value) = line.split_once(':').unwrap();
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "content-length" {
-            length = value.parse().unwrap();
-        }
-        headers.insert(name, value.into());
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < length {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed before the body ended");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Delivery {
-        headers,
-        body: String::from_utf8(body).unwrap(),
-    }
-}
-
-fn python_verify(secret: &str, body: &str, delivery: &Delivery) -> Verdict {
+fn python_verify(secret: &str, body: &str, delivery: &Received) -> Verdict {
     assert!(
         Path::new(PYTHON).exists(),
         "{PYTHON} is missing: scripts/test.sh creates it with the PyPI standardwebhooks package"
@@ -134,7 +85,7 @@ fn python_verify(secret: &str, body: &str, delivery: &Delivery) -> Verdict {
     run("Python standardwebhooks", command)
 }
 
-fn node_verify(secret: &str, body: &str, delivery: &Delivery) -> Verdict {
+fn node_verify(secret: &str, body: &str, delivery: &Received) -> Verdict {
     assert!(
         Path::new(NODE_MODULE).exists(),
         "{NODE_MODULE} is missing: scripts/test.sh installs the npm standardwebhooks package there"
@@ -162,7 +113,7 @@ fn run(verifier: &str, mut command: Command) -> Verdict {
     }
 }
 
-pub(crate) fn both_verify(secret: &str, body: &str, delivery: &Delivery) -> [Verdict; 2] {
+pub(crate) fn both_verify(secret: &str, body: &str, delivery: &Received) -> [Verdict; 2] {
     [
         python_verify(secret, body, delivery),
         node_verify(secret, body, delivery),

@@ -1,5 +1,7 @@
 //! Test plumbing: moto connection, per-test tables and queues, and both adapter stacks.
 
+use std::time::{Duration, Instant};
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
@@ -255,4 +257,25 @@ pub fn loopback_sender() -> hookline_shared::webhook::WebhookSender {
     hookline_shared::webhook::WebhookSender::new(
         hookline_shared::webhook::SenderConfig::local_development(),
     )
+}
+
+/// Calls `fetch` every `interval` until `done` holds for what it returns or `limit` has passed,
+/// and returns the last result either way (the caller's assertion says what was wanted).
+pub async fn poll_until<T, Fut>(
+    limit: Duration,
+    interval: Duration,
+    mut fetch: impl FnMut() -> Fut,
+    done: impl Fn(&T) -> bool,
+) -> T
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let got = fetch().await;
+        if done(&got) || Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
