@@ -108,7 +108,6 @@ struct Meters {
 struct MemWorkspaces {
     meters: Arc<Meters>,
     workspaces: Mutex<HashMap<WorkspaceId, Workspace>>,
-    keys: Mutex<HashMap<ApiKeyHash, WorkspaceId>>,
 }
 
 impl WorkspaceStore for MemWorkspaces {
@@ -128,20 +127,17 @@ impl WorkspaceStore for MemWorkspaces {
 
     async fn add_api_key(
         &self,
-        workspace: &WorkspaceId,
-        key: &ApiKeyHash,
+        _workspace: &WorkspaceId,
+        _key: &ApiKeyHash,
     ) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            let mut keys = self.keys.lock().unwrap();
-            keys.insert(key.clone(), workspace.clone());
-            Ok(())
-        })
+        unreachable!("the delivery worker never calls this")
     }
 
-    async fn workspace_for_key(&self, key: &ApiKeyHash) -> Result<Option<WorkspaceId>, StoreError> {
-        self.meters
-            .stores
-            .time(|| Ok(self.keys.lock().unwrap().get(key).cloned()))
+    async fn workspace_for_key(
+        &self,
+        _key: &ApiKeyHash,
+    ) -> Result<Option<WorkspaceId>, StoreError> {
+        unreachable!("the delivery worker never calls this")
     }
 }
 
@@ -155,7 +151,6 @@ struct StoredEvent {
 struct MemEvents {
     meters: Arc<Meters>,
     rows: Mutex<HashMap<(WorkspaceId, String), StoredEvent>>,
-    by_id: Mutex<HashMap<(WorkspaceId, EventId), String>>,
 }
 
 impl EventStore for MemEvents {
@@ -182,44 +177,24 @@ impl EventStore for MemEvents {
                     expires_at,
                 },
             );
-            self.by_id.lock().unwrap().insert(
-                (event.workspace_id.clone(), event.id.clone()),
-                event.dedup_id.clone(),
-            );
             Ok(Inserted::New)
         })
     }
 
-    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            match rows.get_mut(&(workspace.clone(), dedup_id.to_owned())) {
-                Some(row) => {
-                    row.queued = true;
-                    Ok(())
-                }
-                None => Err(StoreError::Unavailable(format!(
-                    "no event {dedup_id} to mark queued"
-                ))),
-            }
-        })
+    async fn mark_queued(
+        &self,
+        _workspace: &WorkspaceId,
+        _dedup_id: &str,
+    ) -> Result<(), StoreError> {
+        unreachable!("the delivery worker never calls this")
     }
 
     async fn get_event(
         &self,
-        workspace: &WorkspaceId,
-        event_id: &EventId,
+        _workspace: &WorkspaceId,
+        _event_id: &EventId,
     ) -> Result<Option<Event>, StoreError> {
-        self.meters.stores.time(|| {
-            let by_id = self.by_id.lock().unwrap();
-            let Some(dedup_id) = by_id.get(&(workspace.clone(), event_id.clone())) else {
-                return Ok(None);
-            };
-            let rows = self.rows.lock().unwrap();
-            Ok(rows
-                .get(&(workspace.clone(), dedup_id.clone()))
-                .map(|row| row.event.clone()))
-        })
+        unreachable!("the delivery worker never calls this")
     }
 
     async fn get_event_by_dedup(
@@ -272,16 +247,9 @@ impl SubscriptionStore for MemSubscriptions {
 
     async fn list_subscriptions(
         &self,
-        workspace: &WorkspaceId,
+        _workspace: &WorkspaceId,
     ) -> Result<Vec<Subscription>, StoreError> {
-        self.meters.stores.time(|| {
-            let rows = self.rows.lock().unwrap();
-            Ok(rows
-                .values()
-                .filter(|s| &s.workspace_id == workspace)
-                .cloned()
-                .collect())
-        })
+        unreachable!("the delivery worker never calls this")
     }
 
     async fn replace_subscription(
@@ -301,18 +269,8 @@ impl SubscriptionStore for MemSubscriptions {
         })
     }
 
-    async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            let key = (current.workspace_id.clone(), current.id.clone());
-            match rows.get(&key) {
-                Some(stored) if stored.version == current.version => {
-                    rows.remove(&key);
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        })
+    async fn delete_subscription(&self, _current: &Subscription) -> Result<bool, StoreError> {
+        unreachable!("the delivery worker never calls this")
     }
 
     async fn enabled_subscriptions_for(
@@ -466,31 +424,11 @@ impl DeliveryStore for MemDeliveries {
 
     async fn query_logs(
         &self,
-        workspace: &WorkspaceId,
-        query: &LogQuery,
-        max: usize,
+        _workspace: &WorkspaceId,
+        _query: &LogQuery,
+        _max: usize,
     ) -> Result<Vec<DeliveryLog>, StoreError> {
-        self.meters.stores.time(|| {
-            let now = Utc::now().timestamp();
-            let logs = self.logs.lock().unwrap();
-            let mut found: Vec<DeliveryLog> = logs
-                .iter()
-                .filter(|l| {
-                    &l.workspace_id == workspace
-                        && l.expires_at > now
-                        && query
-                            .subscription
-                            .as_ref()
-                            .is_none_or(|s| s == &l.subscription_id)
-                        && query.from.is_none_or(|from| l.created_at >= from)
-                        && query.to.is_none_or(|to| l.created_at <= to)
-                })
-                .cloned()
-                .collect();
-            found.sort_by_key(|log| std::cmp::Reverse(log.sort_key()));
-            found.truncate(max);
-            Ok(found)
-        })
+        unreachable!("the delivery worker never calls this")
     }
 }
 
@@ -743,12 +681,10 @@ impl Fixture {
             workspaces: MemWorkspaces {
                 meters: Arc::clone(&meters),
                 workspaces: Mutex::default(),
-                keys: Mutex::default(),
             },
             events: MemEvents {
                 meters: Arc::clone(&meters),
                 rows: Mutex::default(),
-                by_id: Mutex::default(),
             },
             subscriptions: MemSubscriptions {
                 meters: Arc::clone(&meters),
