@@ -8,19 +8,15 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ids::{EventId, SubscriptionId, WorkspaceId};
+use crate::ids::{prefixed_id, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Event, RawJson, Workspace};
 use crate::subscription::Subscription;
 
+prefixed_id!(DeliveryId, "msg_");
+
 /// The `webhook-id` of a delivery: derived from (event, subscription), so the same pair always
 /// gets the same id, however often fan-out runs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DeliveryId(String);
-
 impl DeliveryId {
-    pub const PREFIX: &'static str = "msg_";
-
     pub fn for_pair(event: &EventId, subscription: &SubscriptionId) -> Self {
         let mut hasher = blake3::Hasher::new();
         hasher.update(event.as_str().as_bytes());
@@ -31,38 +27,6 @@ impl DeliveryId {
             Self::PREFIX,
             &hasher.finalize().to_hex()[..32]
         ))
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        let hex = raw.strip_prefix(Self::PREFIX)?;
-        let ok = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for DeliveryId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for DeliveryId {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Self::parse(&raw).ok_or_else(|| format!("not a delivery id: {raw}"))
-    }
-}
-
-impl From<DeliveryId> for String {
-    fn from(id: DeliveryId) -> String {
-        id.0
     }
 }
 

@@ -7,6 +7,7 @@ use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+/// A string id: a prefix and 32 lowercase hex digits, checked wherever one is read.
 macro_rules! prefixed_id {
     ($name:ident, $prefix:literal) => {
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -15,11 +16,6 @@ macro_rules! prefixed_id {
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
-
-            /// A new, time-ordered id (UUID v7 under the prefix).
-            pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, uuid::Uuid::now_v7().simple()))
-            }
 
             /// Accepts only ids of the shape this type generates, so a malformed path segment
             /// never reaches a store.
@@ -37,8 +33,8 @@ macro_rules! prefixed_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -58,9 +54,25 @@ macro_rules! prefixed_id {
     };
 }
 
-prefixed_id!(WorkspaceId, "ws_");
-prefixed_id!(EventId, "evt_");
-prefixed_id!(SubscriptionId, "sub_");
+pub(crate) use prefixed_id;
+
+/// A [`prefixed_id!`] that Hookline mints itself.
+macro_rules! generated_id {
+    ($name:ident, $prefix:literal) => {
+        prefixed_id!($name, $prefix);
+
+        impl $name {
+            /// A new, time-ordered id (UUID v7 under the prefix).
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, uuid::Uuid::now_v7().simple()))
+            }
+        }
+    };
+}
+
+generated_id!(WorkspaceId, "ws_");
+generated_id!(EventId, "evt_");
+generated_id!(SubscriptionId, "sub_");
 
 /// A plaintext API key. Shown once at creation; only its hash is ever stored or logged.
 #[derive(Clone, PartialEq, Eq)]
