@@ -42,16 +42,7 @@ impl DynamoStore {
     }
 
     async fn get(&self, table: &str, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item)
+        get_item(&self.client, table, key).await
     }
 
     async fn put_new(&self, table: &str, item: Item) -> Result<(), StoreError> {
@@ -65,6 +56,23 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// A strongly consistent read of one item.
+pub(super) async fn get_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(out.item)
 }
 
 pub(super) fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {

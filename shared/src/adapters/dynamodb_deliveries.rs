@@ -9,15 +9,20 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
-use super::dynamodb::{get_s, n, s, unavailable, Item};
+use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
 use super::now_epoch_seconds;
 use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::StoreError;
-use crate::ids::WorkspaceId;
+use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{DeliveryStore, LogQuery};
 
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
+
+/// The logs index's hash key: one subscription's logs within its workspace.
+fn subscription_key(workspace: &WorkspaceId, subscription: &SubscriptionId) -> String {
+    format!("{workspace}#{subscription}")
+}
 
 /// Deliveries table: `pk` = workspace, `sk` = `dlv#<id>`; the static fields as a JSON `doc`,
 /// `state`, `attempts` and `claimed_until` as attributes updated in place.
@@ -113,16 +118,15 @@ impl DeliveryStore for DynamoDeliveries {
         workspace: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<Option<Delivery>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.deliveries_table)
-            .set_key(Some(Self::key(workspace, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.as_ref().map(delivery_from_item).transpose()
+        get_item(
+            &self.client,
+            &self.deliveries_table,
+            Self::key(workspace, id),
+        )
+        .await?
+        .as_ref()
+        .map(delivery_from_item)
+        .transpose()
     }
 
     async fn claim_attempt(
@@ -189,7 +193,7 @@ impl DeliveryStore for DynamoDeliveries {
             ("sk".to_owned(), s(log.sort_key())),
             (
                 "subscription_key".to_owned(),
-                s(format!("{}#{}", log.workspace_id, log.subscription_id)),
+                s(subscription_key(&log.workspace_id, &log.subscription_id)),
             ),
             ("doc".to_owned(), s(doc)),
             ("expires_at".to_owned(), n(log.expires_at)),
@@ -230,7 +234,10 @@ impl DeliveryStore for DynamoDeliveries {
                     .key_condition_expression(
                         "subscription_key = :key AND sk BETWEEN :lower AND :upper",
                     )
-                    .expression_attribute_values(":key", s(format!("{workspace}#{subscription}"))),
+                    .expression_attribute_values(
+                        ":key",
+                        s(subscription_key(workspace, subscription)),
+                    ),
                 None => request
                     .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
                     .expression_attribute_values(":key", s(workspace.as_str())),

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::dynamodb::{get_s, n, s, unavailable, Item};
+use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
 use super::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -194,16 +194,8 @@ impl SubscriptionStore for DynamoSubscriptions {
         workspace: &WorkspaceId,
         id: &SubscriptionId,
     ) -> Result<Option<Subscription>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::main_key(workspace, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item
+        get_item(&self.client, &self.table, Self::main_key(workspace, id))
+            .await?
             .map(|item| subscription_from_doc(get_s(&item, "doc")?))
             .transpose()
     }
