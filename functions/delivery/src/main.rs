@@ -1,7 +1,9 @@
 //! Delivery Lambda wiring: config, AWS clients, the HTTP sender, then the runtime loop.
 
 use delivery::{handle_sqs, Worker};
-use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue};
+use hookline_shared::adapters::{
+    CachedWorkspaces, DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue,
+};
 use hookline_shared::config::{
     days_from_env, flag, init_lambda_logging, required, retry_schedule_from_env,
     ALLOW_PRIVATE_TARGETS, DEFAULT_LOG_RETENTION_DAYS, DELIVERIES_QUEUE_URL, DELIVERIES_TABLE,
@@ -29,7 +31,7 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let store = DynamoStore::new(dynamodb.clone(), workspaces_table, events_table);
     let worker = Worker {
-        workspaces: store.clone(),
+        workspaces: CachedWorkspaces::new(store.clone()),
         events: store,
         subscriptions: DynamoSubscriptions::new(dynamodb.clone(), subscriptions_table),
         deliveries: DynamoDeliveries::new(dynamodb, deliveries_table, logs_table, log_retention),

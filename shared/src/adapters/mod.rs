@@ -1,5 +1,6 @@
 //! Port implementations: DynamoDB and SQS for deployed stacks, SQLite for local mode.
 
+pub mod cached;
 pub mod dynamodb;
 pub mod dynamodb_deliveries;
 pub mod dynamodb_subscriptions;
@@ -8,6 +9,7 @@ pub mod sqs;
 
 use crate::error::StoreError;
 
+pub use cached::CachedWorkspaces;
 pub use dynamodb::DynamoStore;
 pub use dynamodb_deliveries::DynamoDeliveries;
 pub use dynamodb_subscriptions::DynamoSubscriptions;
