@@ -424,19 +424,27 @@ async fn list_subscriptions<S: SubscriptionStore>(
     Ok(Reply::json(StatusCode::OK, json!({ "subscriptions": out })))
 }
 
+/// `body` checked against `schema` and the URL rules, every fault at once, then typed.
+fn validated<T: serde::de::DeserializeOwned>(
+    schema: &Validator,
+    body: Value,
+    allow_http: bool,
+) -> Result<T, NotifyError> {
+    let mut errors = schema_errors(schema, &body);
+    check_semantics(&body, allow_http, &mut errors);
+    if !errors.is_empty() {
+        return Err(NotifyError::Invalid(errors));
+    }
+    serde_json::from_value(body).map_err(|e| NotifyError::MalformedJson(e.to_string()))
+}
+
 async fn create_subscription<S: SubscriptionStore>(
     store: &S,
     workspace: &WorkspaceId,
     body: Value,
     allow_http: bool,
 ) -> Result<Reply, NotifyError> {
-    let mut errors = schema_errors(&CREATE_SCHEMA, &body);
-    check_semantics(&body, allow_http, &mut errors);
-    if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
-    }
-    let input: CreateIn =
-        serde_json::from_value(body).map_err(|e| NotifyError::MalformedJson(e.to_string()))?;
+    let input: CreateIn = validated(&CREATE_SCHEMA, body, allow_http)?;
     if store.list_subscriptions(workspace).await?.len() >= MAX_SUBSCRIPTIONS_PER_WORKSPACE {
         return Err(NotifyError::LimitReached);
     }
@@ -463,13 +471,7 @@ async fn update_subscription<S: SubscriptionStore>(
     allow_http: bool,
 ) -> Result<Reply, NotifyError> {
     let current = find(store, workspace, id).await?;
-    let mut errors = schema_errors(&PATCH_SCHEMA, &body);
-    check_semantics(&body, allow_http, &mut errors);
-    if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
-    }
-    let patch: PatchIn =
-        serde_json::from_value(body).map_err(|e| NotifyError::MalformedJson(e.to_string()))?;
+    let patch: PatchIn = validated(&PATCH_SCHEMA, body, allow_http)?;
     let mut updated = current.clone();
     if let Some(url) = patch.webhook_url {
         updated.webhook_url = url;
