@@ -363,7 +363,8 @@ impl EmbeddedQueue {
                 let now = now_millis();
                 let tx = c.transaction()?;
                 let candidates: Vec<(i64, String, String, u32)> = {
-                    let mut stmt = tx.prepare(
+                    // Polled every few milliseconds during a long poll, so prepared once.
+                    let mut stmt = tx.prepare_cached(
                         "SELECT seq, message_id, body, receive_count FROM queue_messages
                          WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY seq LIMIT ?3",
                     )?;
@@ -372,9 +373,6 @@ impl EmbeddedQueue {
                 };
                 let mut received = Vec::new();
                 for (seq, message_id, body, receive_count) in candidates {
-                    if received.len() as u32 >= max.max(1) {
-                        break;
-                    }
                     if let Some(rule) = redrive.as_ref().filter(|r| receive_count >= r.max_receives) {
                         tx.execute(
                             "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt = NULL, visible_at_ms = ?2 WHERE seq = ?3",
