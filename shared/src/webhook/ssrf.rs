@@ -151,9 +151,9 @@ fn ipv6_rule(ip: Ipv6Addr) -> Option<&'static str> {
         "an unspecified address"
     } else if ip.is_loopback() {
         "a loopback address"
-    } else if (s[0] & 0xfe00) == 0xfc00 {
+    } else if ip.is_unique_local() {
         "a unique local address (fc00::/7)"
-    } else if (s[0] & 0xffc0) == 0xfe80 {
+    } else if ip.is_unicast_link_local() {
         "a link-local address (fe80::/10)"
     } else if (s[0] & 0xffc0) == 0xfec0 {
         "a site-local address (fec0::/10)"
