@@ -2,15 +2,21 @@
 
 use std::process::Command;
 
-#[test]
-fn missing_configuration_fails_fast_naming_the_variable() {
+/// Runs the binary with only `env`; it must fail, and its stderr is returned.
+fn start(env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
         .output()
         .expect("ingest binary runs");
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn missing_configuration_fails_fast_naming_the_variable() {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let stderr = start(&[("PATH", &path)]);
     assert!(
         stderr.contains("HOOKLINE_WORKSPACES_TABLE"),
         "stderr: {stderr}"
@@ -19,14 +25,11 @@ fn missing_configuration_fails_fast_naming_the_variable() {
 
 #[test]
 fn an_invalid_dedup_window_is_rejected_at_start() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .env_clear()
-        .env("HOOKLINE_WORKSPACES_TABLE", "w")
-        .env("HOOKLINE_EVENTS_TABLE", "e")
-        .env("HOOKLINE_EVENTS_QUEUE_URL", "http://127.0.0.1:1/q")
-        .env("HOOKLINE_DEDUP_WINDOW_DAYS", "forever")
-        .output()
-        .expect("ingest binary runs");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_DEDUP_WINDOW_DAYS"));
+    let stderr = start(&[
+        ("HOOKLINE_WORKSPACES_TABLE", "w"),
+        ("HOOKLINE_EVENTS_TABLE", "e"),
+        ("HOOKLINE_EVENTS_QUEUE_URL", "http://127.0.0.1:1/q"),
+        ("HOOKLINE_DEDUP_WINDOW_DAYS", "forever"),
+    ]);
+    assert!(stderr.contains("HOOKLINE_DEDUP_WINDOW_DAYS"));
 }

@@ -2,27 +2,29 @@
 
 use std::process::Command;
 
-#[test]
-fn missing_configuration_fails_fast_naming_the_variable() {
+/// Runs the binary with only `env`; it must fail, and its stderr is returned.
+fn start(env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_subscriptions"))
         .env_clear()
-        .env("HOOKLINE_WORKSPACES_TABLE", "w")
+        .envs(env.iter().copied())
         .output()
         .expect("subscriptions binary runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_SUBSCRIPTIONS_TABLE"));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn missing_configuration_fails_fast_naming_the_variable() {
+    assert!(start(&[("HOOKLINE_WORKSPACES_TABLE", "w")]).contains("HOOKLINE_SUBSCRIPTIONS_TABLE"));
 }
 
 #[test]
 fn an_invalid_http_switch_is_rejected_at_start() {
-    let out = Command::new(env!("CARGO_BIN_EXE_subscriptions"))
-        .env_clear()
-        .env("HOOKLINE_WORKSPACES_TABLE", "w")
-        .env("HOOKLINE_SUBSCRIPTIONS_TABLE", "s")
-        .env("HOOKLINE_LOGS_TABLE", "l")
-        .env("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes")
-        .output()
-        .expect("subscriptions binary runs");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"));
+    let stderr = start(&[
+        ("HOOKLINE_WORKSPACES_TABLE", "w"),
+        ("HOOKLINE_SUBSCRIPTIONS_TABLE", "s"),
+        ("HOOKLINE_LOGS_TABLE", "l"),
+        ("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes"),
+    ]);
+    assert!(stderr.contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"));
 }
