@@ -324,14 +324,18 @@ async fn new_user_mistakes_get_clear_4xx_answers() {
 #[test]
 fn admin_commands_print_json_and_their_keys_work() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| -> Value {
-        let out = Command::new(BINARY)
+    // Local mode, whatever the caller's environment says about DynamoDB.
+    let admin = |args: &[&str]| {
+        Command::new(BINARY)
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
             .env_remove("HOOKLINE_WORKSPACES_TABLE")
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let run = |args: &[&str]| -> Value {
+        let out = admin(args);
         assert!(
             out.status.success(),
             "{}",
@@ -348,17 +352,12 @@ fn admin_commands_print_json_and_their_keys_work() {
     assert_eq!(key["workspace_id"], workspace_id);
     assert_ne!(key["api_key"], created["api_key"]);
 
-    let unknown = Command::new(BINARY)
-        .args([
-            "key",
-            "create",
-            "--workspace",
-            "ws_00000000000000000000000000000000",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let unknown = admin(&[
+        "key",
+        "create",
+        "--workspace",
+        "ws_00000000000000000000000000000000",
+    ]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not exist"));
 }
