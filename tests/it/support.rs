@@ -191,38 +191,34 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
             .attribute_definitions(attr("sk"))
             .key_schema(key("sk", KeyType::Range));
     }
+    // An index over `hash` (and `range`), projecting whole items.
+    let index = |name: &str, hash: &str, range: Option<&str>| {
+        let mut index = GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            );
+        if let Some(range) = range {
+            index = index.key_schema(key(range, KeyType::Range));
+        }
+        index.build().unwrap()
+    };
     if shape == TableShape::Logs {
         request = request
             .attribute_definitions(attr("subscription_key"))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
-                    .key_schema(key("subscription_key", KeyType::Hash))
-                    .key_schema(key("sk", KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            );
+            .global_secondary_indexes(index(
+                LOGS_BY_SUBSCRIPTION_INDEX,
+                "subscription_key",
+                Some("sk"),
+            ));
     }
     if shape == TableShape::Events {
         request = request
             .attribute_definitions(attr("event_id"))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(EVENTS_BY_ID_INDEX)
-                    .key_schema(key("event_id", KeyType::Hash))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            );
+            .global_secondary_indexes(index(EVENTS_BY_ID_INDEX, "event_id", None));
     }
     request.send().await.unwrap();
 }
