@@ -37,10 +37,10 @@ use hookline_shared::delivery::{
 };
 use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::{
-    ApiKeyHash, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
-    Inserted, LogQuery, NewSubscription, Queue, QueueError, QueueMessage, RawJson, ReceivedMessage,
-    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
-    WorkspaceId, WorkspaceStore,
+    ApiKeyHash, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
+    FailureCounter, Inserted, LogQuery, NewSubscription, Queue, QueueError, QueueMessage, RawJson,
+    ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
+    Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -361,15 +361,10 @@ impl DeliveryStore for MemDeliveries {
 
     async fn get_delivery(
         &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
+        _workspace: &WorkspaceId,
+        _id: &DeliveryId,
     ) -> Result<Option<Delivery>, StoreError> {
-        self.meters.stores.time(|| {
-            let rows = self.rows.lock().unwrap();
-            Ok(rows
-                .get(&(workspace.clone(), id.clone()))
-                .map(|r| r.delivery.clone()))
-        })
+        unreachable!("the delivery worker never calls this")
     }
 
     async fn claim_attempt(
@@ -378,22 +373,41 @@ impl DeliveryStore for MemDeliveries {
         id: &DeliveryId,
         attempt: u32,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         self.meters.stores.time(|| {
             let now = Utc::now().timestamp();
             let mut rows = self.rows.lock().unwrap();
             let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) else {
-                return Ok(false);
+                return Ok(Claim::Missing);
             };
             let d = &row.delivery;
             let claimable = d.state == DeliveryState::Pending
                 && d.completed < attempt
                 && (d.attempts < attempt || row.claimed_until < now);
-            if claimable {
-                row.delivery.attempts = attempt;
-                row.claimed_until = now + lease.as_secs() as i64;
+            if !claimable {
+                return Ok(Claim::Unavailable);
             }
-            Ok(claimable)
+            row.delivery.attempts = attempt;
+            row.claimed_until = now + lease.as_secs() as i64;
+            Ok(Claim::Claimed(row.delivery.clone()))
+        })
+    }
+
+    async fn release_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
+        self.meters.stores.time(|| {
+            let mut rows = self.rows.lock().unwrap();
+            if let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) {
+                let d = &row.delivery;
+                if d.attempts == attempt && d.completed < attempt {
+                    row.claimed_until = 0;
+                }
+            }
+            Ok(())
         })
     }
 

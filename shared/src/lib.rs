@@ -21,7 +21,7 @@ pub use error::{QueueError, StoreError};
 pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 pub use model::{Category, Event, QueueMessage, RawJson, Workspace};
 pub use ports::{
-    DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
+    Claim, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
     ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use subscription::{NewSubscription, SigningSecret, Subscription, SubscriptionType};

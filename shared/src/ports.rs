@@ -152,6 +152,17 @@ pub struct LogQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// What claiming an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The attempt is ours until the lease ends; the delivery as stored after the claim.
+    Claimed(Delivery),
+    /// Another worker holds the attempt, or it or the whole delivery is finished.
+    Unavailable,
+    /// No such delivery.
+    Missing,
+}
+
 /// Deliveries and their attempt logs.
 pub trait DeliveryStore: Send + Sync {
     /// Creates the delivery unless one with its id exists; returns what is stored now.
@@ -166,14 +177,23 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
     /// Claims attempt number `attempt` of a pending delivery for `lease`: succeeds when that
     /// attempt is not finished and either was not claimed yet or its claim lapsed (its worker
-    /// died). `false` means another worker has it, or it or the delivery is finished.
+    /// died). One conditional write that also reads the delivery, so an attempt costs no
+    /// separate read.
     fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
         attempt: u32,
         lease: Duration,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Hands a claimed attempt that was not made back, so the next claim of it succeeds at once
+    /// instead of after the lease.
+    fn release_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records that `attempt` finished, and the delivery's state after it.
     fn finish_attempt(
         &self,

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
-    ApiKey, Category, DeliveryStore, Event, EventId, EventStore, ExistingEvent, FailureCounter,
-    Inserted, LogQuery, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError, Subscription,
-    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
+    FailureCounter, Inserted, LogQuery, NewSubscription, Queue, RawJson, ReceivedMessage,
+    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
+    WorkspaceId, WorkspaceStore,
 };
 use serde_json::json;
 
@@ -451,50 +452,72 @@ async fn delivery_store_contract<D: DeliveryStore>(store: &D) {
 
     // Each attempt is claimed once; a finished attempt is never claimed again.
     let lease = Duration::from_secs(60);
-    assert!(store
-        .claim_attempt(&ws, &delivery.id, 1, lease)
-        .await
-        .unwrap());
-    assert!(
-        !store
-            .claim_attempt(&ws, &delivery.id, 1, lease)
-            .await
-            .unwrap(),
+    let (workspace, id) = (&ws, &delivery.id);
+    let claim =
+        move |attempt: u32, lease: Duration| store.claim_attempt(workspace, id, attempt, lease);
+    let Claim::Claimed(claimed) = claim(1, lease).await.unwrap() else {
+        panic!("attempt 1 of a new delivery is claimable");
+    };
+    assert_eq!(
+        (
+            claimed.id.clone(),
+            claimed.subscription_id.clone(),
+            claimed.state,
+            claimed.attempts
+        ),
+        (
+            delivery.id.clone(),
+            sub_a.id.clone(),
+            DeliveryState::Pending,
+            1
+        ),
+        "the claim reads the delivery as stored after it"
+    );
+    assert_eq!(
+        claim(1, lease).await.unwrap(),
+        Claim::Unavailable,
         "held by another worker"
+    );
+    store.release_attempt(&ws, &delivery.id, 1).await.unwrap();
+    assert!(
+        matches!(claim(1, lease).await.unwrap(), Claim::Claimed(_)),
+        "a released attempt is claimable at once"
     );
     store
         .finish_attempt(&ws, &delivery.id, 1, DeliveryState::Pending)
         .await
         .unwrap();
-    assert!(
-        !store
-            .claim_attempt(&ws, &delivery.id, 1, lease)
-            .await
-            .unwrap(),
-        "attempt 1 is finished"
+    store.release_attempt(&ws, &delivery.id, 1).await.unwrap();
+    assert_eq!(
+        claim(1, lease).await.unwrap(),
+        Claim::Unavailable,
+        "attempt 1 is finished, and releasing it changes nothing"
     );
-    assert!(store
-        .claim_attempt(&ws, &delivery.id, 2, Duration::ZERO)
-        .await
-        .unwrap());
+    assert!(matches!(
+        claim(2, Duration::ZERO).await.unwrap(),
+        Claim::Claimed(_)
+    ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(
-        store
-            .claim_attempt(&ws, &delivery.id, 2, lease)
-            .await
-            .unwrap(),
+        matches!(claim(2, lease).await.unwrap(), Claim::Claimed(_)),
         "a lapsed claim can be taken over"
     );
     store
         .finish_attempt(&ws, &delivery.id, 2, DeliveryState::Succeeded)
         .await
         .unwrap();
-    assert!(
-        !store
-            .claim_attempt(&ws, &delivery.id, 3, lease)
+    assert_eq!(
+        claim(3, lease).await.unwrap(),
+        Claim::Unavailable,
+        "a delivered delivery is done"
+    );
+    assert_eq!(
+        store
+            .claim_attempt(&WorkspaceId::generate(), &delivery.id, 3, lease)
             .await
             .unwrap(),
-        "a delivered delivery is done"
+        Claim::Missing,
+        "another workspace has no such delivery"
     );
     let stored = store
         .get_delivery(&ws, &delivery.id)

@@ -11,8 +11,9 @@ use hookline_shared::delivery::{
 };
 use hookline_shared::webhook::{Attempt, AttemptOutcome, WebhookSender};
 use hookline_shared::{
-    DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError, QueueMessage,
-    RawJson, StoreError, Subscription, SubscriptionStore, WorkspaceId, WorkspaceStore,
+    Claim, DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError,
+    QueueMessage, RawJson, StoreError, Subscription, SubscriptionStore, WorkspaceId,
+    WorkspaceStore,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -188,16 +189,19 @@ where
             .await?;
             return Ok(Handled::Deferred);
         }
-        let delivery = self
+        let delivery = match self
             .deliveries
-            .get_delivery(workspace, id)
+            .claim_attempt(workspace, id, attempt, ATTEMPT_LEASE)
             .await?
-            .ok_or_else(|| {
-                WorkerError::Poison(format!("delivery {id} of {workspace} not found"))
-            })?;
-        if delivery.state != DeliveryState::Pending || delivery.completed >= attempt {
-            return Ok(Handled::Skipped);
-        }
+        {
+            Claim::Claimed(delivery) => delivery,
+            Claim::Unavailable => return Ok(Handled::Skipped),
+            Claim::Missing => {
+                return Err(WorkerError::Poison(format!(
+                    "delivery {id} of {workspace} not found"
+                )))
+            }
+        };
         let Some(subscription) = self
             .subscriptions
             .get_subscription(workspace, &delivery.subscription_id)
@@ -210,17 +214,14 @@ where
             return Ok(Handled::GaveUp);
         };
         if !subscription.is_enabled {
-            // Kept, not dropped: it looks again until the subscription is enabled again.
+            // Kept, not dropped: it looks again until the subscription is enabled again, and
+            // the attempt it did not make is given back so that look can claim it.
             self.requeue(workspace, id, attempt, now, self.paused_recheck)
                 .await?;
+            self.deliveries
+                .release_attempt(workspace, id, attempt)
+                .await?;
             return Ok(Handled::Deferred);
-        }
-        if !self
-            .deliveries
-            .claim_attempt(workspace, id, attempt, ATTEMPT_LEASE)
-            .await?
-        {
-            return Ok(Handled::Skipped);
         }
         let stored = self
             .events

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
@@ -14,7 +14,7 @@ use super::now_epoch_seconds;
 use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{DeliveryStore, LogQuery};
+use crate::ports::{Claim, DeliveryStore, LogQuery};
 
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
@@ -135,7 +135,7 @@ impl DeliveryStore for DynamoDeliveries {
         id: &DeliveryId,
         attempt: u32,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let now = Utc::now();
         let result = self
             .client
@@ -152,12 +152,52 @@ impl DeliveryStore for DynamoDeliveries {
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":now_text", s(now.to_rfc3339()))
             .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+            .return_values(ReturnValue::AllNew)
+            // Tells a finished or held delivery from a missing one without another read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(output) => {
+                let item = output
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("claim without the item".into()))?;
+                delivery_from_item(&item).map(Claim::Claimed)
+            }
             Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                UpdateItemError::ConditionalCheckFailedException(conflict) => {
+                    Ok(match conflict.item {
+                        Some(_) => Claim::Unavailable,
+                        None => Claim::Missing,
+                    })
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn release_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.deliveries_table)
+            .set_key(Some(Self::key(workspace, id)))
+            .update_expression("SET claimed_until = :lapsed")
+            .condition_expression("attempts = :attempt AND completed < :attempt")
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":lapsed", n(0))
+            .send()
+            .await;
+        match result {
+            // Someone else holds a later attempt, or this one finished: nothing to give back.
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
                 other => Err(unavailable(other)),
             },
         }

@@ -13,7 +13,7 @@ use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 use crate::model::{Category, Event, RawJson, Workspace};
 use crate::ports::{
-    DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
+    Claim, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
     ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 use crate::subscription::Subscription;
@@ -730,18 +730,54 @@ impl DeliveryStore for EmbeddedDb {
         id: &DeliveryId,
         attempt: u32,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let (ws, id) = (workspace.clone(), id.clone());
         let now = now_epoch_seconds();
         let lease_end = now + lease.as_secs() as i64;
+        let (claimed, exists): (Option<DeliveryRow>, bool) = self
+            .call(move |c| {
+                let claimed = c
+                    .query_row(
+                        "UPDATE deliveries SET attempts = ?1, claimed_until = ?2
+                         WHERE workspace_id = ?3 AND id = ?4 AND state = 'pending' AND completed < ?1
+                           AND (attempts < ?1 OR claimed_until < ?5)
+                         RETURNING doc, state, attempts, completed",
+                        params![attempt, lease_end, ws.as_str(), id.as_str(), now],
+                        read_delivery_row,
+                    )
+                    .optional()?;
+                let exists = claimed.is_some()
+                    || c.query_row(
+                        "SELECT 1 FROM deliveries WHERE workspace_id = ?1 AND id = ?2",
+                        params![ws.as_str(), id.as_str()],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                Ok::<_, StoreError>((claimed, exists))
+            })
+            .await?;
+        match (claimed, exists) {
+            (Some(row), _) => delivery_from_row(row).map(Claim::Claimed),
+            (None, true) => Ok(Claim::Unavailable),
+            (None, false) => Ok(Claim::Missing),
+        }
+    }
+
+    async fn release_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
         self.call(move |c| {
-            let claimed = c.execute(
-                "UPDATE deliveries SET attempts = ?1, claimed_until = ?2
-                 WHERE workspace_id = ?3 AND id = ?4 AND state = 'pending' AND completed < ?1
-                   AND (attempts < ?1 OR claimed_until < ?5)",
-                params![attempt, lease_end, ws.as_str(), id.as_str(), now],
+            c.execute(
+                "UPDATE deliveries SET claimed_until = 0
+                 WHERE workspace_id = ?1 AND id = ?2 AND attempts = ?3 AND completed < ?3",
+                params![ws.as_str(), id.as_str(), attempt],
             )?;
-            Ok(claimed == 1)
+            Ok(())
         })
         .await
     }
