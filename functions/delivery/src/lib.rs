@@ -202,11 +202,14 @@ where
                 )))
             }
         };
-        let Some(subscription) = self
-            .subscriptions
-            .get_subscription(workspace, &delivery.subscription_id)
-            .await?
-        else {
+        // Independent reads, made at once: an attempt waits for one round trip, not two.
+        let (subscription, stored) = tokio::join!(
+            self.subscriptions
+                .get_subscription(workspace, &delivery.subscription_id),
+            self.events
+                .get_event_by_dedup(workspace, &delivery.event_dedup_id),
+        );
+        let Some(subscription) = subscription? else {
             tracing::info!(%workspace, delivery_id = %id, "subscription deleted; delivery abandoned");
             self.deliveries
                 .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
@@ -223,11 +226,7 @@ where
                 .await?;
             return Ok(Handled::Deferred);
         }
-        let stored = self
-            .events
-            .get_event_by_dedup(workspace, &delivery.event_dedup_id)
-            .await?;
-        let Some(event) = stored.filter(|e| e.id == delivery.event_id) else {
+        let Some(event) = stored?.filter(|e| e.id == delivery.event_id) else {
             tracing::warn!(%workspace, delivery_id = %id, "event expired before delivery; giving up");
             self.deliveries
                 .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
@@ -254,29 +253,49 @@ where
                 &secrets,
             )
             .await;
-        self.write_log(&delivery, &subscription, attempt, body, &result, now)
-            .await;
         tracing::info!(
             %workspace, delivery_id = %id, subscription_id = %subscription.id, attempt,
             status_code = result.status_code, duration_ms = result.duration_ms,
             outcome = ?result.outcome, error = result.error.as_deref(), "delivery attempt"
         );
+        // The log and the bookkeeping touch different items, so they are written at once.
+        let (_, settled) = tokio::join!(
+            self.write_log(&delivery, &subscription, attempt, body, &result, now),
+            self.settle(&subscription, id, attempt, &result, now),
+        );
+        settled
+    }
+
+    /// Records how attempt `attempt` went: finished, or failed and counted and, while the
+    /// schedule allows, the next attempt queued.
+    async fn settle(
+        &self,
+        subscription: &Subscription,
+        id: &DeliveryId,
+        attempt: u32,
+        result: &Attempt,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        let workspace = &subscription.workspace_id;
         if result.outcome == AttemptOutcome::Success {
-            self.deliveries
-                .finish_attempt(workspace, id, attempt, DeliveryState::Succeeded)
-                .await?;
-            if let Err(err) = self
-                .subscriptions
-                .reset_failures(workspace, &subscription.id)
-                .await
-            {
+            let (finished, reset) = tokio::join!(
+                self.deliveries
+                    .finish_attempt(workspace, id, attempt, DeliveryState::Succeeded),
+                self.subscriptions
+                    .reset_failures(workspace, &subscription.id),
+            );
+            if let Err(err) = reset {
                 tracing::warn!(%workspace, subscription_id = %subscription.id, error = %err, "failure count not reset");
             }
+            finished?;
             return Ok(Handled::Delivered);
         }
-        self.count_failure(&subscription, &result, now).await;
+        // Counted (and paused) before the next attempt is queued, so none follows a pause.
+        self.count_failure(subscription, result, now).await;
         match self.schedule.next_delay(attempt, result.retry_after) {
             Some(after) => {
+                // Queued before the attempt is marked finished: a failed send retries this
+                // message, which could not claim a finished attempt again.
                 self.requeue(workspace, id, attempt + 1, now, after).await?;
                 self.deliveries
                     .finish_attempt(workspace, id, attempt, DeliveryState::Pending)
