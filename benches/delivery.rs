@@ -15,8 +15,10 @@
 //! worker errors or deliveries do not finish. Run with `cargo bench --bench delivery`;
 //! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
+use std::hash::Hash;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -105,6 +107,42 @@ struct Meters {
     queue: Meter,
 }
 
+/// Rows kept per workspace, so lookups borrow their keys instead of cloning them.
+struct Scoped<K, V>(HashMap<WorkspaceId, HashMap<K, V>>);
+
+impl<K, V> Default for Scoped<K, V> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<K: Hash + Eq, V> Scoped<K, V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, workspace: &WorkspaceId, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.get(workspace)?.get(key)
+    }
+
+    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, workspace: &WorkspaceId, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.get_mut(workspace)?.get_mut(key)
+    }
+
+    fn of(&mut self, workspace: &WorkspaceId) -> &mut HashMap<K, V> {
+        if !self.0.contains_key(workspace) {
+            self.0.insert(workspace.clone(), HashMap::new());
+        }
+        self.0.get_mut(workspace).expect("inserted above")
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.values().flat_map(HashMap::values)
+    }
+}
+
 struct MemWorkspaces {
     meters: Arc<Meters>,
     workspaces: Mutex<HashMap<WorkspaceId, Workspace>>,
@@ -150,7 +188,7 @@ struct StoredEvent {
 /// Events by (workspace, dedup id), with an (workspace, event id) index for reads.
 struct MemEvents {
     meters: Arc<Meters>,
-    rows: Mutex<HashMap<(WorkspaceId, String), StoredEvent>>,
+    rows: Mutex<Scoped<String, StoredEvent>>,
 }
 
 impl EventStore for MemEvents {
@@ -161,16 +199,16 @@ impl EventStore for MemEvents {
     ) -> Result<Inserted, StoreError> {
         self.meters.stores.time(|| {
             let now = Utc::now().timestamp();
-            let key = (event.workspace_id.clone(), event.dedup_id.clone());
             let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get(&key).filter(|row| row.expires_at > now) {
+            let rows = rows.of(&event.workspace_id);
+            if let Some(row) = rows.get(&event.dedup_id).filter(|row| row.expires_at > now) {
                 return Ok(Inserted::Existing(ExistingEvent {
                     event_id: row.event.id.clone(),
                     queued: row.queued,
                 }));
             }
             rows.insert(
-                key,
+                event.dedup_id.clone(),
                 StoredEvent {
                     event: event.clone(),
                     queued: false,
@@ -204,9 +242,7 @@ impl EventStore for MemEvents {
     ) -> Result<Option<Event>, StoreError> {
         self.meters.stores.time(|| {
             let rows = self.rows.lock().unwrap();
-            Ok(rows
-                .get(&(workspace.clone(), dedup_id.to_owned()))
-                .map(|row| row.event.clone()))
+            Ok(rows.get(workspace, dedup_id).map(|row| row.event.clone()))
         })
     }
 }
@@ -214,8 +250,8 @@ impl EventStore for MemEvents {
 /// Subscriptions by (workspace, id), and each subscription's failure run.
 struct MemSubscriptions {
     meters: Arc<Meters>,
-    rows: Mutex<HashMap<(WorkspaceId, SubscriptionId), Subscription>>,
-    failures: Mutex<HashMap<(WorkspaceId, SubscriptionId), u32>>,
+    rows: Mutex<Scoped<SubscriptionId, Subscription>>,
+    failures: Mutex<Scoped<SubscriptionId, u32>>,
 }
 
 impl MemSubscriptions {
@@ -228,8 +264,9 @@ impl MemSubscriptions {
 impl SubscriptionStore for MemSubscriptions {
     async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
         self.meters.stores.time(|| {
-            let key = (subscription.workspace_id.clone(), subscription.id.clone());
-            self.rows.lock().unwrap().insert(key, subscription.clone());
+            let mut rows = self.rows.lock().unwrap();
+            rows.of(&subscription.workspace_id)
+                .insert(subscription.id.clone(), subscription.clone());
             Ok(())
         })
     }
@@ -241,7 +278,7 @@ impl SubscriptionStore for MemSubscriptions {
     ) -> Result<Option<Subscription>, StoreError> {
         self.meters.stores.time(|| {
             let rows = self.rows.lock().unwrap();
-            Ok(rows.get(&(workspace.clone(), id.clone())).cloned())
+            Ok(rows.get(workspace, id).cloned())
         })
     }
 
@@ -259,7 +296,7 @@ impl SubscriptionStore for MemSubscriptions {
     ) -> Result<bool, StoreError> {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
-            match rows.get_mut(&(current.workspace_id.clone(), current.id.clone())) {
+            match rows.get_mut(&current.workspace_id, &current.id) {
                 Some(stored) if stored.version == current.version => {
                     *stored = updated.clone();
                     Ok(true)
@@ -281,12 +318,11 @@ impl SubscriptionStore for MemSubscriptions {
         self.meters.stores.time(|| {
             let rows = self.rows.lock().unwrap();
             Ok(rows
-                .values()
-                .filter(|s| {
-                    &s.workspace_id == workspace
-                        && s.is_enabled
-                        && s.event_types.iter().any(|t| t == event_type)
-                })
+                .0
+                .get(workspace)
+                .into_iter()
+                .flat_map(HashMap::values)
+                .filter(|s| s.is_enabled && s.event_types.iter().any(|t| t == event_type))
                 .cloned()
                 .collect())
         })
@@ -301,7 +337,7 @@ impl FailureCounter for MemSubscriptions {
     ) -> Result<u32, StoreError> {
         self.meters.stores.time(|| {
             let mut failures = self.failures.lock().unwrap();
-            let count = failures.entry((workspace.clone(), id.clone())).or_default();
+            let count = failures.of(workspace).entry(id.clone()).or_default();
             *count += 1;
             Ok(*count)
         })
@@ -314,7 +350,9 @@ impl FailureCounter for MemSubscriptions {
     ) -> Result<(), StoreError> {
         self.meters.stores.time(|| {
             let mut failures = self.failures.lock().unwrap();
-            failures.remove(&(workspace.clone(), id.clone()));
+            if let Some(count) = failures.get_mut(workspace, id) {
+                *count = 0;
+            }
             Ok(())
         })
     }
@@ -329,7 +367,7 @@ struct DeliveryRow {
 /// Deliveries by (workspace, id), and every attempt log.
 struct MemDeliveries {
     meters: Arc<Meters>,
-    rows: Mutex<HashMap<(WorkspaceId, DeliveryId), DeliveryRow>>,
+    rows: Mutex<Scoped<DeliveryId, DeliveryRow>>,
     logs: Mutex<Vec<DeliveryLog>>,
 }
 
@@ -350,11 +388,13 @@ impl DeliveryStore for MemDeliveries {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
-            let key = (delivery.workspace_id.clone(), delivery.id.clone());
-            let row = rows.entry(key).or_insert_with(|| DeliveryRow {
-                delivery: delivery.clone(),
-                claimed_until: 0,
-            });
+            let rows = rows.of(&delivery.workspace_id);
+            let row = rows
+                .entry(delivery.id.clone())
+                .or_insert_with(|| DeliveryRow {
+                    delivery: delivery.clone(),
+                    claimed_until: 0,
+                });
             Ok(row.delivery.clone())
         })
     }
@@ -377,7 +417,7 @@ impl DeliveryStore for MemDeliveries {
         self.meters.stores.time(|| {
             let now = Utc::now().timestamp();
             let mut rows = self.rows.lock().unwrap();
-            let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) else {
+            let Some(row) = rows.get_mut(workspace, id) else {
                 return Ok(Claim::Missing);
             };
             let d = &row.delivery;
@@ -401,7 +441,7 @@ impl DeliveryStore for MemDeliveries {
     ) -> Result<(), StoreError> {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) {
+            if let Some(row) = rows.get_mut(workspace, id) {
                 let d = &row.delivery;
                 if d.attempts == attempt && d.completed < attempt {
                     row.claimed_until = 0;
@@ -420,7 +460,7 @@ impl DeliveryStore for MemDeliveries {
     ) -> Result<(), StoreError> {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(&(workspace.clone(), id.clone())) {
+            if let Some(row) = rows.get_mut(workspace, id) {
                 row.delivery.state = state;
                 row.delivery.completed = attempt;
                 row.delivery.updated_at = Utc::now();
@@ -1012,6 +1052,8 @@ struct Run {
     client_us: Option<f64>,
     receiver_us: Option<f64>,
     store_us: Option<f64>,
+    /// Store calls per delivery, fan-out included.
+    store_calls: Option<f64>,
     queue_us: Option<f64>,
 }
 
@@ -1136,6 +1178,7 @@ impl Bench {
             client_us: cpu.map(|(c, _)| per_post(c)),
             receiver_us: cpu.map(|(_, r)| per_post(r)),
             store_us: meters.map(|((d, _), _)| per_post(d)),
+            store_calls: meters.map(|((_, calls), _)| calls as f64 / count as f64),
             queue_us: meters.map(|(_, (d, _))| per_post(d)),
         }
     }
@@ -1394,8 +1437,9 @@ fn main() {
         fmt_opt(worker)
     );
     println!(
-        "    in-memory store calls (wall, in ports)   {:>8}",
-        fmt_opt(median_of(of(Side::Worker), |r| r.store_us))
+        "    in-memory store calls (wall, in ports)   {:>8}   ({} calls)",
+        fmt_opt(median_of(of(Side::Worker), |r| r.store_us)),
+        fmt_opt(median_of(of(Side::Worker), |r| r.store_calls))
     );
     println!(
         "    in-memory queue calls (wall, in ports)   {:>8}",
