@@ -37,6 +37,14 @@ enum Check {
     AnyObject,
     /// An object whose `text` and `html`, when present, are strings, with at least one present.
     MessageBody,
+    /// A string of `min..=max` characters (code points, as JSON Schema counts them).
+    Text { min: usize, max: usize },
+    /// One of these strings.
+    OneOf(Vec<String>),
+    /// A string or a number.
+    StringOrNumber,
+    /// A number that fits an `f64` (as the schema path reads it), at least `minimum` if given.
+    Number { minimum: Option<f64> },
     /// A non-empty string (split into turns later), else whatever the validator accepts.
     Transcript(Validator),
     /// Parsed and checked by the member's own compiled schema.
@@ -55,6 +63,16 @@ impl Check {
             Check::AnyString => text.starts_with('"'),
             Check::AnyObject => text.starts_with('{'),
             Check::MessageBody => false,
+            Check::Text { min, max } => string_content(text)
+                .is_some_and(|content| (*min..=*max).contains(&content.chars().count())),
+            Check::OneOf(allowed) => {
+                string_content(text).is_some_and(|content| allowed.iter().any(|a| *a == *content))
+            }
+            Check::StringOrNumber => {
+                text.starts_with(['"', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+            }
+            Check::Number { minimum } => serde_json::from_str::<f64>(text)
+                .is_ok_and(|number| minimum.is_none_or(|minimum| number >= minimum)),
             Check::Transcript(validator) => {
                 if text.starts_with('"') {
                     text != "\"\""
@@ -64,6 +82,50 @@ impl Check {
             }
             Check::Schema(validator) => schema_passes(validator, text),
         }
+    }
+}
+
+/// The decoded content of a JSON string literal, borrowed when it has no escapes.
+fn string_content(literal: &str) -> Option<Cow<'_, str>> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(literal).ok().map(Cow::Owned)
+}
+
+/// The cheap check a member's schema amounts to, when it is one of the simple shapes.
+fn simple_check(property: &Value) -> Option<Check> {
+    let schema = property.as_object()?;
+    let number = |key: &str| schema.get(key).map(|v| v.as_f64().ok_or(()));
+    let length = |key: &str| {
+        schema
+            .get(key)
+            .map(|v| v.as_u64().map(|n| n as usize).ok_or(()))
+    };
+    let only = |keys: &[&str]| schema.keys().all(|k| keys.contains(&k.as_str()));
+    match &schema["type"] {
+        Value::String(t) if t == "string" && only(&["type", "minLength", "maxLength"]) => {
+            Some(Check::Text {
+                min: length("minLength").transpose().ok()?.unwrap_or(0),
+                max: length("maxLength").transpose().ok()?.unwrap_or(usize::MAX),
+            })
+        }
+        Value::String(t) if t == "string" && only(&["type", "enum"]) => schema["enum"]
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .map(Check::OneOf),
+        Value::String(t) if t == "number" && only(&["type", "minimum"]) => Some(Check::Number {
+            minimum: number("minimum").transpose().ok()?,
+        }),
+        Value::Array(types)
+            if only(&["type"]) && *types == [Value::from("string"), Value::from("number")] =>
+        {
+            Some(Check::StringOrNumber)
+        }
+        _ => None,
     }
 }
 
@@ -117,6 +179,8 @@ impl FastSpec {
                 Check::MessageBody
             } else if name == "transcript" {
                 Check::Transcript(compile(property))
+            } else if let Some(check) = simple_check(property) {
+                check
             } else {
                 Check::Schema(compile(property))
             };
