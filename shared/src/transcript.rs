@@ -202,20 +202,24 @@ impl<'a> Iterator for EscapedLines<'a> {
 }
 
 fn take_stamp(line: &str) -> (Option<u32>, &str) {
-    let Some(inner_and_rest) = line.strip_prefix('[') else {
-        return (None, line);
-    };
-    let Some((inner, rest)) = inner_and_rest.split_once(']') else {
-        return (None, line);
-    };
-    let mut parts = inner.split(':').map(|part| part.parse::<u32>().ok());
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(Some(m)), Some(Some(s)), None, _) => (Some(m * 60 + s), rest.trim_start()),
-        (Some(Some(h)), Some(Some(m)), Some(Some(s)), None) => {
-            (Some(h * 3600 + m * 60 + s), rest.trim_start())
-        }
-        _ => (None, line),
+    let stamped = line
+        .strip_prefix('[')
+        .and_then(|inner_and_rest| inner_and_rest.split_once(']'))
+        .and_then(|(inner, rest)| Some((stamp_seconds(inner)?, rest.trim_start())));
+    match stamped {
+        Some((start, rest)) => (Some(start), rest),
+        None => (None, line),
     }
+}
+
+/// `mm:ss` or `hh:mm:ss` in seconds; `None` for other shapes and for stamps too large to count.
+fn stamp_seconds(inner: &str) -> Option<u32> {
+    let mut parts = 0;
+    let seconds = inner.split(':').try_fold(0u32, |seconds, part| {
+        parts += 1;
+        seconds.checked_mul(60)?.checked_add(part.parse().ok()?)
+    })?;
+    (2..=3).contains(&parts).then_some(seconds)
 }
 
 /// The speaker and text of a line split at its first colon, if the part before reads as a name.
@@ -276,6 +280,18 @@ mod tests {
             as_value(turns),
             json!([{"speaker": "Ana", "text": "meet at 10:30\nhttps://example.com/x"}])
         );
+    }
+
+    #[test]
+    fn stamps_too_large_to_count_are_text() {
+        let turns =
+            split_turns("[4294967295:00] Ana: hi\n[71582788:15:00] Bo: ok\n[1:2:3:4] Cy: x");
+        assert!(turns.iter().all(|turn| turn.start.is_none()), "{turns:?}");
+        assert_eq!(
+            split_turns("[1193046:28:15] Bo: ok")[0].start,
+            Some(u32::MAX)
+        );
+        assert_eq!(split_turns("[1193046:28:16] Bo: ok")[0].start, None);
     }
 
     /// Random transcripts over the characters the rules care about, decoded and escaped: the
