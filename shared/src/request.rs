@@ -1,4 +1,4 @@
-//! What every HTTP handler reads off a request the same way: the API key and query parameters.
+//! What every HTTP handler reads off a request the same way: request id, API key, query parameters.
 
 use http::{HeaderMap, HeaderName};
 
@@ -48,9 +48,25 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The id a request is logged and answered under: API Gateway's (from the Lambda context) when
+/// there is one, else a fresh one, so local mode's requests can be told apart too.
+pub fn request_id(from_context: Option<&str>) -> String {
+    from_context
+        .filter(|id| !id.is_empty())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateway_request_id_is_kept_and_a_missing_one_is_made_up() {
+        assert_eq!(request_id(Some("gw-123")), "gw-123");
+        let (a, b) = (request_id(Some("")), request_id(None));
+        assert!(uuid::Uuid::parse_str(&a).is_ok() && uuid::Uuid::parse_str(&b).is_ok());
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn header_wins_over_query_and_any_case_works() {

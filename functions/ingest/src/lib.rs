@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use hookline_shared::keys::KeyCache;
+use hookline_shared::request::request_id;
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
     Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
@@ -179,7 +180,7 @@ where
     Q: Queue,
 {
     let started = Instant::now();
-    let request_id = request_id(&req);
+    let request_id = request_id(req.lambda_context_ref().map(|ctx| ctx.request_id.as_str()));
     let result = ingest(deps, &req).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let response = match &result {
@@ -303,13 +304,6 @@ fn route(req: &Request) -> Result<Category, IngestError> {
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
         .ok_or_else(|| IngestError::NoRoute(path.to_owned()))?;
     Category::parse(segment).ok_or_else(|| IngestError::UnknownCategory(segment.to_owned()))
-}
-
-fn request_id(req: &Request) -> String {
-    req.lambda_context_ref()
-        .map(|ctx| ctx.request_id.clone())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 /// The answer envelope of seed 001, for success and failure alike.

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hookline_shared::keys::KeyCache;
+use hookline_shared::request::request_id;
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
@@ -259,11 +260,7 @@ where
     D: DeliveryStore,
 {
     let started = Instant::now();
-    let request_id = req
-        .lambda_context_ref()
-        .map(|ctx| ctx.request_id.clone())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = request_id(req.lambda_context_ref().map(|ctx| ctx.request_id.as_str()));
     let result = serve(deps, &req).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let (method, path) = (req.method().as_str(), req.uri().path());
