@@ -433,15 +433,12 @@ impl DeliveryStore for MemDeliveries {
         })
     }
 
-    async fn release_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-        attempt: u32,
-    ) -> Result<(), StoreError> {
+    async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        // The bench never enables a paused subscription again, so parked work needs no index:
+        // parking only gives the claim back.
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(workspace, id) {
+            if let Some(row) = rows.get_mut(&delivery.workspace_id, &delivery.id) {
                 let d = &row.delivery;
                 if d.attempts == attempt && d.completed < attempt {
                     row.claimed_until = 0;
@@ -449,6 +446,16 @@ impl DeliveryStore for MemDeliveries {
             }
             Ok(())
         })
+    }
+
+    async fn parked_attempts(
+        &self,
+        _workspace: &WorkspaceId,
+        _subscription: &SubscriptionId,
+        _after: Option<&DeliveryId>,
+        _max: usize,
+    ) -> Result<Vec<(DeliveryId, u32)>, StoreError> {
+        unreachable!("the bench never enables a paused subscription again")
     }
 
     async fn finish_attempt(
@@ -888,6 +895,9 @@ impl Tally {
             Handled::Deferred => self.deferred += 1,
             Handled::Skipped => self.skipped += 1,
             Handled::GaveUp => self.gave_up += 1,
+            Handled::Resumed { .. } => {
+                unreachable!("the bench never enables a paused subscription")
+            }
         }
     }
 }

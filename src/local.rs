@@ -45,7 +45,7 @@ const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
 const WORKER_CONCURRENCY: usize = 32;
 
 type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-type LocalNotify = Notify<EmbeddedDb, EmbeddedDb, EmbeddedDb>;
+type LocalNotify = Notify<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 pub type LocalWorker = Worker<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 
 /// The handlers local mode serves, shared by every connection.
@@ -70,7 +70,8 @@ impl Default for LocalOptions {
             schedule: RetrySchedule::default(),
             allow_private: true,
             log_retention: Duration::from_secs(DEFAULT_LOG_RETENTION_DAYS * 86_400),
-            paused_recheck: Duration::from_secs(5),
+            // Enabling a subscription resumes its work at once; this only backs that up.
+            paused_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -118,7 +119,14 @@ impl LocalStack {
         ));
         let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
         // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
-        let notify = Notify::new(db.clone(), db.clone(), db.clone(), sender.clone(), true);
+        let notify = Notify::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            deliveries_queue.clone(),
+            sender.clone(),
+            true,
+        );
         let worker = Worker {
             workspaces: db.clone(),
             events: db.clone(),

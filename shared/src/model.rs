@@ -197,6 +197,14 @@ pub enum QueueMessage {
         attempt: u32,
         not_before: i64,
     },
+    /// A paused subscription was enabled again: queue the attempts its parked deliveries wait
+    /// to make, a page at a time, from the first delivery id after `after`.
+    Resume {
+        workspace_id: WorkspaceId,
+        subscription_id: crate::ids::SubscriptionId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<crate::delivery::DeliveryId>,
+    },
 }
 
 impl QueueMessage {
@@ -232,5 +240,12 @@ mod tests {
             dedup_id: "abc".into(),
         };
         assert_eq!(QueueMessage::from_body(&msg.to_body()).unwrap(), msg);
+        let resume = QueueMessage::Resume {
+            workspace_id: WorkspaceId::generate(),
+            subscription_id: crate::ids::SubscriptionId::generate(),
+            after: None,
+        };
+        assert!(!resume.to_body().contains("after"), "{}", resume.to_body());
+        assert_eq!(QueueMessage::from_body(&resume.to_body()).unwrap(), resume);
     }
 }

@@ -186,14 +186,23 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-    /// Hands a claimed attempt that was not made back, so the next claim of it succeeds at once
-    /// instead of after the lease.
-    fn release_attempt(
+    /// Gives back a claimed attempt that was not made because the delivery's subscription is
+    /// paused, and files the delivery among that subscription's parked work, so re-enabling it
+    /// finds the delivery at once. The next claim of the attempt succeeds and unparks it.
+    fn park_attempt(
         &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
+        delivery: &Delivery,
         attempt: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Up to `max` deliveries parked for `subscription`, in id order after `after`, each with
+    /// the attempt it waits to make.
+    fn parked_attempts(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        after: Option<&DeliveryId>,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<(DeliveryId, u32)>, StoreError>> + Send;
     /// Records that `attempt` finished, and the delivery's state after it.
     fn finish_attempt(
         &self,

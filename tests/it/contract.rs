@@ -30,7 +30,7 @@ fn workspace(name: &str) -> Workspace {
     }
 }
 
-fn event(workspace_id: &WorkspaceId, dedup_id: &str) -> Event {
+pub(crate) fn event(workspace_id: &WorkspaceId, dedup_id: &str) -> Event {
     let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
     Event {
         id: EventId::generate(),
@@ -478,21 +478,40 @@ async fn delivery_store_contract<D: DeliveryStore>(store: &D) {
         Claim::Unavailable,
         "held by another worker"
     );
-    store.release_attempt(&ws, &delivery.id, 1).await.unwrap();
+    // Parked: the claim is given back and the delivery is listed under its subscription only.
+    store.park_attempt(&delivery, 1).await.unwrap();
+    let parked = |workspace: WorkspaceId, subscription: SubscriptionId| async move {
+        store
+            .parked_attempts(&workspace, &subscription, None, 10)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        parked(ws.clone(), sub_a.id.clone()).await,
+        [(delivery.id.clone(), 1)]
+    );
+    assert_eq!(parked(ws.clone(), sub_b.id.clone()).await, []);
+    assert_eq!(parked(WorkspaceId::generate(), sub_a.id.clone()).await, []);
     assert!(
         matches!(claim(1, lease).await.unwrap(), Claim::Claimed(_)),
-        "a released attempt is claimable at once"
+        "a parked attempt is claimable at once"
+    );
+    assert_eq!(
+        parked(ws.clone(), sub_a.id.clone()).await,
+        [],
+        "claiming unparks"
     );
     store
         .finish_attempt(&ws, &delivery.id, 1, DeliveryState::Pending)
         .await
         .unwrap();
-    store.release_attempt(&ws, &delivery.id, 1).await.unwrap();
+    store.park_attempt(&delivery, 1).await.unwrap();
     assert_eq!(
         claim(1, lease).await.unwrap(),
         Claim::Unavailable,
-        "attempt 1 is finished, and releasing it changes nothing"
+        "attempt 1 is finished, and parking it changes nothing"
     );
+    assert_eq!(parked(ws.clone(), sub_a.id.clone()).await, []);
     assert!(matches!(
         claim(2, Duration::ZERO).await.unwrap(),
         Claim::Claimed(_)
@@ -519,6 +538,32 @@ async fn delivery_store_contract<D: DeliveryStore>(store: &D) {
         Claim::Missing,
         "another workspace has no such delivery"
     );
+
+    // Parked work is read a page at a time, in delivery id order.
+    let mut waiting = Vec::new();
+    for n in 0..3 {
+        let waiting_event = self::event(&ws, &format!("dedup-p{n}"));
+        let parked_delivery = Delivery::new(&waiting_event, &sub_b, now);
+        store.create_delivery(&parked_delivery).await.unwrap();
+        let claimed = store
+            .claim_attempt(&ws, &parked_delivery.id, 1, lease)
+            .await
+            .unwrap();
+        assert!(matches!(claimed, Claim::Claimed(_)));
+        store.park_attempt(&parked_delivery, 1).await.unwrap();
+        waiting.push((parked_delivery.id, 1));
+    }
+    waiting.sort();
+    let first = store
+        .parked_attempts(&ws, &sub_b.id, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first, waiting[..2]);
+    let rest = store
+        .parked_attempts(&ws, &sub_b.id, Some(&first[1].0), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, waiting[2..]);
     let stored = store
         .get_delivery(&ws, &delivery.id)
         .await

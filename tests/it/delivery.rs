@@ -223,7 +223,8 @@ async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_sub
         .collect();
     assert_eq!(statuses, ["failed", "failed", "failed", "success"]);
 
-    // Kept, not dropped: re-enabled, the paused work is delivered.
+    // Kept, not dropped: re-enabled, the paused work is delivered at once (the backup recheck
+    // of local mode comes only after a minute).
     receiver.set("broken", Behavior::Ok);
     let id = broken["id"].as_str().unwrap();
     let (status, _) = api
@@ -235,7 +236,7 @@ async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_sub
         .await;
     assert_eq!(status, 200);
     let resumed = receiver
-        .wait_for("broken", 11, Duration::from_secs(20))
+        .wait_for("broken", 11, Duration::from_secs(5))
         .await;
     assert_eq!(
         resumed.len(),
@@ -448,4 +449,95 @@ async fn a_pending_retry_survives_a_restart() {
         1,
         "the second attempt waits in the queue"
     );
+}
+
+/// More parked deliveries than one resume message takes: the worker queues a page, then a
+/// message for the rest, and every parked attempt is queued exactly once.
+#[tokio::test]
+async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
+    use std::collections::BTreeSet;
+
+    use delivery::{Handled, Worker};
+    use hookline_shared::delivery::{Delivery, RetrySchedule};
+    use hookline_shared::{Claim, DeliveryStore, Queue, QueueMessage, SubscriptionStore};
+
+    use crate::contract::{event, subscription};
+    use crate::support::{loopback_sender, EmbeddedStack};
+
+    const PARKED: usize = 150;
+    let stack = EmbeddedStack::create(5);
+    let worker = Worker {
+        workspaces: stack.db.clone(),
+        events: stack.db.clone(),
+        subscriptions: stack.db.clone(),
+        deliveries: stack.db.clone(),
+        queue: stack.queue.clone(),
+        sender: loopback_sender(),
+        schedule: RetrySchedule::default(),
+        log_retention: Duration::from_secs(3600),
+        paused_recheck: Duration::from_secs(900),
+    };
+    let workspace = hookline_shared::WorkspaceId::generate();
+    let paused = subscription(&workspace, &["emails.sent"], false);
+    stack.db.create_subscription(&paused).await.unwrap();
+    let now = chrono::Utc::now();
+    let mut parked = BTreeSet::new();
+    for n in 0..PARKED {
+        let delivery = Delivery::new(&event(&workspace, &format!("parked-{n}")), &paused, now);
+        stack.db.create_delivery(&delivery).await.unwrap();
+        let claim = stack
+            .db
+            .claim_attempt(&workspace, &delivery.id, 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(claim, Claim::Claimed(_)));
+        stack.db.park_attempt(&delivery, 1).await.unwrap();
+        parked.insert(delivery.id.to_string());
+    }
+
+    let mut resume = QueueMessage::Resume {
+        workspace_id: workspace.clone(),
+        subscription_id: paused.id.clone(),
+        after: None,
+    }
+    .to_body();
+    let (mut queued, mut pages) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let handled = worker.handle(&resume).await.unwrap();
+        let Handled::Resumed { deliveries } = handled else {
+            panic!("{handled:?}");
+        };
+        pages.push(deliveries);
+        let mut next = None;
+        loop {
+            let batch = stack
+                .queue
+                .receive(10, Duration::from_secs(60), Duration::ZERO)
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                match QueueMessage::from_body(&message.body).unwrap() {
+                    QueueMessage::Deliver {
+                        delivery_id,
+                        attempt,
+                        ..
+                    } => queued.push((delivery_id.to_string(), attempt)),
+                    QueueMessage::Resume { .. } => next = Some(message.body),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        match next {
+            Some(body) => resume = body,
+            None => break,
+        }
+    }
+    assert_eq!(pages, [100, 50]);
+    assert_eq!(queued.len(), PARKED, "each parked attempt queued once");
+    assert!(queued.iter().all(|(_, attempt)| *attempt == 1));
+    let ids: BTreeSet<String> = queued.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, parked);
 }

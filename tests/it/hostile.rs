@@ -2,18 +2,18 @@
 //! the wrong shape and hostile values: nothing of the other workspace leaks, nothing is a 5xx.
 
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::{DeliveryStore, SubscriptionId, SubscriptionStore, WorkspaceStore};
+use hookline_shared::{DeliveryStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use subscriptions::{handle_notify, Notify};
 
 use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
-struct Caller<'a, W, S, D> {
-    deps: &'a Notify<W, S, D>,
+struct Caller<'a, W, S, D, Q> {
+    deps: &'a Notify<W, S, D, Q>,
 }
 
-impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore> Caller<'_, W, S, D> {
+impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore, Q: Queue> Caller<'_, W, S, D, Q> {
     async fn call(
         &self,
         method: &str,
@@ -42,8 +42,13 @@ impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore> Caller<'_, W, S,
     }
 }
 
-async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore>(
-    caller: &Caller<'_, W, S, D>,
+async fn tenant_with_subscription<
+    W: WorkspaceStore,
+    S: SubscriptionStore,
+    D: DeliveryStore,
+    Q: Queue,
+>(
+    caller: &Caller<'_, W, S, D, Q>,
     workspaces: &W,
     name: &str,
 ) -> (CreatedWorkspace, Value) {
@@ -62,15 +67,22 @@ async fn tenant_with_subscription<W: WorkspaceStore, S: SubscriptionStore, D: De
     (tenant, serde_json::from_str(&text).unwrap())
 }
 
-async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore>(
+async fn no_leaks_and_no_5xx<
+    W: WorkspaceStore,
+    S: SubscriptionStore,
+    D: DeliveryStore,
+    Q: Queue,
+>(
     workspaces: W,
     subscriptions: S,
     deliveries: D,
+    resumes: Q,
 ) {
     let deps = Notify::new(
         workspaces,
         subscriptions,
         deliveries,
+        resumes,
         loopback_sender(),
         false,
     );
@@ -266,11 +278,23 @@ async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore, D: Deliver
 #[tokio::test]
 async fn hostile_caller_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    no_leaks_and_no_5xx(stack.store(), stack.subscriptions(), stack.deliveries()).await;
+    no_leaks_and_no_5xx(
+        stack.store(),
+        stack.subscriptions(),
+        stack.deliveries(),
+        stack.queue(),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hostile_caller_embedded() {
     let stack = EmbeddedStack::create(5);
-    no_leaks_and_no_5xx(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
+    no_leaks_and_no_5xx(
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.queue.clone(),
+    )
+    .await;
 }

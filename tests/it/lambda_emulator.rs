@@ -10,7 +10,7 @@ use hookline_shared::{
     ApiKey, Category, Event, EventId, EventStore, NewSubscription, RawJson, Subscription,
     SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::ingest_api::seed_email;
 use crate::receiver::{Behavior, Receiver};
@@ -254,6 +254,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
             ("HOOKLINE_LOGS_TABLE", &stack.logs_table),
+            ("HOOKLINE_DELIVERIES_QUEUE_URL", &stack.queue_url),
         ],
     );
     // delete.json goes last: it removes the fixture subscription.
@@ -279,6 +280,19 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             "{fixture} mentions {mentions}: {body}"
         );
     }
+    // patch.json enables the subscription, which asks the delivery worker to resume its work.
+    let queued: Vec<Value> = stack
+        .queued_messages()
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            json!({"kind": "resume", "workspace_id": workspace.as_str(), "subscription_id": FIXTURE_SUBSCRIPTION})
+        ],
+    );
     let listed = stack
         .subscriptions()
         .list_subscriptions(&workspace)

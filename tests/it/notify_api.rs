@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hookline_shared::{
-    DeliveryStore, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    DeliveryStore, Queue, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
@@ -262,10 +262,12 @@ async fn ordering_holds_for_every_order_by<
     S: SubscriptionStore,
     W: WorkspaceStore,
     D: DeliveryStore,
+    Q: Queue,
 >(
     workspaces: W,
     store: S,
     deliveries: D,
+    resumes: Q,
 ) {
     let workspace = hookline::admin::create_workspace(&workspaces, "ordering")
         .await
@@ -324,7 +326,14 @@ async fn ordering_holds_for_every_order_by<
         s.kind = kind;
         store.create_subscription(&s).await.unwrap();
     }
-    let deps = Notify::new(workspaces, store, deliveries, loopback_sender(), false);
+    let deps = Notify::new(
+        workspaces,
+        store,
+        deliveries,
+        resumes,
+        loopback_sender(),
+        false,
+    );
     for order_by in ORDER_BY_VALUES {
         let req: Request = lambda_http::http::Request::builder()
             .uri(format!(
@@ -371,24 +380,37 @@ async fn ordering_holds_for_every_order_by<
 #[tokio::test]
 async fn ordering_holds_for_every_order_by_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    ordering_holds_for_every_order_by(stack.store(), stack.subscriptions(), stack.deliveries())
-        .await;
+    ordering_holds_for_every_order_by(
+        stack.store(),
+        stack.subscriptions(),
+        stack.deliveries(),
+        stack.queue(),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn ordering_holds_for_every_order_by_embedded() {
     let stack = EmbeddedStack::create(5);
-    ordering_holds_for_every_order_by(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
+    ordering_holds_for_every_order_by(
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.queue.clone(),
+    )
+    .await;
 }
 
 async fn logs_api_filters_orders_and_pages<
     W: WorkspaceStore,
     S: SubscriptionStore,
     D: DeliveryStore,
+    Q: Queue,
 >(
     workspaces: W,
     subscriptions: S,
     deliveries: D,
+    resumes: Q,
 ) {
     use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
     let workspace = hookline::admin::create_workspace(&workspaces, "logs")
@@ -435,6 +457,7 @@ async fn logs_api_filters_orders_and_pages<
         workspaces,
         subscriptions,
         deliveries,
+        resumes,
         loopback_sender(),
         false,
     );
@@ -547,12 +570,23 @@ async fn logs_api_filters_orders_and_pages<
 #[tokio::test]
 async fn logs_api_filters_orders_and_pages_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    logs_api_filters_orders_and_pages(stack.store(), stack.subscriptions(), stack.deliveries())
-        .await;
+    logs_api_filters_orders_and_pages(
+        stack.store(),
+        stack.subscriptions(),
+        stack.deliveries(),
+        stack.queue(),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn logs_api_filters_orders_and_pages_embedded() {
     let stack = EmbeddedStack::create(5);
-    logs_api_filters_orders_and_pages(stack.db.clone(), stack.db.clone(), stack.db.clone()).await;
+    logs_api_filters_orders_and_pages(
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.db.clone(),
+        stack.queue.clone(),
+    )
+    .await;
 }

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
-use hookline_shared::adapters::dynamodb_deliveries::LOGS_BY_SUBSCRIPTION_INDEX;
+use hookline_shared::adapters::dynamodb_deliveries::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{
     DynamoDeliveries, DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
@@ -67,7 +67,7 @@ impl MotoStack {
         create_table(&dynamodb, &subscriptions_table, TableShape::HashRange).await;
         let deliveries_table = format!("{name}-deliveries");
         let logs_table = format!("{name}-logs");
-        create_table(&dynamodb, &deliveries_table, TableShape::HashRange).await;
+        create_table(&dynamodb, &deliveries_table, TableShape::Deliveries).await;
         create_table(&dynamodb, &logs_table, TableShape::Logs).await;
         let dlq_url = sqs
             .create_queue()
@@ -163,6 +163,8 @@ enum TableShape {
     Events,
     /// `pk` + `sk` and the `by_subscription` index (delivery logs).
     Logs,
+    /// `pk` + `sk` and the `parked` index (deliveries).
+    Deliveries,
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: TableShape) {
@@ -214,6 +216,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
                 "subscription_key",
                 Some("sk"),
             ));
+    }
+    if shape == TableShape::Deliveries {
+        request = request
+            .attribute_definitions(attr("parked_key"))
+            .global_secondary_indexes(index(PARKED_INDEX, "parked_key", Some("sk")));
     }
     if shape == TableShape::Events {
         request = request

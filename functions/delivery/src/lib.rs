@@ -12,8 +12,8 @@ use hookline_shared::delivery::{
 use hookline_shared::webhook::{Attempt, AttemptOutcome, WebhookSender};
 use hookline_shared::{
     Claim, DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError,
-    QueueMessage, RawJson, StoreError, Subscription, SubscriptionStore, WorkspaceId,
-    WorkspaceStore,
+    QueueMessage, RawJson, StoreError, Subscription, SubscriptionId, SubscriptionStore,
+    WorkspaceId, WorkspaceStore,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -25,6 +25,8 @@ const ATTEMPT_LEASE: Duration = Duration::from_secs(60);
 const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 /// Tries to pause a subscription that is being edited at the same moment.
 const PAUSE_TRIES: usize = 3;
+/// Parked deliveries one resume message queues; more continue in a message of their own.
+const RESUME_PAGE: usize = 100;
 
 /// Everything the worker needs; built once per cold start (or once by local mode).
 pub struct Worker<W, E, S, D, Q> {
@@ -38,7 +40,8 @@ pub struct Worker<W, E, S, D, Q> {
     pub schedule: RetrySchedule,
     /// How long delivery logs stay readable.
     pub log_retention: Duration,
-    /// How often work for a paused subscription looks again whether it was re-enabled.
+    /// How often work for a paused subscription looks again whether it was re-enabled. Enabling
+    /// it resumes the work at once; this catches a resume that raced with parking.
     pub paused_recheck: Duration,
 }
 
@@ -75,6 +78,10 @@ pub enum Handled {
     GaveUp,
     /// Waiting for its time, or for a paused subscription; requeued with a delay.
     Deferred,
+    /// A re-enabled subscription's parked attempts, queued again.
+    Resumed {
+        deliveries: usize,
+    },
     /// Nothing to do: finished already, or another worker holds this attempt.
     Skipped,
 }
@@ -109,7 +116,52 @@ where
                 self.deliver(&workspace_id, &delivery_id, attempt, not_before, now)
                     .await
             }
+            QueueMessage::Resume {
+                workspace_id,
+                subscription_id,
+                after,
+            } => {
+                self.resume(&workspace_id, &subscription_id, after, now)
+                    .await
+            }
         }
+    }
+
+    /// Queues the attempts parked for a subscription that was enabled again, a page per
+    /// message. A page queued twice (a retried message) is harmless: each attempt is claimed
+    /// once, and its copies are skipped.
+    async fn resume(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        after: Option<DeliveryId>,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        let parked = self
+            .deliveries
+            .parked_attempts(workspace, subscription, after.as_ref(), RESUME_PAGE)
+            .await?;
+        let queued = join_all(
+            parked
+                .iter()
+                .map(|(id, attempt)| self.requeue(workspace, id, *attempt, now, Duration::ZERO)),
+        )
+        .await;
+        if let Some(err) = queued.into_iter().find_map(Result::err) {
+            return Err(err);
+        }
+        if parked.len() == RESUME_PAGE {
+            let rest = QueueMessage::Resume {
+                workspace_id: workspace.clone(),
+                subscription_id: subscription.clone(),
+                after: parked.last().map(|(id, _)| id.clone()),
+            };
+            self.queue.send(&rest.to_body(), Duration::ZERO).await?;
+        }
+        tracing::info!(%workspace, subscription_id = %subscription, deliveries = parked.len(), "parked deliveries resumed");
+        Ok(Handled::Resumed {
+            deliveries: parked.len(),
+        })
     }
 
     /// Creates one delivery per enabled subscription of the event's type and queues its first
@@ -217,13 +269,11 @@ where
             return Ok(Handled::GaveUp);
         };
         if !subscription.is_enabled {
-            // Kept, not dropped: it looks again until the subscription is enabled again, and
-            // the attempt it did not make is given back so that look can claim it.
+            // Kept, not dropped: parked until the subscription is enabled again, which queues
+            // it at once. Queued for a later look too, in case that resume raced with parking.
             self.requeue(workspace, id, attempt, now, self.paused_recheck)
                 .await?;
-            self.deliveries
-                .release_attempt(workspace, id, attempt)
-                .await?;
+            self.deliveries.park_attempt(&delivery, attempt).await?;
             return Ok(Handled::Deferred);
         }
         let Some(event) = stored?.filter(|e| e.id == delivery.event_id) else {

@@ -6,7 +6,7 @@ mod shapes;
 mod test_send;
 
 use std::sync::LazyLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hookline_shared::keys::KeyCache;
@@ -14,8 +14,8 @@ use hookline_shared::request::request_id;
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    catalog, request, DeliveryStore, NewSubscription, StoreError, Subscription, SubscriptionId,
-    SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    catalog, request, DeliveryStore, NewSubscription, Queue, QueueError, QueueMessage, StoreError,
+    Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use jsonschema::Validator;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -36,11 +36,13 @@ pub const MAX_URL_LEN: usize = 2048;
 const MAX_ACTOR_LEN: usize = 256;
 
 /// Everything the handler needs; built once per cold start (or once by local mode).
-pub struct Notify<W, S, D> {
+pub struct Notify<W, S, D, Q> {
     pub workspaces: W,
     pub subscriptions: S,
     /// Read for the logs API.
     pub deliveries: D,
+    /// The deliveries queue: enabling a subscription asks the worker to resume its parked work.
+    pub resumes: Q,
     /// Test-send goes through the same client, signer and SSRF guard as deliveries.
     pub sender: WebhookSender,
     pub keys: KeyCache,
@@ -48,11 +50,12 @@ pub struct Notify<W, S, D> {
     pub allow_http: bool,
 }
 
-impl<W, S, D> Notify<W, S, D> {
+impl<W, S, D, Q> Notify<W, S, D, Q> {
     pub fn new(
         workspaces: W,
         subscriptions: S,
         deliveries: D,
+        resumes: Q,
         sender: WebhookSender,
         allow_http: bool,
     ) -> Self {
@@ -60,6 +63,7 @@ impl<W, S, D> Notify<W, S, D> {
             workspaces,
             subscriptions,
             deliveries,
+            resumes,
             sender,
             keys: KeyCache::default(),
             allow_http,
@@ -100,6 +104,8 @@ pub enum NotifyError {
     Conflict,
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
 }
 
 impl NotifyError {
@@ -113,7 +119,7 @@ impl NotifyError {
             NotifyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             NotifyError::MalformedJson(_) | NotifyError::Invalid(_) => StatusCode::BAD_REQUEST,
             NotifyError::LimitReached | NotifyError::Conflict => StatusCode::CONFLICT,
-            NotifyError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NotifyError::Store(_) | NotifyError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -163,7 +169,9 @@ impl NotifyError {
                 "The subscription was changed by another request; read it again and retry".into(),
                 none(),
             ),
-            NotifyError::Store(_) => ("unavailable", "Temporarily unavailable; retry the request".into(), none()),
+            NotifyError::Store(_) | NotifyError::Queue(_) => {
+                ("unavailable", "Temporarily unavailable; retry the request".into(), none())
+            }
         }
     }
 }
@@ -250,14 +258,15 @@ impl<'a> Route<'a> {
 }
 
 /// The Lambda entry point and local mode's: never returns `Err`, every outcome is a response.
-pub async fn handle_notify<W, S, D>(
-    deps: &Notify<W, S, D>,
+pub async fn handle_notify<W, S, D, Q>(
+    deps: &Notify<W, S, D, Q>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error>
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
     D: DeliveryStore,
+    Q: Queue,
 {
     let started = Instant::now();
     let request_id = request_id(req.lambda_context_ref().map(|ctx| ctx.request_id.as_str()));
@@ -290,11 +299,15 @@ where
 }
 
 /// Authenticates, authorizes and dispatches one request.
-pub async fn serve<W, S, D>(deps: &Notify<W, S, D>, req: &Request) -> Result<Reply, NotifyError>
+pub async fn serve<W, S, D, Q>(
+    deps: &Notify<W, S, D, Q>,
+    req: &Request,
+) -> Result<Reply, NotifyError>
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
     D: DeliveryStore,
+    Q: Queue,
 {
     let path = req.uri().path();
     let route = Route::parse(path).ok_or_else(|| NotifyError::NoRoute(path.to_owned()))?;
@@ -326,7 +339,8 @@ where
             ))
         }
         (Route::Subscription { id, .. }, Method::PATCH) => {
-            update_subscription(store, &workspace, id, json_body(req)?, deps.allow_http).await
+            let body = json_body(req)?;
+            update_subscription(store, &deps.resumes, &workspace, id, body, deps.allow_http).await
         }
         (Route::Subscription { id, .. }, Method::DELETE) => {
             delete_subscription(store, &workspace, id).await
@@ -460,8 +474,9 @@ async fn create_subscription<S: SubscriptionStore>(
     ))
 }
 
-async fn update_subscription<S: SubscriptionStore>(
+async fn update_subscription<S: SubscriptionStore, Q: Queue>(
     store: &S,
+    resumes: &Q,
     workspace: &WorkspaceId,
     id: &str,
     body: Value,
@@ -469,6 +484,7 @@ async fn update_subscription<S: SubscriptionStore>(
 ) -> Result<Reply, NotifyError> {
     let current = find(store, workspace, id).await?;
     let patch: PatchIn = validated(&PATCH_SCHEMA, body, allow_http)?;
+    let enabling = patch.is_enabled == Some(true);
     let mut updated = current.clone();
     if let Some(url) = patch.webhook_url {
         updated.webhook_url = url;
@@ -491,6 +507,16 @@ async fn update_subscription<S: SubscriptionStore>(
     updated.version = current.version + 1;
     if !store.replace_subscription(&current, &updated).await? {
         return Err(NotifyError::Conflict);
+    }
+    if enabling {
+        // Sent on every enabling PATCH, not only on a change, so retrying one whose resume
+        // failed to queue resumes the work. Parked work it does not find waits for its recheck.
+        let resume = QueueMessage::Resume {
+            workspace_id: workspace.clone(),
+            subscription_id: updated.id.clone(),
+            after: None,
+        };
+        resumes.send(&resume.to_body(), Duration::ZERO).await?;
     }
     Ok(Reply::json(
         StatusCode::OK,
@@ -667,7 +693,7 @@ pub fn error_response(err: &NotifyError, request_id: &str) -> Response<Body> {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
-        NotifyError::Store(_) => {
+        NotifyError::Store(_) | NotifyError::Queue(_) => {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -1,9 +1,9 @@
-//! Notify API Lambda wiring: config, the DynamoDB client, then the runtime loop.
+//! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the runtime loop.
 
-use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions};
+use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue};
 use hookline_shared::config::{
-    flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS, LOGS_TABLE,
-    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS,
+    DELIVERIES_QUEUE_URL, LOGS_TABLE, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, service_fn, Error, Request};
@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let workspaces_table = required(WORKSPACES_TABLE)?;
     let subscriptions_table = required(SUBSCRIPTIONS_TABLE)?;
     let logs_table = required(LOGS_TABLE)?;
+    let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -23,7 +24,8 @@ async fn main() -> Result<(), Error> {
     let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
     // This function only reads logs; the deliveries table is the delivery function's.
     let logs = DynamoDeliveries::new(client, "", logs_table, std::time::Duration::ZERO);
+    let resumes = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
-    let deps = Notify::new(workspaces, subscriptions, logs, sender, allow_http);
+    let deps = Notify::new(workspaces, subscriptions, logs, resumes, sender, allow_http);
     run(service_fn(|req: Request| handle_notify(&deps, req))).await
 }

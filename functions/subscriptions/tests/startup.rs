@@ -19,11 +19,22 @@ fn missing_configuration_fails_fast_naming_the_variable() {
 }
 
 #[test]
+fn a_missing_deliveries_queue_is_named() {
+    let stderr = start(&[
+        ("HOOKLINE_WORKSPACES_TABLE", "w"),
+        ("HOOKLINE_SUBSCRIPTIONS_TABLE", "s"),
+        ("HOOKLINE_LOGS_TABLE", "l"),
+    ]);
+    assert!(stderr.contains("HOOKLINE_DELIVERIES_QUEUE_URL"), "{stderr}");
+}
+
+#[test]
 fn an_invalid_http_switch_is_rejected_at_start() {
     let stderr = start(&[
         ("HOOKLINE_WORKSPACES_TABLE", "w"),
         ("HOOKLINE_SUBSCRIPTIONS_TABLE", "s"),
         ("HOOKLINE_LOGS_TABLE", "l"),
+        ("HOOKLINE_DELIVERIES_QUEUE_URL", "q"),
         ("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes"),
     ]);
     assert!(stderr.contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"));

@@ -19,13 +19,18 @@ use crate::ports::{Claim, DeliveryStore, LogQuery};
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
 
-/// The logs index's hash key: one subscription's logs within its workspace.
+/// GSI of the deliveries table keyed by `parked_key` (`<workspace>#<subscription>`) and `sk`:
+/// only deliveries waiting for a paused subscription carry that attribute.
+pub const PARKED_INDEX: &str = "parked";
+
+/// The hash key of both indexes: one subscription within its workspace.
 fn subscription_key(workspace: &WorkspaceId, subscription: &SubscriptionId) -> String {
     format!("{workspace}#{subscription}")
 }
 
 /// Deliveries table: `pk` = workspace, `sk` = `dlv#<id>`; the static fields as a JSON `doc`,
-/// `state`, `attempts` and `claimed_until` as attributes updated in place.
+/// `state`, `attempts` and `claimed_until` as attributes updated in place, and `parked_key`
+/// while it waits for its paused subscription.
 /// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
 #[derive(Clone)]
 pub struct DynamoDeliveries {
@@ -142,7 +147,9 @@ impl DeliveryStore for DynamoDeliveries {
             .update_item()
             .table_name(&self.deliveries_table)
             .set_key(Some(Self::key(workspace, id)))
-            .update_expression("SET attempts = :attempt, claimed_until = :lease_end, updated_at = :now_text")
+            .update_expression(
+                "SET attempts = :attempt, claimed_until = :lease_end, updated_at = :now_text REMOVE parked_key",
+            )
             .condition_expression(
                 "#state = :pending AND completed < :attempt AND (attempts < :attempt OR claimed_until < :now)",
             )
@@ -176,31 +183,78 @@ impl DeliveryStore for DynamoDeliveries {
         }
     }
 
-    async fn release_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-        attempt: u32,
-    ) -> Result<(), StoreError> {
+    async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.deliveries_table)
-            .set_key(Some(Self::key(workspace, id)))
-            .update_expression("SET claimed_until = :lapsed")
+            .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
+            .update_expression("SET claimed_until = :lapsed, parked_key = :parked")
             .condition_expression("attempts = :attempt AND completed < :attempt")
             .expression_attribute_values(":attempt", n(i64::from(attempt)))
             .expression_attribute_values(":lapsed", n(0))
+            .expression_attribute_values(
+                ":parked",
+                s(subscription_key(
+                    &delivery.workspace_id,
+                    &delivery.subscription_id,
+                )),
+            )
             .send()
             .await;
         match result {
-            // Someone else holds a later attempt, or this one finished: nothing to give back.
+            // Someone else holds a later attempt, or this one finished: nothing to park.
             Ok(_) => Ok(()),
             Err(err) => match err.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
                 other => Err(unavailable(other)),
             },
         }
+    }
+
+    async fn parked_attempts(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        after: Option<&DeliveryId>,
+        max: usize,
+    ) -> Result<Vec<(DeliveryId, u32)>, StoreError> {
+        let lower = after.map_or_else(|| "dlv#".to_owned(), |id| format!("dlv#{id}"));
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        while found.len() < max {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.deliveries_table)
+                .index_name(PARKED_INDEX)
+                .key_condition_expression("parked_key = :key AND sk > :lower")
+                .expression_attribute_values(":key", s(subscription_key(workspace, subscription)))
+                .expression_attribute_values(":lower", s(lower.as_str()))
+                .limit(i32::try_from(max - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let id = get_s(item, "sk")?
+                    .strip_prefix("dlv#")
+                    .and_then(DeliveryId::parse)
+                    .ok_or_else(|| StoreError::Corrupt("parked delivery key".into()))?;
+                let attempt = item
+                    .get("attempts")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt("parked delivery attempts".into()))?;
+                found.push((id, attempt));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        found.truncate(max);
+        Ok(found)
     }
 
     async fn finish_attempt(

@@ -55,6 +55,15 @@ CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
     ON delivery_logs (workspace_id, subscription_id, sort_key);
 ";
 
+/// Columns added since the tables were first shipped: databases created before gain them on
+/// open, so a local data directory survives an upgrade.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("deliveries", "parked_subscription", "TEXT")];
+
+/// Indexes over added columns, made once those exist.
+const LATER_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (workspace_id, parked_subscription, id);
+";
+
 /// How often an empty long poll looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
@@ -81,6 +90,17 @@ impl EmbeddedDb {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            let present = conn
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+                ))?
+                .exists([column])?;
+            if !present {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+        }
+        conn.execute_batch(LATER_INDEXES)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -738,7 +758,7 @@ impl DeliveryStore for EmbeddedDb {
             .call(move |c| {
                 let claimed = c
                     .query_row(
-                        "UPDATE deliveries SET attempts = ?1, claimed_until = ?2
+                        "UPDATE deliveries SET attempts = ?1, claimed_until = ?2, parked_subscription = NULL
                          WHERE workspace_id = ?3 AND id = ?4 AND state = 'pending' AND completed < ?1
                            AND (attempts < ?1 OR claimed_until < ?5)
                          RETURNING doc, state, attempts, completed",
@@ -764,22 +784,52 @@ impl DeliveryStore for EmbeddedDb {
         }
     }
 
-    async fn release_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-        attempt: u32,
-    ) -> Result<(), StoreError> {
-        let (ws, id) = (workspace.clone(), id.clone());
+    async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        let (ws, id) = (delivery.workspace_id.clone(), delivery.id.clone());
+        let subscription = delivery.subscription_id.clone();
         self.call(move |c| {
             c.execute(
-                "UPDATE deliveries SET claimed_until = 0
+                "UPDATE deliveries SET claimed_until = 0, parked_subscription = ?4
                  WHERE workspace_id = ?1 AND id = ?2 AND attempts = ?3 AND completed < ?3",
-                params![ws.as_str(), id.as_str(), attempt],
+                params![ws.as_str(), id.as_str(), attempt, subscription.as_str()],
             )?;
             Ok(())
         })
         .await
+    }
+
+    async fn parked_attempts(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        after: Option<&DeliveryId>,
+        max: usize,
+    ) -> Result<Vec<(DeliveryId, u32)>, StoreError> {
+        let (ws, subscription) = (workspace.clone(), subscription.clone());
+        let after = after.map_or_else(String::new, |id| id.to_string());
+        let rows: Vec<(String, u32)> = self
+            .call(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, attempts FROM deliveries
+                     WHERE workspace_id = ?1 AND parked_subscription = ?2 AND id > ?3
+                     ORDER BY id LIMIT ?4",
+                )?;
+                let rows = statement
+                    .query_map(
+                        params![ws.as_str(), subscription.as_str(), after, max as i64],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, attempt)| {
+                DeliveryId::parse(&id)
+                    .map(|id| (id, attempt))
+                    .ok_or_else(|| StoreError::Corrupt(format!("parked delivery id {id:?}")))
+            })
+            .collect()
     }
 
     async fn finish_attempt(
@@ -850,5 +900,38 @@ impl DeliveryStore for EmbeddedDb {
                 serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("log: {e}")))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data directory from before deliveries could be parked opens, gains the column (which
+    /// the parked read selects on) and opens again with it in place.
+    #[tokio::test]
+    async fn a_database_from_before_parking_gains_the_parked_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE deliveries (
+                    workspace_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
+                    state TEXT NOT NULL, attempts INTEGER NOT NULL, completed INTEGER NOT NULL,
+                    claimed_until INTEGER NOT NULL, PRIMARY KEY (workspace_id, id));",
+            )
+            .unwrap();
+        let db = EmbeddedDb::open(&path).unwrap();
+        let workspace = WorkspaceId::generate();
+        let subscription = SubscriptionId::generate();
+        assert_eq!(
+            db.parked_attempts(&workspace, &subscription, None, 10)
+                .await
+                .unwrap(),
+            []
+        );
+        drop(db);
+        EmbeddedDb::open(&path).expect("opening again finds the column in place");
     }
 }
