@@ -1408,6 +1408,7 @@ fn main() {
         delivery_id: delivery.id.clone(),
         attempt: 1,
         not_before: 0,
+        resumed: false,
     };
     let costs = [
         (

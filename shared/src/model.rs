@@ -196,6 +196,10 @@ pub enum QueueMessage {
         delivery_id: crate::delivery::DeliveryId,
         attempt: u32,
         not_before: i64,
+        /// Queued by a resume, beside the recheck the parked delivery already has: if the
+        /// subscription is paused again, this copy only parks, so one recheck stays queued.
+        #[serde(default, skip_serializing_if = "is_false")]
+        resumed: bool,
     },
     /// A paused subscription was enabled again: queue the attempts its parked deliveries wait
     /// to make, a page at a time, from the first delivery id after `after`.
@@ -205,6 +209,10 @@ pub enum QueueMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<crate::delivery::DeliveryId>,
     },
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 impl QueueMessage {

@@ -451,39 +451,48 @@ async fn a_pending_retry_survives_a_restart() {
     );
 }
 
-/// More parked deliveries than one resume message takes: the worker queues a page, then a
-/// message for the rest, and every parked attempt is queued exactly once.
-#[tokio::test]
-async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
-    use std::collections::BTreeSet;
-
-    use delivery::{Handled, Worker};
-    use hookline_shared::delivery::{Delivery, RetrySchedule};
-    use hookline_shared::{Claim, DeliveryStore, Queue, QueueMessage, SubscriptionStore};
-
-    use crate::contract::{event, subscription};
-    use crate::support::{loopback_sender, EmbeddedStack};
-
-    const PARKED: usize = 150;
-    let stack = EmbeddedStack::create(5);
-    let worker = Worker {
+/// The worker on an embedded stack, with the production recheck period.
+fn embedded_worker(
+    stack: &crate::support::EmbeddedStack,
+) -> delivery::Worker<
+    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedQueue,
+> {
+    delivery::Worker {
         workspaces: stack.db.clone(),
         events: stack.db.clone(),
         subscriptions: stack.db.clone(),
         deliveries: stack.db.clone(),
         queue: stack.queue.clone(),
-        sender: loopback_sender(),
-        schedule: RetrySchedule::default(),
+        sender: crate::support::loopback_sender(),
+        schedule: hookline_shared::delivery::RetrySchedule::default(),
         log_retention: Duration::from_secs(3600),
         paused_recheck: Duration::from_secs(900),
-    };
+    }
+}
+
+/// `count` deliveries for a paused subscription, each with attempt 1 claimed and parked.
+async fn parked_deliveries(
+    stack: &crate::support::EmbeddedStack,
+    count: usize,
+) -> (
+    hookline_shared::Subscription,
+    Vec<hookline_shared::delivery::Delivery>,
+) {
+    use hookline_shared::delivery::Delivery;
+    use hookline_shared::{Claim, DeliveryStore, SubscriptionStore};
+
     let workspace = hookline_shared::WorkspaceId::generate();
-    let paused = subscription(&workspace, &["emails.sent"], false);
+    let paused = crate::contract::subscription(&workspace, &["emails.sent"], false);
     stack.db.create_subscription(&paused).await.unwrap();
     let now = chrono::Utc::now();
-    let mut parked = BTreeSet::new();
-    for n in 0..PARKED {
-        let delivery = Delivery::new(&event(&workspace, &format!("parked-{n}")), &paused, now);
+    let mut deliveries = Vec::new();
+    for n in 0..count {
+        let event = crate::contract::event(&workspace, &format!("parked-{n}"));
+        let delivery = Delivery::new(&event, &paused, now);
         stack.db.create_delivery(&delivery).await.unwrap();
         let claim = stack
             .db
@@ -492,11 +501,52 @@ async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)));
         stack.db.park_attempt(&delivery, 1).await.unwrap();
-        parked.insert(delivery.id.to_string());
+        deliveries.push(delivery);
     }
+    (paused, deliveries)
+}
+
+/// Every message on the stack's queue now, as parsed messages with their bodies.
+async fn drain(
+    stack: &crate::support::EmbeddedStack,
+) -> Vec<(hookline_shared::QueueMessage, String)> {
+    use hookline_shared::{Queue, QueueMessage};
+    let mut drained = Vec::new();
+    loop {
+        let batch = stack
+            .queue
+            .receive(10, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            return drained;
+        }
+        for message in batch {
+            drained.push((
+                QueueMessage::from_body(&message.body).unwrap(),
+                message.body,
+            ));
+        }
+    }
+}
+
+/// More parked deliveries than one resume message takes: the worker queues a page, then a
+/// message for the rest, and every parked attempt is queued exactly once.
+#[tokio::test]
+async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
+    use std::collections::BTreeSet;
+
+    use delivery::Handled;
+    use hookline_shared::QueueMessage;
+
+    const PARKED: usize = 150;
+    let stack = crate::support::EmbeddedStack::create(5);
+    let worker = embedded_worker(&stack);
+    let (paused, deliveries) = parked_deliveries(&stack, PARKED).await;
+    let parked: BTreeSet<String> = deliveries.iter().map(|d| d.id.to_string()).collect();
 
     let mut resume = QueueMessage::Resume {
-        workspace_id: workspace.clone(),
+        workspace_id: paused.workspace_id.clone(),
         subscription_id: paused.id.clone(),
         after: None,
     }
@@ -509,25 +559,16 @@ async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
         };
         pages.push(deliveries);
         let mut next = None;
-        loop {
-            let batch = stack
-                .queue
-                .receive(10, Duration::from_secs(60), Duration::ZERO)
-                .await
-                .unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                match QueueMessage::from_body(&message.body).unwrap() {
-                    QueueMessage::Deliver {
-                        delivery_id,
-                        attempt,
-                        ..
-                    } => queued.push((delivery_id.to_string(), attempt)),
-                    QueueMessage::Resume { .. } => next = Some(message.body),
-                    other => panic!("unexpected {other:?}"),
-                }
+        for (message, body) in drain(&stack).await {
+            match message {
+                QueueMessage::Deliver {
+                    delivery_id,
+                    attempt,
+                    resumed,
+                    ..
+                } => queued.push((delivery_id.to_string(), attempt, resumed)),
+                QueueMessage::Resume { .. } => next = Some(body),
+                other => panic!("unexpected {other:?}"),
             }
         }
         match next {
@@ -537,7 +578,74 @@ async fn resuming_queues_every_parked_attempt_a_page_at_a_time() {
     }
     assert_eq!(pages, [100, 50]);
     assert_eq!(queued.len(), PARKED, "each parked attempt queued once");
-    assert!(queued.iter().all(|(_, attempt)| *attempt == 1));
-    let ids: BTreeSet<String> = queued.into_iter().map(|(id, _)| id).collect();
+    assert!(queued
+        .iter()
+        .all(|(_, attempt, resumed)| *attempt == 1 && *resumed));
+    let ids: BTreeSet<String> = queued.into_iter().map(|(id, ..)| id).collect();
     assert_eq!(ids, parked);
+}
+
+/// Work that finds its subscription paused parks and queues one recheck; a copy a resume
+/// queued, finding it paused again, only parks, so toggling a subscription never multiplies
+/// the rechecks of its parked work.
+#[tokio::test]
+async fn only_one_recheck_stays_queued_per_parked_delivery() {
+    use delivery::Handled;
+    use hookline_shared::{DeliveryStore, QueueMessage};
+
+    let stack = crate::support::EmbeddedStack::create(5);
+    // Rechecks due at once, so the queue shows them.
+    let worker = delivery::Worker {
+        paused_recheck: Duration::ZERO,
+        ..embedded_worker(&stack)
+    };
+    let (paused, deliveries) = parked_deliveries(&stack, 1).await;
+    let delivery = &deliveries[0];
+    let attempt_one = |resumed| {
+        QueueMessage::Deliver {
+            workspace_id: delivery.workspace_id.clone(),
+            delivery_id: delivery.id.clone(),
+            attempt: 1,
+            not_before: 0,
+            resumed,
+        }
+        .to_body()
+    };
+    let parked = || async {
+        stack
+            .db
+            .parked_attempts(&paused.workspace_id, &paused.id, None, 10)
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(
+        worker.handle(&attempt_one(true)).await.unwrap(),
+        Handled::Deferred
+    );
+    assert_eq!(parked().await, [(delivery.id.clone(), 1)]);
+    assert!(
+        drain(&stack).await.is_empty(),
+        "a resumed copy queues no recheck"
+    );
+
+    assert_eq!(
+        worker.handle(&attempt_one(false)).await.unwrap(),
+        Handled::Deferred
+    );
+    assert_eq!(parked().await, [(delivery.id.clone(), 1)]);
+    let rechecks = drain(&stack).await;
+    assert_eq!(
+        rechecks.len(),
+        1,
+        "the recheck queues the next one: {rechecks:?}"
+    );
+    assert!(matches!(
+        rechecks[0].0,
+        QueueMessage::Deliver {
+            attempt: 1,
+            resumed: false,
+            ..
+        }
+    ));
 }

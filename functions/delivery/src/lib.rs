@@ -88,6 +88,16 @@ pub enum Handled {
 
 type WorkerResult = Result<Handled, WorkerError>;
 
+/// One queued attempt, as its `Deliver` message carries it.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    attempt: u32,
+    /// Epoch seconds before which the attempt is not made.
+    not_before: i64,
+    /// Queued by a resume rather than by the schedule or a recheck.
+    resumed: bool,
+}
+
 impl<W, E, S, D, Q> Worker<W, E, S, D, Q>
 where
     W: WorkspaceStore,
@@ -112,9 +122,14 @@ where
                 delivery_id,
                 attempt,
                 not_before,
+                resumed,
             } => {
-                self.deliver(&workspace_id, &delivery_id, attempt, not_before, now)
-                    .await
+                let queued = Queued {
+                    attempt,
+                    not_before,
+                    resumed,
+                };
+                self.deliver(&workspace_id, &delivery_id, queued, now).await
             }
             QueueMessage::Resume {
                 workspace_id,
@@ -141,13 +156,16 @@ where
             .deliveries
             .parked_attempts(workspace, subscription, after.as_ref(), RESUME_PAGE)
             .await?;
-        let queued = join_all(
-            parked
-                .iter()
-                .map(|(id, attempt)| self.requeue(workspace, id, *attempt, now, Duration::ZERO)),
-        )
+        let sent = join_all(parked.iter().map(|(id, attempt)| {
+            let queued = Queued {
+                attempt: *attempt,
+                not_before: now.timestamp(),
+                resumed: true,
+            };
+            self.queue_attempt(workspace, id, queued, Duration::ZERO)
+        }))
         .await;
-        if let Some(err) = queued.into_iter().find_map(Result::err) {
+        if let Some(err) = sent.into_iter().find_map(Result::err) {
             return Err(err);
         }
         if parked.len() == RESUME_PAGE {
@@ -225,20 +243,17 @@ where
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
-        attempt: u32,
-        not_before: i64,
+        queued: Queued,
         now: DateTime<Utc>,
     ) -> WorkerResult {
-        let early = not_before - now.timestamp();
+        let Queued {
+            attempt, resumed, ..
+        } = queued;
+        let early = queued.not_before - now.timestamp();
         if early > 0 {
-            self.requeue(
-                workspace,
-                id,
-                attempt,
-                now,
-                Duration::from_secs(early as u64),
-            )
-            .await?;
+            // The rest of a wait longer than one message delay.
+            self.queue_attempt(workspace, id, queued, Duration::from_secs(early as u64))
+                .await?;
             return Ok(Handled::Deferred);
         }
         let delivery = match self
@@ -270,10 +285,13 @@ where
         };
         if !subscription.is_enabled {
             // Kept, not dropped: parked until the subscription is enabled again, which queues
-            // it at once. Queued for a later look too, in case that resume raced with parking.
-            self.requeue(workspace, id, attempt, now, self.paused_recheck)
-                .await?;
+            // it at once, and looked at again later in case that resume raced with parking. A
+            // copy a resume queued leaves that later look to the recheck already queued.
             self.deliveries.park_attempt(&delivery, attempt).await?;
+            if !resumed {
+                self.requeue(workspace, id, attempt, now, self.paused_recheck)
+                    .await?;
+            }
             return Ok(Handled::Deferred);
         }
         let Some(event) = stored?.filter(|e| e.id == delivery.event_id) else {
@@ -375,11 +393,27 @@ where
         now: DateTime<Utc>,
         wait: Duration,
     ) -> Result<(), WorkerError> {
+        let queued = Queued {
+            attempt,
+            not_before: later(now, wait),
+            resumed: false,
+        };
+        self.queue_attempt(workspace, id, queued, wait).await
+    }
+
+    async fn queue_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        queued: Queued,
+        wait: Duration,
+    ) -> Result<(), WorkerError> {
         let message = QueueMessage::Deliver {
             workspace_id: workspace.clone(),
             delivery_id: id.clone(),
-            attempt,
-            not_before: later(now, wait),
+            attempt: queued.attempt,
+            not_before: queued.not_before,
+            resumed: queued.resumed,
         };
         self.queue
             .send(&message.to_body(), wait.min(MAX_QUEUE_DELAY))
