@@ -590,3 +590,51 @@ async fn logs_api_filters_orders_and_pages_embedded() {
     )
     .await;
 }
+
+/// Enabling is saved and answered even when its resume cannot be queued (here a queue that
+/// does not exist): parked work then waits for its recheck rather than the caller for a retry.
+#[tokio::test]
+async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
+    let stack = MotoStack::create(5).await;
+    let workspace = hookline::admin::create_workspace(&stack.store(), "resume")
+        .await
+        .unwrap();
+    let ws = &workspace.workspace.id;
+    let paused = subscription(ws, &["emails.sent"], false);
+    stack
+        .subscriptions()
+        .create_subscription(&paused)
+        .await
+        .unwrap();
+    let missing_queue = format!("{}-missing", stack.queue_url);
+    let deps = Notify::new(
+        stack.store(),
+        stack.subscriptions(),
+        stack.deliveries(),
+        hookline_shared::adapters::SqsQueue::new(stack.sqs.clone(), missing_queue),
+        loopback_sender(),
+        false,
+    );
+    let req: Request = lambda_http::http::Request::builder()
+        .method("PATCH")
+        .uri(format!(
+            "/notify/api/v1/workspaces/{ws}/subscription/{}",
+            paused.id
+        ))
+        .header("x-api-key", workspace.api_key.expose())
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"is_enabled": true, "updated_by": "ops"}).to_string(),
+        ))
+        .unwrap();
+    let reply = serve(&deps, &req).await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.unwrap()["is_enabled"], true);
+    let stored = stack
+        .subscriptions()
+        .get_subscription(ws, &paused.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.is_enabled);
+}

@@ -14,7 +14,7 @@ use hookline_shared::request::request_id;
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    catalog, request, DeliveryStore, NewSubscription, Queue, QueueError, QueueMessage, StoreError,
+    catalog, request, DeliveryStore, NewSubscription, Queue, QueueMessage, StoreError,
     Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use jsonschema::Validator;
@@ -104,8 +104,6 @@ pub enum NotifyError {
     Conflict,
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("queue: {0}")]
-    Queue(#[from] QueueError),
 }
 
 impl NotifyError {
@@ -119,7 +117,7 @@ impl NotifyError {
             NotifyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             NotifyError::MalformedJson(_) | NotifyError::Invalid(_) => StatusCode::BAD_REQUEST,
             NotifyError::LimitReached | NotifyError::Conflict => StatusCode::CONFLICT,
-            NotifyError::Store(_) | NotifyError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NotifyError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -169,9 +167,7 @@ impl NotifyError {
                 "The subscription was changed by another request; read it again and retry".into(),
                 none(),
             ),
-            NotifyError::Store(_) | NotifyError::Queue(_) => {
-                ("unavailable", "Temporarily unavailable; retry the request".into(), none())
-            }
+            NotifyError::Store(_) => ("unavailable", "Temporarily unavailable; retry the request".into(), none()),
         }
     }
 }
@@ -509,14 +505,16 @@ async fn update_subscription<S: SubscriptionStore, Q: Queue>(
         return Err(NotifyError::Conflict);
     }
     if enabling {
-        // Sent on every enabling PATCH, not only on a change, so retrying one whose resume
-        // failed to queue resumes the work. Parked work it does not find waits for its recheck.
+        // The change is saved either way: parked work a resume does not reach waits for its
+        // recheck. Sent on every enabling PATCH, so sending the same one again also resumes.
         let resume = QueueMessage::Resume {
             workspace_id: workspace.clone(),
             subscription_id: updated.id.clone(),
             after: None,
         };
-        resumes.send(&resume.to_body(), Duration::ZERO).await?;
+        if let Err(err) = resumes.send(&resume.to_body(), Duration::ZERO).await {
+            tracing::error!(%workspace, subscription_id = %updated.id, error = %err, "resume not queued; parked deliveries wait for their recheck");
+        }
     }
     Ok(Reply::json(
         StatusCode::OK,
@@ -693,7 +691,7 @@ pub fn error_response(err: &NotifyError, request_id: &str) -> Response<Body> {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
-        NotifyError::Store(_) | NotifyError::Queue(_) => {
+        NotifyError::Store(_) => {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
