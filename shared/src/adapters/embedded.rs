@@ -90,14 +90,24 @@ impl EmbeddedDb {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        let has_column = |table: &str, column: &str| {
+            conn.prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])
+        };
         for (table, column, kind) in ADDED_COLUMNS {
-            let present = conn
-                .prepare(&format!(
-                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
-                ))?
-                .exists([column])?;
-            if !present {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            if has_column(table, column)? {
+                continue;
+            }
+            let added =
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"));
+            // Another process opening the same file at once (an admin command beside `serve`)
+            // may have added it first.
+            if let Err(err) = added {
+                if !has_column(table, column)? {
+                    return Err(err.into());
+                }
             }
         }
         conn.execute_batch(LATER_INDEXES)?;
