@@ -193,20 +193,23 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
             .attribute_definitions(attr("sk"))
             .key_schema(key("sk", KeyType::Range));
     }
-    // An index over `hash` (and `range`), projecting whole items.
-    let index = |name: &str, hash: &str, range: Option<&str>| {
+    // An index over `hash` (and `range`).
+    let index_projecting = |name: &str, hash: &str, range: Option<&str>, projection| {
         let mut index = GlobalSecondaryIndex::builder()
             .index_name(name)
             .key_schema(key(hash, KeyType::Hash))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            );
+            .projection(projection);
         if let Some(range) = range {
             index = index.key_schema(key(range, KeyType::Range));
         }
         index.build().unwrap()
+    };
+    // The same, projecting whole items.
+    let index = |name: &str, hash: &str, range: Option<&str>| {
+        let all = Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build();
+        index_projecting(name, hash, range, all)
     };
     if shape == TableShape::Logs {
         request = request
@@ -220,7 +223,16 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
     if shape == TableShape::Deliveries {
         request = request
             .attribute_definitions(attr("parked_key"))
-            .global_secondary_indexes(index(PARKED_INDEX, "parked_key", Some("sk")));
+            // As template.yaml declares it: keys and the attempt count only.
+            .global_secondary_indexes(index_projecting(
+                PARKED_INDEX,
+                "parked_key",
+                Some("sk"),
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes("attempts")
+                    .build(),
+            ));
     }
     if shape == TableShape::Events {
         request = request
