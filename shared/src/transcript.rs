@@ -25,6 +25,18 @@ pub fn split_turns(transcript: &str) -> Vec<Turn<'_>> {
     turns
 }
 
+/// Bytes of keys and punctuation one turn adds around its speaker and text:
+/// `{"speaker":"` `","text":"` `"},` (a `start` stamp adds a few more).
+const TURN_OVERHEAD: usize = 26;
+
+/// About how long [`write_turns_json`] makes `literal`: each `\n` escape may start a turn, and
+/// every turn adds [`TURN_OVERHEAD`]. Sizing the output once spares a long transcript the
+/// regrowth copies of its whole payload.
+pub fn turns_json_len(literal: &str) -> usize {
+    let escapes = memchr::memchr_iter(b'\\', literal.as_bytes()).count();
+    literal.len() + (escapes + 1) * TURN_OVERHEAD
+}
+
 /// Appends the turns of a flat transcript given as a JSON string literal, as JSON text, without
 /// decoding it: split at its `\n` escapes, each turn's speaker and text stay escaped as they
 /// came, so nothing is unescaped or escaped again. `false` (and `out` as it was) when the
@@ -379,6 +391,16 @@ mod tests {
             escaped_answers * 3 > cases,
             "the escaped split answered only {escaped_answers} of {cases}"
         );
+    }
+
+    #[test]
+    fn the_length_estimate_covers_speaker_lines() {
+        let flat: String = (0..50)
+            .map(|i| format!("Speaker {}: line {i} of the call\n", i % 3))
+            .collect();
+        let literal = serde_json::to_string(&flat).unwrap();
+        let turns = split_turns_json(&literal).unwrap();
+        assert!(turns.len() <= turns_json_len(&literal), "{turns}");
     }
 
     #[test]

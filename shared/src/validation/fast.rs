@@ -22,7 +22,7 @@ use super::{compile, ValidatedEvent, PASSTHROUGH_KEY};
 use crate::dedup;
 use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
-use crate::transcript::{split_turns, write_turns_json};
+use crate::transcript::{split_turns, turns_json_len, write_turns_json};
 
 /// Known members per category fit a fixed slot array.
 const MAX_KNOWN: usize = 16;
@@ -345,8 +345,10 @@ impl Normalized<'_> {
     /// where in it the turns of a flat transcript stand.
     fn write(&self, body_len: usize) -> Option<(String, Option<Range<usize>>)> {
         // Turns add a few bytes of keys per line of transcript.
-        let extra = self.flat_transcript.map_or(0, |t| t.get().len() / 8) + 64;
-        let mut out = String::with_capacity(body_len + extra);
+        let extra = self
+            .flat_transcript
+            .map_or(0, |t| turns_json_len(t.get()).saturating_sub(t.get().len()));
+        let mut out = String::with_capacity(body_len + extra + PASSTHROUGH_KEY.len() + 8);
         out.push('{');
         let mut unknown = false;
         let mut turns = None;
