@@ -47,6 +47,8 @@ const BATCH_BYTES: usize = 32 * 1024 * 1024;
 /// Fixed-width placeholder patched with a counter so every body is a new event.
 const MARKER: &str = "bench-000000000000";
 const MARKER_DIGITS: usize = 12;
+/// `INGEST_BENCH_PROFILE=N` runs only N handler events per selected case, for a profiler.
+const PROFILE_ENV: &str = "INGEST_BENCH_PROFILE";
 
 // ---------------------------------------------------------------------------------------------
 // In-memory ports
@@ -702,6 +704,21 @@ fn main() {
         }
     }
 
+    if let Ok(n) = std::env::var(PROFILE_ENV) {
+        let n: usize = n
+            .parse()
+            .expect("INGEST_BENCH_PROFILE is a number of events");
+        for case in &cases {
+            let spent = run_requests(&rt, &deps, case, n);
+            println!(
+                "{} {}: {:.2} us/ev",
+                case.category.as_str(),
+                case.size(),
+                micros_per(spent, n.max(1))
+            );
+        }
+        return;
+    }
     println!("ingest handler CPU time vs serde_json::from_slice::<Value> of the same body");
     println!(
         "thread CPU time, current-thread runtime, in-memory ports, no tracing subscriber; \
