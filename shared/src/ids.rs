@@ -10,9 +10,16 @@ use sha2::{Digest as _, Sha256};
 /// A string id: a prefix and 32 lowercase hex digits, checked wherever one is read.
 macro_rules! prefixed_id {
     ($name:ident, $prefix:literal) => {
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        /// Written as the string it holds, without the copy `into = "String"` would make.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
@@ -64,10 +71,18 @@ macro_rules! generated_id {
         impl $name {
             /// A new, time-ordered id (UUID v7 under the prefix).
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, uuid::Uuid::now_v7().simple()))
+                Self(prefixed_uuid($prefix, uuid::Uuid::now_v7()))
             }
         }
     };
+}
+
+/// `prefix` and the UUID's 32 lowercase hex digits, written straight into one allocation.
+pub fn prefixed_uuid(prefix: &str, uuid: uuid::Uuid) -> String {
+    let mut id = String::with_capacity(prefix.len() + uuid::fmt::Simple::LENGTH);
+    id.push_str(prefix);
+    id.push_str(uuid.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    id
 }
 
 generated_id!(WorkspaceId, "ws_");

@@ -4,6 +4,9 @@ use http::{HeaderMap, HeaderName};
 
 use crate::ids::ApiKey;
 
+/// The response header that names the request id, as logs do.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
 /// Header names that carry the API key (HTTP header names are case-insensitive).
 const KEY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-api-key"),
@@ -51,9 +54,14 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 /// The id a request is logged and answered under: API Gateway's (from the Lambda context) when
 /// there is one, else a fresh one, so local mode's requests can be told apart too.
 pub fn request_id(from_context: Option<&str>) -> String {
-    from_context
-        .filter(|id| !id.is_empty())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    from_context.filter(|id| !id.is_empty()).map_or_else(
+        || {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            id.to_owned()
+        },
+        str::to_owned,
+    )
 }
 
 #[cfg(test)]

@@ -496,7 +496,7 @@ where
         now: DateTime<Utc>,
     ) {
         let log = DeliveryLog {
-            id: uuid::Uuid::now_v7().simple().to_string(),
+            id: hookline_shared::ids::prefixed_uuid("", uuid::Uuid::now_v7()),
             workspace_id: delivery.workspace_id.clone(),
             event_id: delivery.event_id.clone(),
             subscription_id: delivery.subscription_id.clone(),
