@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use hookline_shared::keys::KeyCache;
-use hookline_shared::request::request_id;
+use hookline_shared::request::{request_id, REQUEST_ID_HEADER};
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
     Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
@@ -409,8 +409,13 @@ pub fn error_response(err: &IngestError, request_id: &str) -> Response<Body> {
     response
 }
 
+/// Room for a success envelope, so writing one never regrows its buffer.
+const ENVELOPE_CAPACITY: usize = 512;
+
 fn json_response(status: StatusCode, body: &EnvelopeOut<'_>, request_id: &str) -> Response<Body> {
-    let text = serde_json::to_string(body).expect("envelopes always serialize");
+    let mut bytes = Vec::with_capacity(ENVELOPE_CAPACITY);
+    serde_json::to_writer(&mut bytes, body).expect("envelopes always serialize");
+    let text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -419,7 +424,7 @@ fn json_response(status: StatusCode, body: &EnvelopeOut<'_>, request_id: &str) -
         HeaderValue::from_static("application/json"),
     );
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", value);
+        headers.insert(REQUEST_ID_HEADER, value);
     }
     response
 }

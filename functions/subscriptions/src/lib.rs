@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hookline_shared::keys::KeyCache;
-use hookline_shared::request::request_id;
+use hookline_shared::request::{request_id, REQUEST_ID_HEADER};
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
@@ -710,7 +710,7 @@ fn decorate(response: &mut Response<Body>, request_id: &str, has_body: bool) {
         );
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", value);
+        headers.insert(REQUEST_ID_HEADER, value);
     }
 }
 
