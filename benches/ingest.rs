@@ -5,8 +5,10 @@
 //! the CPU time of `serde_json::from_slice::<Value>` of the same bytes, measured in the same
 //! run with alternating rounds. Target: at most 1.5x. It is a measurement, not a test: it
 //! exits 0 whatever the ratios (it only panics if the handler stops accepting the bodies).
-//! After the table, the same two costs for each category's smallest valid body show the
-//! per-request floor (key, ids, store, queue, response) that no body size removes.
+//! Each row also splits the handler's time into `validate` (`validate_body` alone on the same
+//! bodies) and `rest`: key, ids, store, queue and response, which cost the same at any size,
+//! beside the time the target allows. After the table, the same costs for each category's
+//! smallest valid body show the per-request floor that no body size removes.
 //!
 //! Run with `cargo bench --bench ingest`; `INGEST_BENCH_ONLY=calls/1024` (a prefix of
 //! `category/bytes`) runs only the matching cases, for a profiler.
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cpu_time::ThreadTime;
+use hookline_shared::validation::validate_body;
 use hookline_shared::{
     ApiKey, ApiKeyHash, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue,
     QueueError, ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
@@ -551,6 +554,21 @@ fn dedup_marker(case: &Case, bytes: &[u8]) -> Option<String> {
         .then(|| format!("{}{digits}", &MARKER[..MARKER.len() - MARKER_DIGITS]))
 }
 
+/// CPU time of `n` validations of the case's bodies alone: the handler's share that depends on
+/// the body; the rest of a request (key, ids, store, queue, response) is the difference.
+fn run_validate(case: &Case, n: usize) -> Duration {
+    let now = Utc::now();
+    case.batched(
+        n,
+        |bytes| bytes,
+        |bodies| {
+            time_each(&bodies, |bytes| {
+                validate_body(case.category, black_box(bytes), now).expect("valid bodies")
+            })
+        },
+    )
+}
+
 /// CPU time of `n` plain parses of the case's bodies (fresh copies, like the handler gets).
 fn run_parse(case: &Case, n: usize) -> Duration {
     case.batched(
@@ -649,6 +667,7 @@ struct Row {
     category: Category,
     size: usize,
     handler: Sample,
+    validate: Sample,
     parse: Sample,
 }
 
@@ -727,8 +746,17 @@ fn main() {
     );
     println!();
     println!(
-        "{:<8} {:>8} {:>14} {:>12} {:>7} {:>13} {:>12}  verdict",
-        "category", "bytes", "handler us/ev", "parse us/ev", "ratio", "spread h/p %", "events h/p"
+        "{:<8} {:>8} {:>14} {:>12} {:>7} {:>13} {:>12} {:>9} {:>8} {:>9}  verdict",
+        "category",
+        "bytes",
+        "handler us/ev",
+        "parse us/ev",
+        "ratio",
+        "spread h/p %",
+        "events h/p",
+        "validate",
+        "rest",
+        "1.5xparse"
     );
     let mut rows = Vec::new();
     for case in &cases {
@@ -767,12 +795,14 @@ fn main() {
 /// Alternating rounds of the handler and of a plain parse over `case`'s bodies.
 fn measure(rt: &Runtime, deps: &Deps, case: &Case) -> Row {
     let mut handler = |n| run_requests(rt, deps, case, n);
+    let mut validate = |n| run_validate(case, n);
     let mut parse = |n| run_parse(case, n);
-    let mut samples = sample(ROUNDS, &mut [&mut handler, &mut parse]).into_iter();
+    let mut samples = sample(ROUNDS, &mut [&mut handler, &mut validate, &mut parse]).into_iter();
     Row {
         category: case.category,
         size: case.size(),
         handler: samples.next().expect("handler sample"),
+        validate: samples.next().expect("validate sample"),
         parse: samples.next().expect("parse sample"),
     }
 }
@@ -780,11 +810,12 @@ fn measure(rt: &Runtime, deps: &Deps, case: &Case) -> Row {
 /// One table line; `judged` rows get a verdict against the target.
 fn print_row(row: &Row, judged: bool) {
     let ratio = row.ratio();
+    let (handler, validate) = (row.handler.median(), row.validate.median());
     println!(
-        "{:<8} {:>8} {:>14.2} {:>12.2} {:>6.2}x {:>13} {:>12}  {}",
+        "{:<8} {:>8} {:>14.2} {:>12.2} {:>6.2}x {:>13} {:>12} {:>9.2} {:>8.2} {:>9.2}  {}",
         row.category.as_str(),
         row.size,
-        row.handler.median(),
+        handler,
         row.parse.median(),
         ratio,
         format!(
@@ -793,6 +824,9 @@ fn print_row(row: &Row, judged: bool) {
             row.parse.spread_pct()
         ),
         format!("{}/{}", row.handler.iterations, row.parse.iterations),
+        validate,
+        handler - validate,
+        TARGET_RATIO * row.parse.median(),
         match (judged, ratio <= TARGET_RATIO) {
             (false, _) => "-",
             (true, true) => "ok",
