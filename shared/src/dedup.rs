@@ -4,6 +4,8 @@ use serde_json::Value;
 
 use crate::model::Category;
 
+/// Hex digits of the digest kept in a derived dedup id (128 bits).
+const DIGEST_HEX_CHARS: usize = 32;
 /// Characters of the transcript that take part in a call's derived dedup id.
 const TRANSCRIPT_PREFIX_CHARS: usize = 100;
 
@@ -53,8 +55,12 @@ pub fn derive(category: Category, payload: &Value) -> String {
             feed(str_at(payload, &["eventType"]));
         }
     }
-    let hash = hasher.finalize();
-    format!("{}_{}", category.as_str(), &hash.to_hex()[..32])
+    let hex = hasher.finalize().to_hex();
+    let mut id = String::with_capacity(category.as_str().len() + 1 + DIGEST_HEX_CHARS);
+    id.push_str(category.as_str());
+    id.push('_');
+    id.push_str(&hex[..DIGEST_HEX_CHARS]);
+    id
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> &'a str {
