@@ -496,7 +496,10 @@ where
         now: DateTime<Utc>,
     ) {
         let log = DeliveryLog {
-            id: hookline_shared::ids::prefixed_uuid("", uuid::Uuid::now_v7()),
+            id: uuid::Uuid::now_v7()
+                .simple()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
             workspace_id: delivery.workspace_id.clone(),
             event_id: delivery.event_id.clone(),
             subscription_id: delivery.subscription_id.clone(),
