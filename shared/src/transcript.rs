@@ -29,12 +29,12 @@ pub fn split_turns(transcript: &str) -> Vec<Turn<'_>> {
 /// `{"speaker":"` `","text":"` `"},` (a `start` stamp adds a few more).
 const TURN_OVERHEAD: usize = 26;
 
-/// About how long [`write_turns_json`] makes `literal`: each `\n` escape may start a turn, and
-/// every turn adds [`TURN_OVERHEAD`]. Sizing the output once spares a long transcript the
-/// regrowth copies of its whole payload.
-pub fn turns_json_len(literal: &str) -> usize {
+/// About how many bytes [`write_turns_json`] adds to `literal`: each `\n` escape may start a
+/// turn, and every turn adds [`TURN_OVERHEAD`]. Sizing the output once spares a long transcript
+/// the regrowth copies of its whole payload.
+pub fn turns_json_growth(literal: &str) -> usize {
     let escapes = memchr::memchr_iter(b'\\', literal.as_bytes()).count();
-    literal.len() + (escapes + 1) * TURN_OVERHEAD
+    (escapes + 1) * TURN_OVERHEAD
 }
 
 /// Appends the turns of a flat transcript given as a JSON string literal, as JSON text, without
@@ -400,7 +400,10 @@ mod tests {
             .collect();
         let literal = serde_json::to_string(&flat).unwrap();
         let turns = split_turns_json(&literal).unwrap();
-        assert!(turns.len() <= turns_json_len(&literal), "{turns}");
+        assert!(
+            turns.len() <= literal.len() + turns_json_growth(&literal),
+            "{turns}"
+        );
     }
 
     #[test]

@@ -22,10 +22,13 @@ use super::{compile, ValidatedEvent, PASSTHROUGH_KEY};
 use crate::dedup;
 use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
-use crate::transcript::{split_turns, turns_json_len, write_turns_json};
+use crate::transcript::{split_turns, turns_json_growth, write_turns_json};
 
 /// Known members per category fit a fixed slot array.
 const MAX_KNOWN: usize = 16;
+/// Bytes normalization may add besides turns: a timestamp rewritten as RFC 3339 (up to 16 more
+/// than epoch seconds) and the `"passthrough":{}` wrapper.
+const NORMALIZED_GROWTH: usize = 64;
 /// Above this many members, duplicates are found with a set instead of pairwise.
 const PAIRWISE_LIMIT: usize = 16;
 
@@ -344,11 +347,10 @@ impl Normalized<'_> {
     /// timestamp and turns built above. Nothing long is escaped or parsed again. Also returns
     /// where in it the turns of a flat transcript stand.
     fn write(&self, body_len: usize) -> Option<(String, Option<Range<usize>>)> {
-        // Turns add a few bytes of keys per line of transcript.
-        let extra = self
+        let turns = self
             .flat_transcript
-            .map_or(0, |t| turns_json_len(t.get()).saturating_sub(t.get().len()));
-        let mut out = String::with_capacity(body_len + extra + PASSTHROUGH_KEY.len() + 8);
+            .map_or(0, |t| turns_json_growth(t.get()));
+        let mut out = String::with_capacity(body_len + turns + NORMALIZED_GROWTH);
         out.push('{');
         let mut unknown = false;
         let mut turns = None;
