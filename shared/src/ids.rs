@@ -78,7 +78,7 @@ macro_rules! generated_id {
 }
 
 /// `prefix` and the UUID's 32 lowercase hex digits, written straight into one allocation.
-pub fn prefixed_uuid(prefix: &str, uuid: uuid::Uuid) -> String {
+fn prefixed_uuid(prefix: &str, uuid: uuid::Uuid) -> String {
     let mut id = String::with_capacity(prefix.len() + uuid::fmt::Simple::LENGTH);
     id.push_str(prefix);
     id.push_str(uuid.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
