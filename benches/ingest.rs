@@ -11,7 +11,8 @@
 //! smallest valid body show the per-request floor that no body size removes.
 //!
 //! Run with `cargo bench --bench ingest`; `INGEST_BENCH_ONLY=calls/1024` (a prefix of
-//! `category/bytes`) runs only the matching cases, for a profiler.
+//! `category/bytes`) runs only the matching cases, and `INGEST_BENCH_PROFILE=N` runs just N
+//! handler events of each, for a profiler.
 
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
