@@ -39,10 +39,10 @@ use hookline_shared::delivery::{
 };
 use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::{
-    ApiKeyHash, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, NewSubscription, Queue, QueueError, QueueMessage, RawJson,
-    ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType,
-    Workspace, WorkspaceId, WorkspaceStore,
+    ApiKeyHash, Category, Claim, Created, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
+    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, QueueError, QueueMessage,
+    RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore,
+    SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -262,12 +262,15 @@ impl MemSubscriptions {
 }
 
 impl SubscriptionStore for MemSubscriptions {
-    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Created, StoreError> {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
             rows.of(&subscription.workspace_id)
                 .insert(subscription.id.clone(), subscription.clone());
-            Ok(())
+            Ok(Created::Created)
         })
     }
 
@@ -475,7 +478,9 @@ impl DeliveryStore for MemDeliveries {
             Ok(())
         })
     }
+}
 
+impl LogStore for MemDeliveries {
     async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
         self.meters.stores.time(|| {
             self.logs.lock().unwrap().push(log.clone());

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use serde_json::{json, Value};
 
-use crate::model::Category;
+use crate::Category;
 
 /// One event type a webhook subscription may name.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::model::Category;
+use crate::Category;
 
 /// Hex digits of the digest kept in a derived dedup id (128 bits).
 const DIGEST_HEX_CHARS: usize = 32;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ids::{prefixed_id, EventId, SubscriptionId, WorkspaceId};
-use crate::model::{Event, RawJson, Workspace};
 use crate::subscription::Subscription;
+use crate::{Event, RawJson, Workspace};
 
 prefixed_id!(DeliveryId, "msg_");
 

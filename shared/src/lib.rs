@@ -2,26 +2,37 @@
 
 pub mod adapters;
 pub mod catalog;
+pub mod category;
 pub mod config;
 pub mod dedup;
 pub mod delivery;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod keys;
-pub mod model;
 pub mod ports;
+pub mod queue_message;
+pub mod raw_json;
 pub mod request;
 pub mod subscription;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;
 pub mod webhook;
+pub mod workspace;
 
+pub use category::Category;
 pub use error::{QueueError, StoreError};
+pub use event::Event;
 pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
-pub use model::{Category, Event, QueueMessage, RawJson, Workspace};
 pub use ports::{
-    Claim, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
-    ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    Claim, Created, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery,
+    LogStore, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
-pub use subscription::{NewSubscription, SigningSecret, Subscription, SubscriptionType};
+pub use queue_message::QueueMessage;
+pub use raw_json::RawJson;
+pub use subscription::{
+    NewSubscription, SigningSecret, Subscription, SubscriptionPatch, SubscriptionType,
+    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+};
+pub use workspace::Workspace;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
-use crate::model::{Event, Workspace};
 use crate::subscription::Subscription;
+use crate::{Event, Workspace};
 
 /// Workspaces and the API keys that resolve to them.
 pub trait WorkspaceStore: Send + Sync {
@@ -107,13 +107,23 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// What creating a subscription came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    /// The workspace already holds [`crate::subscription::MAX_SUBSCRIPTIONS_PER_WORKSPACE`];
+    /// nothing was written. Checked in the same atomic write, so concurrent creates cannot
+    /// pass the limit together.
+    LimitReached,
+}
+
 /// A workspace's subscriptions, and the per-event-type routing delivery reads once per event.
 pub trait SubscriptionStore: Send + Sync {
-    /// Stores a new subscription (and its routes, if enabled).
+    /// Stores a new subscription (and its routes, if enabled) unless its workspace is full.
     fn create_subscription(
         &self,
         subscription: &Subscription,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
     fn get_subscription(
         &self,
         workspace: &WorkspaceId,
@@ -163,7 +173,7 @@ pub enum Claim {
     Missing,
 }
 
-/// Deliveries and their attempt logs.
+/// Deliveries: one event to one subscription, attempted one claim at a time.
 pub trait DeliveryStore: Send + Sync {
     /// Creates the delivery unless one with its id exists; returns what is stored now.
     fn create_delivery(
@@ -211,6 +221,10 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         state: DeliveryState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Delivery logs, one per attempt, kept for the retention period.
+pub trait LogStore: Send + Sync {
     fn append_log(&self, log: &DeliveryLog) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Unexpired logs of a workspace (or one subscription) in the window, newest first.
     fn query_logs(

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{SubscriptionId, WorkspaceId};
 
+/// Subscriptions one workspace may hold; every store enforces it atomically on create.
+pub const MAX_SUBSCRIPTIONS_PER_WORKSPACE: usize = 50;
+
 /// How long a rotated-out secret keeps signing deliveries, so receivers can switch over.
 pub const SECRET_ROTATION_GRACE: Duration = Duration::hours(24);
 /// Random bytes behind a signing secret.
@@ -97,6 +100,32 @@ pub struct NewSubscription {
     pub created_by: Option<String>,
 }
 
+/// A change to a subscription: who makes it, and any of the fields a caller may edit.
+#[derive(Debug, Clone)]
+pub struct SubscriptionPatch {
+    pub webhook_url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub is_enabled: Option<bool>,
+    pub kind: Option<SubscriptionType>,
+    pub updated_by: String,
+}
+
+impl SubscriptionPatch {
+    /// Whether the patch turns delivery on, which resumes any work parked while it was off.
+    pub fn enables(&self) -> bool {
+        self.is_enabled == Some(true)
+    }
+}
+
+/// Event types in the order given, each once.
+pub fn fold_repeats(types: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    types
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
+}
+
 impl Subscription {
     /// A fresh subscription with a new id and signing secret, at version 1.
     pub fn new(workspace_id: WorkspaceId, new: NewSubscription, now: DateTime<Utc>) -> Self {
@@ -104,7 +133,7 @@ impl Subscription {
             id: SubscriptionId::generate(),
             workspace_id,
             webhook_url: new.webhook_url,
-            event_types: new.event_types,
+            event_types: fold_repeats(new.event_types),
             is_enabled: new.is_enabled,
             kind: new.kind,
             updated_by: new.created_by.clone(),
@@ -116,6 +145,64 @@ impl Subscription {
             paused_reason: None,
             paused_at: None,
         }
+    }
+
+    /// The next stored version: the same content under a bumped version, which stores compare
+    /// against the version they hold so a write based on a stale read is refused.
+    fn next_version(&self) -> Self {
+        Self {
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// This subscription with `patch` applied by its author at `now`. Enabling also clears
+    /// a pause delivery set.
+    pub fn patched(&self, patch: SubscriptionPatch, now: DateTime<Utc>) -> Self {
+        let mut next = self.next_version();
+        if let Some(url) = patch.webhook_url {
+            next.webhook_url = url;
+        }
+        if let Some(types) = patch.event_types {
+            next.event_types = fold_repeats(types);
+        }
+        match patch.is_enabled {
+            Some(true) => next.enable(),
+            Some(false) => next.is_enabled = false,
+            None => {}
+        }
+        if let Some(kind) = patch.kind {
+            next.kind = kind;
+        }
+        next.updated_by = Some(patch.updated_by);
+        next.updated_at = now;
+        next
+    }
+
+    fn enable(&mut self) {
+        self.is_enabled = true;
+        self.paused_reason = None;
+        self.paused_at = None;
+    }
+
+    /// This subscription paused by delivery for `reason`; `None` when it is already off, so a
+    /// pause never overwrites a caller's own disabling or an earlier reason.
+    pub fn paused(&self, reason: String, at: DateTime<Utc>) -> Option<Self> {
+        if !self.is_enabled {
+            return None;
+        }
+        let mut next = self.next_version();
+        next.is_enabled = false;
+        next.paused_reason = Some(reason);
+        next.paused_at = Some(at);
+        Some(next)
+    }
+
+    /// This subscription with a fresh current secret (see [`Subscription::rotate_secret`]).
+    pub fn with_rotated_secret(&self, now: DateTime<Utc>) -> Self {
+        let mut next = self.next_version();
+        next.rotate_secret(now);
+        next
     }
 
     /// The secret new deliveries are announced with.
@@ -132,7 +219,7 @@ impl Subscription {
 
     /// Makes a fresh secret current; the old one stays valid for [`SECRET_ROTATION_GRACE`].
     /// Secrets already past their grace period are dropped.
-    pub fn rotate_secret(&mut self, now: DateTime<Utc>) {
+    fn rotate_secret(&mut self, now: DateTime<Utc>) {
         let mut kept: Vec<SigningSecret> = self
             .secrets
             .drain(..)
@@ -203,6 +290,35 @@ mod tests {
             2,
             "the expired secret is dropped at the next rotation"
         );
+    }
+
+    #[test]
+    fn repeated_event_types_are_folded_in_order() {
+        let folded = fold_repeats(vec!["b".into(), "a".into(), "b".into()]);
+        assert_eq!(folded, ["b", "a"]);
+    }
+
+    #[test]
+    fn enabling_clears_the_pause_and_every_edit_bumps_the_version() {
+        let sub = subscription();
+        let paused = sub.paused("10 failures".into(), Utc::now()).unwrap();
+        assert_eq!((paused.is_enabled, paused.version), (false, 2));
+        assert!(paused.paused("again".into(), Utc::now()).is_none());
+        let patch = SubscriptionPatch {
+            webhook_url: None,
+            event_types: Some(vec!["crm.deal_won".into(), "crm.deal_won".into()]),
+            is_enabled: Some(true),
+            kind: None,
+            updated_by: "ana".into(),
+        };
+        assert!(patch.enables());
+        let enabled = paused.patched(patch, Utc::now());
+        assert_eq!(enabled.version, 3);
+        assert!(
+            enabled.is_enabled && enabled.paused_reason.is_none() && enabled.paused_at.is_none()
+        );
+        assert_eq!(enabled.event_types, ["crm.deal_won"]);
+        assert_eq!(enabled.with_rotated_secret(Utc::now()).version, 4);
     }
 
     #[test]

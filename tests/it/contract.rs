@@ -8,7 +8,7 @@ use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
     ApiKey, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, NewSubscription, Queue, RawJson, ReceivedMessage,
+    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
     StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
     WorkspaceId, WorkspaceStore,
 };
@@ -435,7 +435,7 @@ fn delivery_log(
     }
 }
 
-async fn delivery_store_contract<D: DeliveryStore>(store: &D) {
+async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
     let ws = WorkspaceId::generate();
     let event = event(&ws, "dedup-d");
     let sub_a = subscription(&ws, &["crm.deal_won"], true);

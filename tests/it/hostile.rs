@@ -2,7 +2,7 @@
 //! the wrong shape and hostile values: nothing of the other workspace leaks, nothing is a 5xx.
 
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::{DeliveryStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
+use hookline_shared::{LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use subscriptions::{handle_notify, Notify};
@@ -13,7 +13,7 @@ struct Caller<'a, W, S, D, Q> {
     deps: &'a Notify<W, S, D, Q>,
 }
 
-impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore, Q: Queue> Caller<'_, W, S, D, Q> {
+impl<W: WorkspaceStore, S: SubscriptionStore, D: LogStore, Q: Queue> Caller<'_, W, S, D, Q> {
     async fn call(
         &self,
         method: &str,
@@ -45,7 +45,7 @@ impl<W: WorkspaceStore, S: SubscriptionStore, D: DeliveryStore, Q: Queue> Caller
 async fn tenant_with_subscription<
     W: WorkspaceStore,
     S: SubscriptionStore,
-    D: DeliveryStore,
+    D: LogStore,
     Q: Queue,
 >(
     caller: &Caller<'_, W, S, D, Q>,
@@ -67,12 +67,7 @@ async fn tenant_with_subscription<
     (tenant, serde_json::from_str(&text).unwrap())
 }
 
-async fn no_leaks_and_no_5xx<
-    W: WorkspaceStore,
-    S: SubscriptionStore,
-    D: DeliveryStore,
-    Q: Queue,
->(
+async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore, D: LogStore, Q: Queue>(
     workspaces: W,
     subscriptions: S,
     deliveries: D,

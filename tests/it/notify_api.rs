@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hookline_shared::{
-    DeliveryStore, Queue, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    LogStore, Queue, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
@@ -261,7 +261,7 @@ fn rank(value: &Value) -> (u8, String) {
 async fn ordering_holds_for_every_order_by<
     S: SubscriptionStore,
     W: WorkspaceStore,
-    D: DeliveryStore,
+    D: LogStore,
     Q: Queue,
 >(
     workspaces: W,
@@ -404,7 +404,7 @@ async fn ordering_holds_for_every_order_by_embedded() {
 async fn logs_api_filters_orders_and_pages<
     W: WorkspaceStore,
     S: SubscriptionStore,
-    D: DeliveryStore,
+    D: LogStore,
     Q: Queue,
 >(
     workspaces: W,

@@ -11,7 +11,7 @@ use hookline_shared::delivery::{
 };
 use hookline_shared::webhook::{Attempt, AttemptOutcome, WebhookSender};
 use hookline_shared::{
-    Claim, DeliveryStore, Event, EventId, EventStore, FailureCounter, Queue, QueueError,
+    Claim, DeliveryStore, Event, EventId, EventStore, FailureCounter, LogStore, Queue, QueueError,
     QueueMessage, RawJson, StoreError, Subscription, SubscriptionId, SubscriptionStore,
     WorkspaceId, WorkspaceStore,
 };
@@ -103,7 +103,7 @@ where
     W: WorkspaceStore,
     E: EventStore,
     S: SubscriptionStore + FailureCounter,
-    D: DeliveryStore,
+    D: DeliveryStore + LogStore,
     Q: Queue,
 {
     /// Handles one queue message body, whichever queue it came from.
@@ -541,7 +541,7 @@ where
     W: WorkspaceStore,
     E: EventStore,
     S: SubscriptionStore + FailureCounter,
-    D: DeliveryStore,
+    D: DeliveryStore + LogStore,
     Q: Queue,
 {
     let records = event.payload.records;

@@ -14,8 +14,9 @@ use hookline_shared::request::{request_id, REQUEST_ID_HEADER};
 use hookline_shared::validation::{schema_errors, ValidationErrors};
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    catalog, request, DeliveryStore, NewSubscription, Queue, QueueMessage, StoreError,
+    catalog, request, Created, LogStore, NewSubscription, Queue, QueueMessage, StoreError,
     Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use jsonschema::Validator;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -29,8 +30,6 @@ use shapes::{CreateIn, PatchIn, SecretOut, SubscriptionOut};
 pub const API_PREFIX: &str = "/notify/api/v1/";
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Subscriptions one workspace may hold.
-pub const MAX_SUBSCRIPTIONS_PER_WORKSPACE: usize = 50;
 /// Longest accepted `webhook_url`.
 pub const MAX_URL_LEN: usize = 2048;
 const MAX_ACTOR_LEN: usize = 256;
@@ -261,7 +260,7 @@ pub async fn handle_notify<W, S, D, Q>(
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
-    D: DeliveryStore,
+    D: LogStore,
     Q: Queue,
 {
     let started = Instant::now();
@@ -302,7 +301,7 @@ pub async fn serve<W, S, D, Q>(
 where
     W: WorkspaceStore,
     S: SubscriptionStore,
-    D: DeliveryStore,
+    D: LogStore,
     Q: Queue,
 {
     let path = req.uri().path();
@@ -452,9 +451,6 @@ async fn create_subscription<S: SubscriptionStore>(
     allow_http: bool,
 ) -> Result<Reply, NotifyError> {
     let input: CreateIn = validated(&CREATE_SCHEMA, body, allow_http)?;
-    if store.list_subscriptions(workspace).await?.len() >= MAX_SUBSCRIPTIONS_PER_WORKSPACE {
-        return Err(NotifyError::LimitReached);
-    }
     let new = NewSubscription {
         webhook_url: input.webhook_url,
         event_types: dedup_preserving_order(input.event_types),
@@ -463,7 +459,9 @@ async fn create_subscription<S: SubscriptionStore>(
         created_by: input.created_by,
     };
     let subscription = Subscription::new(workspace.clone(), new, Utc::now());
-    store.create_subscription(&subscription).await?;
+    if store.create_subscription(&subscription).await? == Created::LimitReached {
+        return Err(NotifyError::LimitReached);
+    }
     Ok(Reply::json(
         StatusCode::CREATED,
         SubscriptionOut::new(&subscription, true),
@@ -543,9 +541,7 @@ async fn rotate_secret<S: SubscriptionStore>(
     id: &str,
 ) -> Result<Reply, NotifyError> {
     let current = find(store, workspace, id).await?;
-    let mut rotated = current.clone();
-    rotated.rotate_secret(Utc::now());
-    rotated.version = current.version + 1;
+    let rotated = current.with_rotated_secret(Utc::now());
     if !store.replace_subscription(&current, &rotated).await? {
         return Err(NotifyError::Conflict);
     }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{request, DeliveryStore, LogQuery, SubscriptionId, WorkspaceId};
+use hookline_shared::{request, LogQuery, LogStore, SubscriptionId, WorkspaceId};
 use serde_json::{json, Value};
 
 use crate::NotifyError;
@@ -113,7 +113,7 @@ fn parse_filters(
     })
 }
 
-pub async fn list_logs<D: DeliveryStore>(
+pub async fn list_logs<D: LogStore>(
     store: &D,
     workspace: &WorkspaceId,
     subscription: Option<&str>,

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::ids::{ApiKeyHash, WorkspaceId};
-use crate::model::Workspace;
 use crate::ports::WorkspaceStore;
+use crate::Workspace;
 
 /// Bounds memory; when full the cache is simply emptied.
 const MAX_ENTRIES: usize = 10_000;

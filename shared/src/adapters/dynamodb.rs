@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use super::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::ids::{ApiKeyHash, EventId, WorkspaceId};
-use crate::model::{Category, Event, Workspace};
 use crate::ports::{EventStore, ExistingEvent, Inserted, WorkspaceStore};
+use crate::{Category, Event, Workspace};
 
 /// GSI of the events table keyed by `event_id`.
 pub const EVENTS_BY_ID_INDEX: &str = "by_event_id";

@@ -14,7 +14,7 @@ use super::now_epoch_seconds;
 use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{Claim, DeliveryStore, LogQuery};
+use crate::ports::{Claim, DeliveryStore, LogQuery, LogStore};
 
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
@@ -279,7 +279,9 @@ impl DeliveryStore for DynamoDeliveries {
             .map_err(unavailable)?;
         Ok(())
     }
+}
 
+impl LogStore for DynamoDeliveries {
     async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
         let doc = serde_json::to_string(log).expect("logs always serialize");
         let item = HashMap::from([

@@ -10,7 +10,7 @@ use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
 use super::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{FailureCounter, SubscriptionStore};
+use crate::ports::{Created, FailureCounter, SubscriptionStore};
 use crate::subscription::Subscription;
 
 /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
@@ -170,7 +170,17 @@ impl DynamoSubscriptions {
 }
 
 impl SubscriptionStore for DynamoSubscriptions {
-    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Created, StoreError> {
+        // TODO(redesign): atomic, with a per-workspace counter item in the same transaction.
+        let held = self
+            .query_docs(subscription.workspace_id.to_string(), Some("sub#"))
+            .await?;
+        if held.len() >= crate::MAX_SUBSCRIPTIONS_PER_WORKSPACE {
+            return Ok(Created::LimitReached);
+        }
         let doc = subscription_doc(subscription);
         let main = Self::with_doc(
             Self::main_key(&subscription.workspace_id, &subscription.id),
@@ -180,7 +190,7 @@ impl SubscriptionStore for DynamoSubscriptions {
         let mut items = vec![self.put(main, Some(("attribute_not_exists(pk)", None)))?];
         items.extend(self.route_puts(subscription, &doc)?);
         if self.transact(items).await? {
-            Ok(())
+            Ok(Created::Created)
         } else {
             Err(StoreError::Corrupt(format!(
                 "subscription {} already exists",

@@ -11,12 +11,12 @@ use super::{ensure_event_fits, now_epoch_seconds, subscription_doc, subscription
 use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
-use crate::model::{Category, Event, RawJson, Workspace};
 use crate::ports::{
-    Claim, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery, Queue,
-    ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    Claim, Created, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery,
+    LogStore, Queue, ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 use crate::subscription::Subscription;
+use crate::{Category, Event, RawJson, Workspace};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -528,18 +528,30 @@ fn docs(rows: Vec<String>) -> Result<Vec<Subscription>, StoreError> {
 }
 
 impl SubscriptionStore for EmbeddedDb {
-    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Created, StoreError> {
         let subscription = subscription.clone();
         self.call(move |c| {
             let doc = subscription_doc(&subscription);
-            let tx = c.transaction()?;
+            // Immediate: the count and the insert happen under one write lock.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let held: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM subscriptions WHERE workspace_id = ?1",
+                [subscription.workspace_id.as_str()],
+                |r| r.get(0),
+            )?;
+            if held >= crate::MAX_SUBSCRIPTIONS_PER_WORKSPACE as i64 {
+                return Ok(Created::LimitReached);
+            }
             tx.execute(
                 "INSERT INTO subscriptions (workspace_id, id, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![subscription.workspace_id.as_str(), subscription.id.as_str(), subscription.version as i64, doc],
             )?;
             write_routes(&tx, &subscription, &doc)?;
             tx.commit()?;
-            Ok(())
+            Ok(Created::Created)
         })
         .await
     }
@@ -859,7 +871,9 @@ impl DeliveryStore for EmbeddedDb {
         })
         .await
     }
+}
 
+impl LogStore for EmbeddedDb {
     async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
         let log = log.clone();
         self.call(move |c| {

@@ -20,9 +20,9 @@ use serde_json::{Map, Value};
 
 use super::{compile, ValidatedEvent, PASSTHROUGH_KEY};
 use crate::dedup;
-use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
 use crate::transcript::{split_turns, turns_json_growth, write_turns_json};
+use crate::{Category, RawJson};
 
 /// Known members per category fit a fixed slot array.
 const MAX_KNOWN: usize = 16;

@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::dedup;
-use crate::model::{Category, RawJson};
 use crate::timestamp::parse_event_timestamp;
 use crate::transcript::split_turns;
+use crate::{Category, RawJson};
 
 /// Unknown top-level fields are kept under this key instead of being dropped.
 pub const PASSTHROUGH_KEY: &str = "passthrough";

@@ -1,5 +1,7 @@
 //! Local mode: the Lambda handlers served over plain HTTP on the embedded store and queue.
 
+mod worker;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +19,10 @@ use hookline_shared::config::{
 };
 use hookline_shared::delivery::RetrySchedule;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
-use hookline_shared::{Queue as _, ReceivedMessage, StoreError, WorkspaceId, WorkspaceStore};
+use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::{error_response, handle_ingest, Ingest, IngestError};
 use serde::{Deserialize, Serialize};
 use subscriptions::{handle_notify, Notify};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::admin::{create_workspace, AdminError};
 
@@ -153,69 +153,6 @@ impl LocalStack {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .fallback(serve_lambda_handlers)
             .with_state(Arc::clone(&self.handlers))
-    }
-
-    /// Runs the delivery worker on both queues until `shutdown` turns true, then waits for the
-    /// attempts in flight. Unfinished messages stay queued for the next start.
-    pub async fn run_worker(&self, mut shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(WORKER_CONCURRENCY));
-        let mut in_flight = JoinSet::new();
-        while !*shutdown.borrow() {
-            let mut idle = true;
-            for queue in [&self.events_queue, &self.deliveries_queue] {
-                let free = permits.available_permits().min(10) as u32;
-                if free == 0 {
-                    break;
-                }
-                let messages = match queue.receive(free, WORKER_VISIBILITY, Duration::ZERO).await {
-                    Ok(messages) => messages,
-                    Err(err) => {
-                        tracing::error!(error = %err, "local queue unavailable");
-                        Vec::new()
-                    }
-                };
-                idle &= messages.is_empty();
-                for message in messages {
-                    let permit = Arc::clone(&permits)
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore is never closed");
-                    let (worker, queue) = (Arc::clone(&self.worker), queue.clone());
-                    in_flight.spawn(async move {
-                        handle_local_message(&worker, &queue, message).await;
-                        drop(permit);
-                    });
-                }
-            }
-            while in_flight.try_join_next().is_some() {}
-            if idle {
-                tokio::select! {
-                    _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
-        while in_flight.join_next().await.is_some() {}
-    }
-}
-
-/// Acknowledges handled and poison messages; a retryable failure stays queued and comes back
-/// after its visibility timeout, as on SQS.
-async fn handle_local_message(
-    worker: &LocalWorker,
-    queue: &EmbeddedQueue,
-    message: ReceivedMessage,
-) {
-    match worker.handle(&message.body).await {
-        Ok(handled) => tracing::debug!(?handled, "message handled"),
-        Err(err) if err.is_retryable() => {
-            tracing::warn!(error = %err, "message will be retried");
-            return;
-        }
-        Err(err) => tracing::error!(error = %err, "poison message dropped from the queue"),
-    }
-    if let Err(err) = queue.delete(&message.receipt).await {
-        tracing::warn!(error = %err, "handled message not deleted; it will be handled again");
     }
 }
 

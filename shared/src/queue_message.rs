@@ -1,0 +1,73 @@
+//! What travels on the queues: references, so a message stays small whatever the payload.
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::DeliveryId;
+use crate::ids::{EventId, SubscriptionId, WorkspaceId};
+
+/// What travels on the events queue: a reference, so the message stays small whatever the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueueMessage {
+    EventAccepted {
+        workspace_id: WorkspaceId,
+        event_id: EventId,
+        dedup_id: String,
+    },
+    /// Attempt number `attempt` of one delivery, not before `not_before` (epoch seconds):
+    /// SQS caps a message delay at 15 minutes, so longer waits are chained.
+    Deliver {
+        workspace_id: WorkspaceId,
+        delivery_id: DeliveryId,
+        attempt: u32,
+        not_before: i64,
+        /// Queued by a resume, beside the recheck the parked delivery already has: if the
+        /// subscription is paused again, this copy only parks, so one recheck stays queued.
+        #[serde(default, skip_serializing_if = "is_false")]
+        resumed: bool,
+    },
+    /// A paused subscription was enabled again: queue the attempts its parked deliveries wait
+    /// to make, a page at a time, from the first delivery id after `after`.
+    Resume {
+        workspace_id: WorkspaceId,
+        subscription_id: SubscriptionId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<DeliveryId>,
+    },
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
+}
+
+impl QueueMessage {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("queue messages always serialize")
+    }
+
+    pub fn from_body(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_message_round_trips() {
+        let msg = QueueMessage::EventAccepted {
+            workspace_id: WorkspaceId::generate(),
+            event_id: EventId::generate(),
+            dedup_id: "abc".into(),
+        };
+        assert_eq!(QueueMessage::from_body(&msg.to_body()).unwrap(), msg);
+        let resume = QueueMessage::Resume {
+            workspace_id: WorkspaceId::generate(),
+            subscription_id: SubscriptionId::generate(),
+            after: None,
+        };
+        assert!(!resume.to_body().contains("after"), "{}", resume.to_body());
+        assert_eq!(QueueMessage::from_body(&resume.to_body()).unwrap(), resume);
+    }
+}
