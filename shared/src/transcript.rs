@@ -284,12 +284,14 @@ mod tests {
         serde_json::to_value(turns).unwrap()
     }
 
+    fn turns_of(transcript: &str) -> Value {
+        as_value(split_turns(transcript))
+    }
+
     #[test]
     fn splits_named_lines_with_and_without_stamps() {
-        let turns =
-            split_turns("Sarah: Hi John\nJohn: Hello Sarah\n[00:01:05] Sarah: Shall we start?");
         assert_eq!(
-            as_value(turns),
+            turns_of("Sarah: Hi John\nJohn: Hello Sarah\n[00:01:05] Sarah: Shall we start?"),
             json!([
                 {"speaker": "Sarah", "text": "Hi John"},
                 {"speaker": "John", "text": "Hello Sarah"},
@@ -300,9 +302,8 @@ mod tests {
 
     #[test]
     fn continuation_lines_join_the_previous_turn() {
-        let turns = split_turns("intro line\nAna: first\nsecond line of Ana\n\n[02:03] Bo: ok");
         assert_eq!(
-            as_value(turns),
+            turns_of("intro line\nAna: first\nsecond line of Ana\n\n[02:03] Bo: ok"),
             json!([
                 {"speaker": "Unknown", "text": "intro line"},
                 {"speaker": "Ana", "text": "first\nsecond line of Ana"},
@@ -313,9 +314,8 @@ mod tests {
 
     #[test]
     fn colons_inside_text_and_urls_are_not_speakers() {
-        let turns = split_turns("Ana: meet at 10:30\nhttps://example.com/x");
         assert_eq!(
-            as_value(turns),
+            turns_of("Ana: meet at 10:30\nhttps://example.com/x"),
             json!([{"speaker": "Ana", "text": "meet at 10:30\nhttps://example.com/x"}])
         );
     }

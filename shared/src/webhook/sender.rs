@@ -564,18 +564,22 @@ mod tests {
         assert_eq!(attempt.request_headers.len(), 5);
     }
 
+    /// The attempt against a server that answers once with `status`, `headers` and `body`.
+    async fn answered(status: &str, headers: &str, body: &str) -> Attempt {
+        let server = Server::start(response(status, headers, body)).await;
+        send(&local_sender(), &server).await
+    }
+
     #[tokio::test]
     async fn any_2xx_counts_as_success() {
-        let server = Server::start(response("204 No Content", "", "")).await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("204 No Content", "", "").await;
         assert_eq!(attempt.outcome, AttemptOutcome::Success);
         assert_eq!(attempt.status_code, Some(204));
     }
 
     #[tokio::test]
     async fn a_500_is_a_failure_with_the_body_kept() {
-        let server = Server::start(response("500 Internal Server Error", "", "boom")).await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("500 Internal Server Error", "", "boom").await;
         assert_eq!(attempt.outcome, AttemptOutcome::Failure);
         assert_eq!(attempt.status_code, Some(500));
         assert_eq!(attempt.response_body, "boom");
@@ -585,8 +589,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_410_is_gone() {
-        let server = Server::start(response("410 Gone", "", "")).await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("410 Gone", "", "").await;
         assert_eq!(attempt.outcome, AttemptOutcome::Gone);
         assert_eq!(attempt.status_code, Some(410));
     }
@@ -595,8 +598,7 @@ mod tests {
     async fn a_redirect_is_a_failure_and_not_followed() {
         let mut target = Server::start(response("200 OK", "", "")).await;
         let location = format!("location: {}\r\n", target.url());
-        let server = Server::start(response("302 Found", &location, "")).await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("302 Found", &location, "").await;
 
         assert_eq!(attempt.outcome, AttemptOutcome::Failure);
         assert_eq!(attempt.status_code, Some(302));
@@ -610,29 +612,15 @@ mod tests {
 
     #[tokio::test]
     async fn retry_after_is_read_on_429_and_503_only() {
-        let server =
-            Server::start(response("429 Too Many Requests", "retry-after: 7\r\n", "")).await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("429 Too Many Requests", "retry-after: 7\r\n", "").await;
         assert_eq!(attempt.outcome, AttemptOutcome::Failure);
         assert_eq!(attempt.status_code, Some(429));
         assert_eq!(attempt.retry_after, Some(Duration::from_secs(7)));
 
-        let server = Server::start(response(
-            "503 Service Unavailable",
-            "retry-after: 120\r\n",
-            "",
-        ))
-        .await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("503 Service Unavailable", "retry-after: 120\r\n", "").await;
         assert_eq!(attempt.retry_after, Some(Duration::from_secs(120)));
 
-        let server = Server::start(response(
-            "500 Internal Server Error",
-            "retry-after: 7\r\n",
-            "",
-        ))
-        .await;
-        let attempt = send(&local_sender(), &server).await;
+        let attempt = answered("500 Internal Server Error", "retry-after: 7\r\n", "").await;
         assert_eq!(attempt.retry_after, None);
     }
 
