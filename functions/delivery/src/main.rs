@@ -1,6 +1,6 @@
 //! Delivery Lambda wiring: config, AWS clients, the HTTP sender, then the runtime loop.
 
-use delivery::{handle_sqs, Worker};
+use delivery::{handle_sqs, Adapters, Worker};
 use hookline_shared::adapters::{
     CachedWorkspaces, DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue,
 };
@@ -30,12 +30,22 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let store = DynamoStore::new(dynamodb.clone(), workspaces_table, events_table);
-    let worker = Worker {
+    let deliveries = DynamoDeliveries::new(
+        dynamodb.clone(),
+        deliveries_table,
+        logs_table,
+        log_retention,
+    );
+    let ports = Adapters {
         workspaces: CachedWorkspaces::new(store.clone()),
         events: store,
-        subscriptions: DynamoSubscriptions::new(dynamodb.clone(), subscriptions_table),
-        deliveries: DynamoDeliveries::new(dynamodb, deliveries_table, logs_table, log_retention),
+        subscriptions: DynamoSubscriptions::new(dynamodb, subscriptions_table),
+        logs: deliveries.clone(),
+        deliveries,
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
+    };
+    let worker = Worker {
+        ports,
         sender: WebhookSender::new(SenderConfig::production_allowing_private(allow_private)),
         schedule,
         log_retention,

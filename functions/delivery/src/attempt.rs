@@ -1,0 +1,163 @@
+//! One delivery attempt: claimed, checked against its subscription and event, sent, logged.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hookline_shared::delivery::{
+    envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, DeliveryStatus,
+};
+use hookline_shared::webhook::{Attempt, AttemptOutcome};
+use hookline_shared::{
+    Claim, DeliveryStore as _, EventStore as _, LogStore as _, RawJson, Subscription,
+    SubscriptionStore as _, WorkspaceId, WorkspaceStore as _,
+};
+use tracing::field::display;
+
+use crate::queueing::Queued;
+use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
+
+/// How long a worker holds an attempt; longer than the HTTP timeout plus bookkeeping.
+const ATTEMPT_LEASE: Duration = Duration::from_secs(60);
+
+impl<P: Ports> Worker<P> {
+    /// Makes attempt `queued.attempt` of delivery `id` once its time has come, unless another
+    /// worker holds it, it is finished, or its subscription is paused (then it is parked).
+    pub(crate) async fn attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        queued: Queued,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        let Queued {
+            attempt, resumed, ..
+        } = queued;
+        let early = queued.not_before - now.timestamp();
+        if early > 0 {
+            // The rest of a wait longer than one message delay.
+            self.queue_attempt(workspace, id, queued, Duration::from_secs(early as u64))
+                .await?;
+            return Ok(Handled::Deferred);
+        }
+        let deliveries = self.ports.deliveries();
+        let delivery = match deliveries
+            .claim_attempt(workspace, id, attempt, ATTEMPT_LEASE)
+            .await?
+        {
+            Claim::Claimed(delivery) => delivery,
+            Claim::Unavailable => return Ok(Handled::Skipped),
+            Claim::Missing => {
+                return Err(WorkerError::Poison(format!(
+                    "delivery {id} of {workspace} not found"
+                )))
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("event_id", display(&delivery.event_id));
+        span.record("subscription_id", display(&delivery.subscription_id));
+        // Independent reads, made at once: an attempt waits for one round trip, not two.
+        let (subscription, stored) = tokio::join!(
+            self.ports
+                .subscriptions()
+                .get_subscription(workspace, &delivery.subscription_id),
+            self.ports
+                .events()
+                .get_event_by_dedup(workspace, &delivery.event_dedup_id),
+        );
+        let Some(subscription) = subscription? else {
+            tracing::info!("subscription deleted; delivery abandoned");
+            deliveries
+                .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
+                .await?;
+            return Ok(Handled::GaveUp);
+        };
+        if !subscription.is_enabled {
+            // Kept, not dropped: parked until the subscription is enabled again, which queues
+            // it at once, and looked at again later in case that resume raced with parking. A
+            // copy a resume queued leaves that later look to the recheck already queued.
+            deliveries.park_attempt(&delivery, attempt).await?;
+            if !resumed {
+                self.requeue(workspace, id, attempt, now, self.paused_recheck)
+                    .await?;
+            }
+            return Ok(Handled::Deferred);
+        }
+        let Some(event) = stored?.filter(|e| e.id == delivery.event_id) else {
+            tracing::warn!("event expired before delivery; giving up");
+            deliveries
+                .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
+                .await?;
+            return Ok(Handled::GaveUp);
+        };
+        let workspace_record = self.ports.workspaces().get_workspace(workspace).await?;
+        let workspace_record = workspace_record
+            .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
+        let body = envelope(&delivery, &event, &workspace_record, &subscription).map_err(|e| {
+            WorkerError::Poison(format!("event {} has an unreadable payload: {e}", event.id))
+        })?;
+        let secrets: Vec<&str> = subscription
+            .signing_secrets(now)
+            .map(|s| s.value.as_str())
+            .collect();
+        let result = self
+            .sender
+            .send(
+                &subscription.webhook_url,
+                id.as_str(),
+                now.timestamp(),
+                body.as_json(),
+                &secrets,
+            )
+            .await;
+        tracing::info!(
+            status_code = result.status_code, duration_ms = result.duration_ms,
+            outcome = ?result.outcome, error = result.error.as_deref(), "delivery attempt"
+        );
+        // The log and the bookkeeping touch different items, so they are written at once.
+        let (_, settled) = tokio::join!(
+            self.write_log(&delivery, &subscription, attempt, body, &result, now),
+            self.settle(&subscription, id, attempt, &result, now),
+        );
+        settled
+    }
+
+    async fn write_log(
+        &self,
+        delivery: &Delivery,
+        subscription: &Subscription,
+        attempt: u32,
+        delivered: RawJson,
+        result: &Attempt,
+        now: DateTime<Utc>,
+    ) {
+        let log = DeliveryLog {
+            id: uuid::Uuid::now_v7()
+                .simple()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
+            workspace_id: delivery.workspace_id.clone(),
+            event_id: delivery.event_id.clone(),
+            subscription_id: delivery.subscription_id.clone(),
+            delivery_id: delivery.id.clone(),
+            event_type: delivery.event_type.clone(),
+            webhook_url: subscription.webhook_url.clone(),
+            delivery_status: if result.outcome == AttemptOutcome::Success {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Failed
+            },
+            status_code: result.status_code,
+            response_body: result.response_body.clone(),
+            delivered_event_obj: delivered,
+            created_at: now,
+            attempt,
+            duration_ms: result.duration_ms,
+            error: result.error.clone(),
+            expires_at: now.timestamp() + self.log_retention.as_secs() as i64,
+        };
+        // The attempt happened whether or not its log is written; failing here would repeat it.
+        if let Err(err) = self.ports.logs().append_log(&log).await {
+            tracing::error!(error = %err, "delivery log not written");
+        }
+    }
+}

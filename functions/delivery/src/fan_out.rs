@@ -1,0 +1,75 @@
+//! Fan-out: one delivery per enabled subscription of an accepted event's type.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use hookline_shared::delivery::{Delivery, DeliveryState};
+use hookline_shared::{
+    DeliveryStore as _, Event, EventId, EventStore as _, Subscription, SubscriptionStore as _,
+    WorkspaceId,
+};
+
+use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
+
+impl<P: Ports> Worker<P> {
+    /// Creates one delivery per enabled subscription of the event's type and queues its first
+    /// attempt. Creation is idempotent, so a retried fan-out never doubles a delivery.
+    pub(crate) async fn fan_out(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+        dedup_id: &str,
+        now: DateTime<Utc>,
+    ) -> WorkerResult {
+        // Missing is retried, not dropped: SQS parks the message in its DLQ if it never shows.
+        let event = self
+            .ports
+            .events()
+            .get_event_by_dedup(workspace, dedup_id)
+            .await?
+            .ok_or_else(|| WorkerError::EventMissing(event_id.clone()))?;
+        if &event.id != event_id {
+            // The original expired and a newer event took its dedup id; that one has its own message.
+            tracing::info!("event superseded before fan-out");
+            return Ok(Handled::Skipped);
+        }
+        let subscriptions = self
+            .ports
+            .subscriptions()
+            .enabled_subscriptions_for(workspace, &event.full_type())
+            .await?;
+        // Every subscription gets its chance even if one fails; the first error makes the
+        // message retry, and the deliveries already queued are not queued again.
+        let results = join_all(
+            subscriptions
+                .iter()
+                .map(|s| self.start_delivery(&event, s, now)),
+        )
+        .await;
+        match results.into_iter().find_map(Result::err) {
+            Some(err) => Err(err),
+            None => Ok(Handled::FannedOut {
+                deliveries: subscriptions.len(),
+            }),
+        }
+    }
+
+    async fn start_delivery(
+        &self,
+        event: &Event,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkerError> {
+        let delivery = self
+            .ports
+            .deliveries()
+            .create_delivery(&Delivery::new(event, subscription, now))
+            .await?;
+        if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
+            self.requeue(&delivery.workspace_id, &delivery.id, 1, now, Duration::ZERO)
+                .await?;
+        }
+        Ok(())
+    }
+}

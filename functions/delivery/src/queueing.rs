@@ -1,0 +1,67 @@
+//! Putting attempts on the deliveries queue, with waits longer than one message delay chained.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hookline_shared::delivery::DeliveryId;
+use hookline_shared::{Queue as _, QueueMessage, WorkspaceId};
+
+use crate::{Ports, Worker, WorkerError};
+
+/// SQS refuses longer message delays; longer waits are chained.
+const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+
+/// One queued attempt, as its `Deliver` message carries it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Queued {
+    pub attempt: u32,
+    /// Epoch seconds before which the attempt is not made.
+    pub not_before: i64,
+    /// Queued by a resume rather than by the schedule or a recheck.
+    pub resumed: bool,
+}
+
+impl<P: Ports> Worker<P> {
+    /// Queues attempt `attempt`, not to be made until `wait` after `now`. The message delay is
+    /// capped at SQS's 15 minutes; an attempt that arrives early re-queues itself.
+    pub(crate) async fn requeue(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        now: DateTime<Utc>,
+        wait: Duration,
+    ) -> Result<(), WorkerError> {
+        let queued = Queued {
+            attempt,
+            not_before: later(now, wait),
+            resumed: false,
+        };
+        self.queue_attempt(workspace, id, queued, wait).await
+    }
+
+    pub(crate) async fn queue_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        queued: Queued,
+        wait: Duration,
+    ) -> Result<(), WorkerError> {
+        let message = QueueMessage::Deliver {
+            workspace_id: workspace.clone(),
+            delivery_id: id.clone(),
+            attempt: queued.attempt,
+            not_before: queued.not_before,
+            resumed: queued.resumed,
+        };
+        self.ports
+            .queue()
+            .send(&message.to_body(), wait.min(MAX_QUEUE_DELAY))
+            .await?;
+        Ok(())
+    }
+}
+
+fn later(now: DateTime<Utc>, after: Duration) -> i64 {
+    (now + chrono::Duration::from_std(after).unwrap_or_default()).timestamp()
+}
