@@ -8,17 +8,19 @@ pub mod dedup;
 pub mod delivery;
 pub mod error;
 pub mod event;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod ports;
 pub mod queue_message;
 pub mod raw_json;
-pub mod request;
 pub mod subscription;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;
 pub mod webhook;
+pub mod webhook_url;
 pub mod workspace;
 
 pub use category::Category;

@@ -1,4 +1,4 @@
-//! What every HTTP handler reads off a request the same way: request id, API key, query parameters.
+//! What every handler reads off a request the same way: request id, API key, query parameters.
 
 use http::{HeaderMap, HeaderName};
 

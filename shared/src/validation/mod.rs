@@ -184,8 +184,9 @@ static SCHEMAS: LazyLock<Vec<CategorySchema>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Both validation paths compile with these options, so they judge formats alike.
-fn compile(schema: &Value) -> Validator {
+/// The one way Hookline compiles a JSON Schema: draft 2020-12 with `format` checked, so every
+/// schema (ingest's categories, the notify API's bodies) judges formats alike.
+pub fn compile(schema: &Value) -> Validator {
     jsonschema::draft202012::options()
         .should_validate_formats(true)
         .build(schema)

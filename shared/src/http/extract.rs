@@ -1,0 +1,165 @@
+//! What every route extracts the same way: the request id, the caller's workspace, a JSON body.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use http::request::Parts;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::request::{api_key, require_json};
+use crate::keys::KeyCache;
+use crate::{Subscription, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore};
+
+/// Bodies beyond this are refused before they are read in full, like API Gateway's 10 MB cap.
+const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
+
+/// The name of the path parameter that scopes a route to one workspace.
+pub const WORKSPACE_PARAM: &str = "workspace_id";
+/// The name of the path parameter that names one subscription.
+pub const SUBSCRIPTION_PARAM: &str = "subscription_id";
+
+/// What an API's state offers the shared extractors.
+pub trait ApiState: Send + Sync + 'static {
+    type Workspaces: WorkspaceStore;
+    /// Largest request body the API accepts.
+    const MAX_BODY_BYTES: usize;
+
+    fn workspaces(&self) -> &Self::Workspaces;
+    fn keys(&self) -> &KeyCache;
+}
+
+/// The id the request is logged and answered under (set by [`super::api_layer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(super::request::request_id(None))))
+    }
+}
+
+/// The workspace of the request's API key. On a route with a `{workspace_id}` that workspace
+/// must be the key's: compared as text before anything is looked up, so a foreign path learns
+/// nothing.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub workspace: WorkspaceId,
+}
+
+impl<A: ApiState> FromRequestParts<Arc<A>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<A>) -> Result<Self, ApiError> {
+        let key = api_key(&parts.headers, parts.uri.query()).ok_or(ApiError::MissingKey)?;
+        let workspace = api
+            .keys()
+            .resolve(api.workspaces(), &key)
+            .await?
+            .ok_or(ApiError::UnknownKey)?;
+        tracing::Span::current().record("workspace_id", workspace.as_str());
+        let on_path = match RawPathParams::from_request_parts(parts, api).await {
+            Ok(params) => params
+                .iter()
+                .find(|(name, _)| *name == WORKSPACE_PARAM)
+                .map(|(_, value)| value == workspace.as_str()),
+            // A path workspace that is not even text is nobody's.
+            Err(axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+                Some(false)
+            }
+            Err(_) => None,
+        };
+        if on_path == Some(false) {
+            return Err(ApiError::ForeignWorkspace);
+        }
+        Ok(Caller { workspace })
+    }
+}
+
+/// A request body within the API's size limit, sent as JSON (or without a content type) and
+/// not blank. Ingest validates the bytes as they are; [`JsonBody::value`] parses them.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub Bytes);
+
+impl JsonBody {
+    pub fn value(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    }
+}
+
+impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &Arc<A>) -> Result<Self, ApiError> {
+        let limit = A::MAX_BODY_BYTES;
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_READ_BYTES)
+            .await
+            .map_err(|_| ApiError::BodyTooLarge {
+                size: MAX_READ_BYTES,
+                limit,
+            })?;
+        if bytes.len() > limit {
+            return Err(ApiError::BodyTooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        require_json(&parts.headers).map_err(ApiError::UnsupportedMediaType)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::EmptyBody);
+        }
+        Ok(JsonBody(bytes))
+    }
+}
+
+/// The route's `{subscription_id}`. One that is malformed reads exactly like an unknown one (or
+/// another workspace's: the store is keyed by workspace, so those are indistinguishable).
+#[derive(Debug, Clone)]
+pub struct SubscriptionParam(Option<SubscriptionId>);
+
+impl SubscriptionParam {
+    pub fn id(&self) -> Result<&SubscriptionId, ApiError> {
+        self.0.as_ref().ok_or(ApiError::NotFound)
+    }
+
+    /// The subscription of `workspace` it names, or `NotFound`.
+    pub async fn find<S: SubscriptionStore>(
+        &self,
+        store: &S,
+        workspace: &WorkspaceId,
+    ) -> Result<Subscription, ApiError> {
+        store
+            .get_subscription(workspace, self.id()?)
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SubscriptionParam {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let id = params.as_ref().and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == SUBSCRIPTION_PARAM)
+                .and_then(|(_, value)| SubscriptionId::parse(value))
+        });
+        Ok(SubscriptionParam(id))
+    }
+}
