@@ -1,5 +1,6 @@
 //! `hookline`: local mode (`serve`) and admin commands.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,11 +68,14 @@ enum KeyAction {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr, so stdout carries only what commands print; colour only on a terminal.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse().command).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,14 +92,17 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(name))
 }
 
-/// JSON log lines for the Lambdas (CloudWatch adds the timestamp); `RUST_LOG` filters, default info.
+/// JSON log lines for the Lambdas (CloudWatch adds the timestamp); `RUST_LOG` filters, default
+/// info. Each line carries the fields of the span it is logged in (a request's id, method,
+/// path and workspace…) under `span`, so one filter finds every line of one request.
 pub fn init_lambda_logging() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .init();
 }

@@ -1,4 +1,4 @@
-//! Local mode: the Lambda handlers served over plain HTTP on the embedded store and queue.
+//! Local mode: the Lambdas' routers served over plain HTTP on the embedded store and queue.
 
 mod worker;
 
@@ -6,11 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body as AxumBody;
-use axum::extract::{Request as AxumRequest, State};
-use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::Router;
-use delivery::Worker;
+use delivery::{Adapters, Worker};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::{
@@ -18,11 +15,12 @@ use hookline_shared::config::{
     DEFAULT_DEDUP_WINDOW_DAYS, DEFAULT_LOG_RETENTION_DAYS,
 };
 use hookline_shared::delivery::RetrySchedule;
+use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
-use ingest::{error_response, handle_ingest, Ingest, IngestError};
+use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use subscriptions::{handle_notify, Notify};
+use subscriptions::Notify;
 
 use crate::admin::{create_workspace, AdminError};
 
@@ -32,8 +30,6 @@ pub const DELIVERIES_QUEUE: &str = "deliveries";
 pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
 /// Matches the deployed queues' redrive policy.
 pub const MAX_RECEIVES: u32 = 5;
-/// Bodies beyond this are refused before they are read in full, like API Gateway's 10 MB cap.
-const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
 const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
 /// A received message stays invisible this long: longer than an attempt's claim (60 s), so a
@@ -44,15 +40,8 @@ const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
 /// Messages the local worker handles at once.
 const WORKER_CONCURRENCY: usize = 32;
 
-type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-type LocalNotify = Notify<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-pub type LocalWorker = Worker<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-
-/// The handlers local mode serves, shared by every connection.
-pub struct Handlers {
-    pub ingest: LocalIngest,
-    pub notify: LocalNotify,
-}
+pub type LocalWorker =
+    Worker<Adapters<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;
 
 /// What local mode may tune; the defaults suit a developer's machine.
 #[derive(Debug, Clone)]
@@ -93,7 +82,8 @@ pub struct LocalStack {
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
     pub deliveries_queue: EmbeddedQueue,
-    pub handlers: Arc<Handlers>,
+    /// Ingest and the notify API, the Lambdas' own routers, plus `/health`.
+    router: Router,
     pub worker: Arc<LocalWorker>,
 }
 
@@ -127,32 +117,36 @@ impl LocalStack {
             sender.clone(),
             true,
         );
-        let worker = Worker {
+        let ports = Adapters {
             workspaces: db.clone(),
             events: db.clone(),
             subscriptions: db.clone(),
             deliveries: db.clone(),
+            logs: db.clone(),
             queue: deliveries_queue.clone(),
+        };
+        let worker = Worker {
+            ports,
             sender,
             schedule: options.schedule,
             log_retention: options.log_retention,
             paused_recheck: options.paused_recheck,
         };
-        let handlers = Arc::new(Handlers { ingest, notify });
+        let apis = ingest::router(ingest)
+            .merge(subscriptions::router(notify))
+            .route("/health", axum::routing::get(|| async { "ok" }));
+        let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];
         Ok(Self {
             db,
             events_queue,
             deliveries_queue,
-            handlers,
+            router: front_door(apis, prefixes, |_| None),
             worker: Arc::new(worker),
         })
     }
 
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/health", axum::routing::get(|| async { "ok" }))
-            .fallback(serve_lambda_handlers)
-            .with_state(Arc::clone(&self.handlers))
+        self.router.clone()
     }
 }
 
@@ -197,48 +191,4 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
-}
-
-/// Adapts an HTTP request to the Lambda handlers' request type, routes it as API Gateway
-/// would, and adapts the answer back.
-async fn serve_lambda_handlers(
-    State(handlers): State<Arc<Handlers>>,
-    req: AxumRequest,
-) -> AxumResponse {
-    let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_READ_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let request_id = uuid::Uuid::new_v4().to_string();
-            return into_axum(error_response(
-                &IngestError::BodyTooLarge(MAX_READ_BYTES),
-                &request_id,
-            ));
-        }
-    };
-    let lambda_req =
-        lambda_http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
-    let answer = if lambda_req.uri().path().contains(subscriptions::API_PREFIX) {
-        handle_notify(&handlers.notify, lambda_req).await
-    } else {
-        handle_ingest(&handlers.ingest, lambda_req).await
-    };
-    match answer {
-        Ok(response) => into_axum(response),
-        Err(err) => {
-            tracing::error!(error = %err, "handler failed");
-            (http::StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
-
-fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> AxumResponse {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(text) => text.into_bytes(),
-        lambda_http::Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }

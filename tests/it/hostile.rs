@@ -1,19 +1,21 @@
 //! Two workspaces and a caller who tries every route with the wrong key, foreign ids, ids of
 //! the wrong shape and hostile values: nothing of the other workspace leaks, nothing is a 5xx.
 
+use axum::body::Body;
+use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::{LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
-use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use subscriptions::{handle_notify, Notify};
+use subscriptions::{router, Notify};
 
+use crate::ingest_api::answer;
 use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
-struct Caller<'a, W, S, D, Q> {
-    deps: &'a Notify<W, S, D, Q>,
+struct Caller {
+    app: Router,
 }
 
-impl<W: WorkspaceStore, S: SubscriptionStore, D: LogStore, Q: Queue> Caller<'_, W, S, D, Q> {
+impl Caller {
     async fn call(
         &self,
         method: &str,
@@ -27,28 +29,21 @@ impl<W: WorkspaceStore, S: SubscriptionStore, D: LogStore, Q: Queue> Caller<'_, 
         if let Some(key) = key {
             builder = builder.header("x-api-key", key);
         }
-        let body = body.map_or(Body::Empty, |b| Body::from(b.to_string()));
-        let req: Request = builder
+        let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+        let req = builder
             .header("content-type", "application/json")
             .body(body)
             .unwrap();
-        let response = handle_notify(self.deps, req)
-            .await
-            .expect("handlers never return Err");
+        let response = answer(&self.app, req).await;
         (
             response.status().as_u16(),
-            String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+            String::from_utf8_lossy(response.body()).into_owned(),
         )
     }
 }
 
-async fn tenant_with_subscription<
-    W: WorkspaceStore,
-    S: SubscriptionStore,
-    D: LogStore,
-    Q: Queue,
->(
-    caller: &Caller<'_, W, S, D, Q>,
+async fn tenant_with_subscription<W: WorkspaceStore>(
+    caller: &Caller,
     workspaces: &W,
     name: &str,
 ) -> (CreatedWorkspace, Value) {
@@ -67,23 +62,24 @@ async fn tenant_with_subscription<
     (tenant, serde_json::from_str(&text).unwrap())
 }
 
-async fn no_leaks_and_no_5xx<W: WorkspaceStore, S: SubscriptionStore, D: LogStore, Q: Queue>(
-    workspaces: W,
-    subscriptions: S,
-    deliveries: D,
-    resumes: Q,
-) {
+async fn no_leaks_and_no_5xx<W, S, D, Q>(workspaces: W, subscriptions: S, deliveries: D, resumes: Q)
+where
+    W: WorkspaceStore + Clone + 'static,
+    S: SubscriptionStore + 'static,
+    D: LogStore + 'static,
+    Q: Queue + 'static,
+{
     let deps = Notify::new(
-        workspaces,
+        workspaces.clone(),
         subscriptions,
         deliveries,
         resumes,
         loopback_sender(),
         false,
     );
-    let caller = Caller { deps: &deps };
-    let (alice, alice_sub) = tenant_with_subscription(&caller, &deps.workspaces, "alice").await;
-    let (mallory, _) = tenant_with_subscription(&caller, &deps.workspaces, "mallory").await;
+    let caller = Caller { app: router(deps) };
+    let (alice, alice_sub) = tenant_with_subscription(&caller, &workspaces, "alice").await;
+    let (mallory, _) = tenant_with_subscription(&caller, &workspaces, "mallory").await;
     let (a_ws, a_sub) = (
         alice.workspace.id.to_string(),
         alice_sub["id"].as_str().unwrap().to_owned(),

@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use axum::body::Body;
+use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::adapters::{EmbeddedQueue, SqsQueue};
-use hookline_shared::{Category, EventStore, Queue, QueueMessage, WorkspaceStore};
-use ingest::{handle_ingest, Ingest};
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request};
+use hookline_shared::adapters::SqsQueue;
+use hookline_shared::{Category, EventStore, QueueMessage, WorkspaceStore};
+use ingest::{router, Ingest};
+use lambda_http::http::{Request, Response, StatusCode};
+use lambda_http::tower::ServiceExt as _;
 use serde_json::{json, Value};
 
 use crate::support::{EmbeddedStack, MotoStack};
@@ -19,8 +21,8 @@ pub fn seed_email() -> Value {
     serde_json::from_str(include_str!("../../events/bodies/emails.json")).unwrap()
 }
 
-fn request(category: &str, key: &str, body: &Value) -> Request {
-    lambda_http::http::Request::builder()
+fn request(category: &str, key: &str, body: &Value) -> Request<Body> {
+    Request::builder()
         .method("POST")
         .uri(format!(
             "/api/v2/analytics/webhook/receive/generic/{category}"
@@ -31,15 +33,20 @@ fn request(category: &str, key: &str, body: &Value) -> Request {
         .unwrap()
 }
 
-async fn call<W: WorkspaceStore, E: EventStore, Q: Queue>(
-    deps: &Ingest<W, E, Q>,
-    req: Request,
-) -> (StatusCode, Value) {
-    let response = handle_ingest(deps, req)
+/// One request through an API's router, as the Lambda and local mode serve it.
+pub async fn answer(app: &Router, req: Request<Body>) -> Response<axum::body::Bytes> {
+    let response = app.clone().oneshot(req).await.expect("routers never fail");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
-        .expect("handlers never return Err");
+        .expect("answers are in memory");
+    Response::from_parts(parts, bytes)
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let response = answer(app, req).await;
     let status = response.status();
-    let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
+    let body = serde_json::from_slice(response.body()).expect("every answer is JSON");
     (status, body)
 }
 
@@ -51,7 +58,12 @@ async fn workspace<S: WorkspaceStore>(store: &S) -> CreatedWorkspace {
 async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
     let stack = MotoStack::create(5).await;
     let ws = workspace(&stack.store()).await;
-    let deps = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let deps = router(Ingest::new(
+        stack.store(),
+        stack.store(),
+        stack.queue(),
+        WINDOW,
+    ));
     let key = ws.api_key.expose();
 
     let (status, first) = call(&deps, request("emails", key, &seed_email())).await;
@@ -123,13 +135,23 @@ async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
     let ws = workspace(&stack.store()).await;
     let key = ws.api_key.expose();
     let broken_queue = SqsQueue::new(stack.sqs.clone(), format!("{}-missing", stack.queue_url));
-    let broken = Ingest::new(stack.store(), stack.store(), broken_queue, WINDOW);
+    let broken = router(Ingest::new(
+        stack.store(),
+        stack.store(),
+        broken_queue,
+        WINDOW,
+    ));
 
     let (status, body) = call(&broken, request("crm", key, &crm_body())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["received"], false);
 
-    let healthy = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let healthy = router(Ingest::new(
+        stack.store(),
+        stack.store(),
+        stack.queue(),
+        WINDOW,
+    ));
     let (status, retried) = call(&healthy, request("crm", key, &crm_body())).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -152,19 +174,13 @@ fn crm_body() -> Value {
     json!({"eventTimestamp": "1706956200", "eventType": "deal_won", "opportunityId": "opp-42", "opportunityName": "Acme"})
 }
 
-fn embedded_deps(
-    stack: &EmbeddedStack,
-) -> Ingest<
-    hookline_shared::adapters::EmbeddedDb,
-    hookline_shared::adapters::EmbeddedDb,
-    EmbeddedQueue,
-> {
-    Ingest::new(
+fn embedded_deps(stack: &EmbeddedStack) -> Router {
+    router(Ingest::new(
         stack.db.clone(),
         stack.db.clone(),
         stack.queue.clone(),
         WINDOW,
-    )
+    ))
 }
 
 #[tokio::test]

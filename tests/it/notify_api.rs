@@ -1,16 +1,18 @@
 //! The notify API: seed 002's subscription samples against local mode, and list ordering on
 //! both adapters through the handler.
 
+use axum::body::Body;
+use axum::Router;
 use chrono::{DateTime, Utc};
 use hookline_shared::{
     LogStore, Queue, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
 };
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request};
+use lambda_http::http::{Request, StatusCode};
 use serde_json::{json, Value};
-use subscriptions::{serve, Notify, ORDER_BY_VALUES};
+use subscriptions::{router, Notify, ORDER_BY_VALUES};
 
 use crate::contract::subscription;
+use crate::ingest_api::answer;
 use crate::local_mode::{client, Serving};
 use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
 
@@ -42,6 +44,16 @@ impl Api<'_> {
             },
         )
     }
+}
+
+/// One request through the notify router: its status and JSON body (`Null` when empty).
+async fn serve(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let response = answer(app, req).await;
+    let body = match response.body().is_empty() {
+        true => Value::Null,
+        false => serde_json::from_slice(response.body()).expect("answers are JSON"),
+    };
+    (response.status(), body)
 }
 
 const SUBSCRIPTION_FIELDS: [&str; 9] = [
@@ -259,10 +271,10 @@ fn rank(value: &Value) -> (u8, String) {
 }
 
 async fn ordering_holds_for_every_order_by<
-    S: SubscriptionStore,
-    W: WorkspaceStore,
-    D: LogStore,
-    Q: Queue,
+    S: SubscriptionStore + 'static,
+    W: WorkspaceStore + 'static,
+    D: LogStore + 'static,
+    Q: Queue + 'static,
 >(
     workspaces: W,
     store: S,
@@ -326,28 +338,25 @@ async fn ordering_holds_for_every_order_by<
         s.kind = kind;
         store.create_subscription(&s).await.unwrap();
     }
-    let deps = Notify::new(
+    let app = router(Notify::new(
         workspaces,
         store,
         deliveries,
         resumes,
         loopback_sender(),
         false,
-    );
+    ));
     for order_by in ORDER_BY_VALUES {
-        let req: Request = lambda_http::http::Request::builder()
+        let req = Request::builder()
             .uri(format!(
                 "/notify/api/v1/workspaces/{ws}/subscription?order_by={order_by}"
             ))
             .header("x-api-key", workspace.api_key.expose())
-            .body(Body::Empty)
+            .body(Body::empty())
             .unwrap();
-        let reply = serve(&deps, &req).await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK);
-        let listed = reply.body.unwrap()["subscriptions"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let (status, body) = serve(&app, req).await;
+        assert_eq!(status, StatusCode::OK);
+        let listed = body["subscriptions"].as_array().unwrap().clone();
         assert_eq!(listed.len(), specs.len());
         let (field, direction) = order_by.split_once(':').unwrap();
         for pair in listed.windows(2) {
@@ -359,12 +368,12 @@ async fn ordering_holds_for_every_order_by<
             }
         }
     }
-    let req: Request = lambda_http::http::Request::builder()
+    let req = Request::builder()
         .uri(format!("/notify/api/v1/workspaces/{ws}/subscription"))
         .header("x-api-key", workspace.api_key.expose())
-        .body(Body::Empty)
+        .body(Body::empty())
         .unwrap();
-    let default = serve(&deps, &req).await.unwrap().body.unwrap();
+    let (_, default) = serve(&app, req).await;
     let created: Vec<&str> = default["subscriptions"]
         .as_array()
         .unwrap()
@@ -402,10 +411,10 @@ async fn ordering_holds_for_every_order_by_embedded() {
 }
 
 async fn logs_api_filters_orders_and_pages<
-    W: WorkspaceStore,
-    S: SubscriptionStore,
-    D: LogStore,
-    Q: Queue,
+    W: WorkspaceStore + 'static,
+    S: SubscriptionStore + 'static,
+    D: LogStore + 'static,
+    Q: Queue + 'static,
 >(
     workspaces: W,
     subscriptions: S,
@@ -453,26 +462,24 @@ async fn logs_api_filters_orders_and_pages<
         };
         deliveries.append_log(&log).await.unwrap();
     }
-    let deps = Notify::new(
+    let app = router(Notify::new(
         workspaces,
         subscriptions,
         deliveries,
         resumes,
         loopback_sender(),
         false,
-    );
+    ));
     let get = |query: String| {
-        let req: Request = lambda_http::http::Request::builder()
+        let req = Request::builder()
             .uri(format!("/notify/api/v1/workspaces/{ws}/logs{query}"))
             .header("x-api-key", workspace.api_key.expose())
-            .body(Body::Empty)
+            .body(Body::empty())
             .unwrap();
-        let deps = &deps;
+        let app = &app;
         async move {
-            match serve(deps, &req).await {
-                Ok(reply) => (reply.status.as_u16(), reply.body.unwrap()),
-                Err(err) => (err.status().as_u16(), json!({"error": err.to_string()})),
-            }
+            let (status, body) = serve(app, req).await;
+            (status.as_u16(), body)
         }
     };
     let ids = |page: &Value| {
@@ -607,15 +614,15 @@ async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
         .await
         .unwrap();
     let missing_queue = format!("{}-missing", stack.queue_url);
-    let deps = Notify::new(
+    let app = router(Notify::new(
         stack.store(),
         stack.subscriptions(),
         stack.deliveries(),
         hookline_shared::adapters::SqsQueue::new(stack.sqs.clone(), missing_queue),
         loopback_sender(),
         false,
-    );
-    let req: Request = lambda_http::http::Request::builder()
+    ));
+    let req = Request::builder()
         .method("PATCH")
         .uri(format!(
             "/notify/api/v1/workspaces/{ws}/subscription/{}",
@@ -627,9 +634,9 @@ async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
             json!({"is_enabled": true, "updated_by": "ops"}).to_string(),
         ))
         .unwrap();
-    let reply = serve(&deps, &req).await.unwrap();
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body.unwrap()["is_enabled"], true);
+    let (status, body) = serve(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["is_enabled"], true);
     let stored = stack
         .subscriptions()
         .get_subscription(ws, &paused.id)

@@ -1,25 +1,34 @@
-//! Ingest handler: authenticates, validates, dedups, stores and queues generic events.
+//! Ingest API: authenticates, validates, dedups, stores and queues generic events.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
 use chrono::{SecondsFormat, Utc};
+use hookline_shared::http::{
+    api_layer, ApiError, ApiState, Caller, Envelope, JsonBody, Outcome, RequestId,
+};
 use hookline_shared::keys::KeyCache;
-use hookline_shared::request::{request_id, REQUEST_ID_HEADER};
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
-    Category, Event, EventId, EventStore, Inserted, Queue, QueueError, QueueMessage, StoreError,
-    WorkspaceId, WorkspaceStore,
+    Category, Event, EventId, EventStore, Inserted, Queue, QueueMessage, StoreError, WorkspaceId,
+    WorkspaceStore,
 };
-use lambda_http::http::{header, HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt as _, Response};
 use serde::Serialize;
 
 /// The generic ingest route; the category is the one path segment after it.
 pub const ROUTE_PREFIX: &str = "/api/v2/analytics/webhook/receive/generic/";
+const ROUTE: &str = "/api/v2/analytics/webhook/receive/generic/{category}";
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Everything the handler needs; built once per cold start (or once by local mode).
+/// Everything the route needs; built once per cold start (or once by local mode).
 pub struct Ingest<W, E, Q> {
     pub workspaces: W,
     pub events: E,
@@ -41,124 +50,6 @@ impl<W, E, Q> Ingest<W, E, Q> {
     }
 }
 
-/// Why a request was not accepted. [`IngestError::status`] and [`error_response`] are the only
-/// places that turn these into HTTP.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("no route for {0}")]
-    NoRoute(String),
-    #[error("unknown event type {0:?}")]
-    UnknownCategory(String),
-    #[error("method {0} not allowed")]
-    MethodNotAllowed(Method),
-    #[error("no API key")]
-    MissingKey,
-    #[error("API key not recognised")]
-    UnknownKey,
-    #[error("unsupported content type {0:?}")]
-    UnsupportedMediaType(String),
-    #[error("body of {0} bytes exceeds the limit")]
-    BodyTooLarge(usize),
-    #[error("empty body")]
-    EmptyBody,
-    #[error("malformed JSON: {0}")]
-    MalformedJson(String),
-    #[error("validation failed with {} fault(s)", .0.count())]
-    Invalid(ValidationErrors),
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("queue: {0}")]
-    Queue(#[from] QueueError),
-}
-
-impl IngestError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            IngestError::NoRoute(_) | IngestError::UnknownCategory(_) => StatusCode::NOT_FOUND,
-            IngestError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            IngestError::MissingKey => StatusCode::UNAUTHORIZED,
-            IngestError::UnknownKey => StatusCode::FORBIDDEN,
-            IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::BodyTooLarge(_) | IngestError::Store(StoreError::TooLarge { .. }) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            IngestError::EmptyBody | IngestError::MalformedJson(_) | IngestError::Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            IngestError::Store(_) | IngestError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// What the caller is told: a summary and the faults in Zod's `flatten()` shape.
-    fn caller_view(&self) -> (String, ValidationErrors) {
-        let valid = Category::valid_values();
-        match self {
-            IngestError::NoRoute(path) => {
-                let message = format!("No route for {path}; POST to {ROUTE_PREFIX}{{eventType}} with eventType one of {valid}");
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::UnknownCategory(given) => (
-                "Unknown event type".into(),
-                ValidationErrors::field(
-                    "eventType",
-                    format!("Unknown event type {given:?}; expected one of {valid}"),
-                ),
-            ),
-            IngestError::MethodNotAllowed(method) => {
-                let message = format!("Method {method} is not allowed; use POST");
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::MissingKey => {
-                let message = "Missing API key: send it in the api_key or X-API-KEY header, or the api_key query parameter".to_owned();
-                (message.clone(), ValidationErrors::field("api_key", message))
-            }
-            IngestError::UnknownKey => {
-                let message = "API key not recognised".to_owned();
-                (message.clone(), ValidationErrors::field("api_key", message))
-            }
-            IngestError::UnsupportedMediaType(given) => {
-                let message =
-                    format!("Content-Type {given:?} is not supported; send application/json");
-                (
-                    message.clone(),
-                    ValidationErrors::field("content-type", message),
-                )
-            }
-            IngestError::BodyTooLarge(size) => {
-                let message = format!(
-                    "Body of at least {size} bytes exceeds the limit of {MAX_BODY_BYTES} bytes (256 KiB)"
-                );
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::EmptyBody => {
-                let message = "Request body is empty; expected a JSON object".to_owned();
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::MalformedJson(detail) => {
-                let message = format!("Malformed JSON: {detail}");
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::Invalid(errors) => ("Validation failed".into(), errors.clone()),
-            IngestError::Store(StoreError::TooLarge { limit, .. }) => {
-                let message = format!("The normalized event exceeds the storage limit of {limit} bytes; send a smaller body");
-                (message.clone(), ValidationErrors::form(message))
-            }
-            IngestError::Store(_) | IngestError::Queue(_) => {
-                let message =
-                    "Temporarily unable to accept events; retry the same request".to_owned();
-                (message.clone(), ValidationErrors::form(message))
-            }
-        }
-    }
-
-    fn outcome(&self) -> &'static str {
-        match self.status() {
-            s if s.is_server_error() => "unavailable",
-            _ => "rejected",
-        }
-    }
-}
-
 /// An accepted request: a new event, a duplicate, or an earlier event queued only now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -169,72 +60,101 @@ pub struct Accepted {
     pub should_process: bool,
 }
 
-/// The Lambda entry point and local mode's: never returns `Err`, every outcome is a response.
-pub async fn handle_ingest<W, E, Q>(
-    deps: &Ingest<W, E, Q>,
-    req: Request,
-) -> Result<Response<Body>, lambda_http::Error>
+impl<W, E, Q> ApiState for Ingest<W, E, Q>
 where
-    W: WorkspaceStore,
-    E: EventStore,
-    Q: Queue,
+    W: WorkspaceStore + 'static,
+    E: Send + Sync + 'static,
+    Q: Send + Sync + 'static,
 {
-    let started = Instant::now();
-    let request_id = request_id(req.lambda_context_ref().map(|ctx| ctx.request_id.as_str()));
-    let result = ingest(deps, &req).await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let response = match &result {
-        Ok(accepted) => {
-            tracing::info!(
-                request_id, workspace_id = %accepted.workspace_id, event_id = %accepted.event_id,
-                outcome = if accepted.duplicate { "duplicate" } else { "accepted" }, status = 200, duration_ms, "ingest"
-            );
-            accepted_response(accepted, &request_id)
-        }
-        Err(err) => {
-            let status = err.status().as_u16();
-            if err.status().is_server_error() {
-                tracing::error!(request_id, outcome = err.outcome(), status, duration_ms, error = %err, "ingest");
-            } else {
-                tracing::info!(request_id, outcome = err.outcome(), status, duration_ms, reason = %err, "ingest");
-            }
-            error_response(err, &request_id)
-        }
-    };
-    Ok(response)
+    type Workspaces = W;
+    const MAX_BODY_BYTES: usize = MAX_BODY_BYTES;
+
+    fn workspaces(&self) -> &W {
+        &self.workspaces
+    }
+
+    fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
 }
 
-/// The ingest contract, minus HTTP rendering.
-pub async fn ingest<W, E, Q>(deps: &Ingest<W, E, Q>, req: &Request) -> Result<Accepted, IngestError>
+/// The ingest API: `POST {ROUTE_PREFIX}{eventType}`. The Lambda and local mode serve this
+/// same router.
+pub fn router<W, E, Q>(deps: Ingest<W, E, Q>) -> Router
 where
-    W: WorkspaceStore,
+    W: WorkspaceStore + 'static,
+    E: EventStore + 'static,
+    Q: Queue + 'static,
+{
+    Router::new()
+        .route(ROUTE, post(receive_event::<W, E, Q>).fallback(not_post))
+        .fallback(no_route)
+        .layer(from_fn(api_layer::<IngestEnvelope>))
+        .with_state(Arc::new(deps))
+}
+
+/// `POST …/generic/{eventType}`: the category, the caller, the body; then the event is
+/// accepted and the seed envelope answers.
+async fn receive_event<W, E, Q>(
+    State(deps): State<Arc<Ingest<W, E, Q>>>,
+    EventCategory(category): EventCategory,
+    caller: Caller,
+    request_id: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError>
+where
+    W: WorkspaceStore + 'static,
+    E: EventStore + 'static,
+    Q: Queue + 'static,
+{
+    let accepted = ingest(&deps, category, caller.workspace, &body.0).await?;
+    tracing::Span::current().record("event_id", accepted.event_id.as_str());
+    Ok(accepted_response(&accepted, request_id.as_str()))
+}
+
+/// Any other method on the route (after the category is known to exist, as before).
+async fn not_post(_: EventCategory, method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method,
+        allowed: "POST",
+    }
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
+/// The `{eventType}` path segment, one of the generic categories (else 404 naming them).
+pub struct EventCategory(pub Category);
+
+impl<S: Send + Sync> FromRequestParts<S> for EventCategory {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(segment) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NoRoute(parts.uri.path().to_owned()))?;
+        Category::parse(&segment)
+            .map(EventCategory)
+            .ok_or(ApiError::UnknownCategory(segment))
+    }
+}
+
+/// The ingest contract, minus HTTP: validate, store once per dedup id, queue.
+pub async fn ingest<W, E, Q>(
+    deps: &Ingest<W, E, Q>,
+    category: Category,
+    workspace_id: WorkspaceId,
+    body: &[u8],
+) -> Result<Accepted, ApiError>
+where
     E: EventStore,
     Q: Queue,
 {
-    let category = route(req)?;
-    if req.method() != Method::POST {
-        return Err(IngestError::MethodNotAllowed(req.method().clone()));
-    }
-    let key = hookline_shared::request::api_key(req.headers(), req.uri().query())
-        .ok_or(IngestError::MissingKey)?;
-    let workspace_id = deps
-        .keys
-        .resolve(&deps.workspaces, &key)
-        .await?
-        .ok_or(IngestError::UnknownKey)?;
-    let body = req.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(IngestError::BodyTooLarge(body.len()));
-    }
-    hookline_shared::request::require_json(req.headers())
-        .map_err(IngestError::UnsupportedMediaType)?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(IngestError::EmptyBody);
-    }
     let now = Utc::now();
     let valid = validate_body(category, body, now).map_err(|rejection| match rejection {
-        Rejection::Malformed(detail) => IngestError::MalformedJson(detail),
-        Rejection::Invalid(errors) => IngestError::Invalid(errors),
+        Rejection::Malformed(detail) => ApiError::MalformedJson(detail),
+        Rejection::Invalid(errors) => ApiError::Invalid(errors),
     })?;
     let dedup_id = valid.dedup_id;
     let event = Event {
@@ -272,7 +192,7 @@ async fn enqueue<W, E, Q>(
     workspace_id: &WorkspaceId,
     event_id: &EventId,
     dedup_id: &str,
-) -> Result<(), IngestError>
+) -> Result<(), ApiError>
 where
     E: EventStore,
     Q: Queue,
@@ -289,21 +209,6 @@ where
         tracing::warn!(%workspace_id, %event_id, error = %err, "event queued but not marked queued");
     }
     Ok(())
-}
-
-fn route(req: &Request) -> Result<Category, IngestError> {
-    let path = req.uri().path();
-    // Usually the path starts with the route; behind an API Gateway stage it follows the stage.
-    let segment = path
-        .strip_prefix(ROUTE_PREFIX)
-        .or_else(|| {
-            path.find(ROUTE_PREFIX)
-                .map(|at| &path[at + ROUTE_PREFIX.len()..])
-        })
-        .map(|rest| rest.trim_end_matches('/'))
-        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-        .ok_or_else(|| IngestError::NoRoute(path.to_owned()))?;
-    Category::parse(segment).ok_or_else(|| IngestError::UnknownCategory(segment.to_owned()))
 }
 
 /// The answer envelope of seed 001, for success and failure alike.
@@ -358,7 +263,7 @@ struct AdditionalDataOut<'a> {
     duplicate: bool,
 }
 
-fn accepted_response(accepted: &Accepted, request_id: &str) -> Response<Body> {
+fn accepted_response(accepted: &Accepted, request_id: &str) -> Response {
     let message = if accepted.duplicate {
         "Duplicate event; already received"
     } else {
@@ -379,52 +284,98 @@ fn accepted_response(accepted: &Accepted, request_id: &str) -> Response<Body> {
         }),
         errors: None,
     };
-    json_response(StatusCode::OK, &envelope, request_id)
+    let outcome = Outcome(if accepted.duplicate {
+        "duplicate"
+    } else {
+        "accepted"
+    });
+    let mut response = (StatusCode::OK, json_bytes(&envelope)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.extensions_mut().insert(outcome);
+    response
 }
 
-/// The one place an [`IngestError`] becomes an HTTP response.
-pub fn error_response(err: &IngestError, request_id: &str) -> Response<Body> {
-    let (message, errors) = err.caller_view();
-    let envelope = EnvelopeOut {
-        metadata: MetadataOut::new(request_id, &message),
-        received: false,
-        connection: None,
-        additional_data: None,
-        errors: Some(&errors),
-    };
-    let mut response = json_response(err.status(), &envelope, request_id);
-    match err {
-        IngestError::MethodNotAllowed(_) => {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        }
-        IngestError::Store(StoreError::Unavailable(_)) | IngestError::Queue(_) => {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        _ => {}
+/// Ingest's words for an [`ApiError`]: the seed envelope with `received: false` and the faults
+/// in Zod's `flatten()` shape.
+pub struct IngestEnvelope;
+
+impl Envelope for IngestEnvelope {
+    const NAME: &'static str = "ingest";
+
+    fn error_body(err: &ApiError, request_id: &str) -> Vec<u8> {
+        let (message, errors) = caller_view(err);
+        let envelope = EnvelopeOut {
+            metadata: MetadataOut::new(request_id, &message),
+            received: false,
+            connection: None,
+            additional_data: None,
+            errors: Some(&errors),
+        };
+        json_bytes(&envelope)
     }
-    response
+}
+
+/// What the caller is told: a summary and the faults.
+fn caller_view(err: &ApiError) -> (String, ValidationErrors) {
+    let valid = Category::valid_values();
+    let form = |message: String| (message.clone(), ValidationErrors::form(message));
+    match err {
+        ApiError::NoRoute(path) => form(format!(
+            "No route for {path}; POST to {ROUTE_PREFIX}{{eventType}} with eventType one of {valid}"
+        )),
+        ApiError::UnknownCategory(given) => (
+            "Unknown event type".into(),
+            ValidationErrors::field(
+                "eventType",
+                format!("Unknown event type {given:?}; expected one of {valid}"),
+            ),
+        ),
+        ApiError::MethodNotAllowed { method, .. } => {
+            form(format!("Method {method} is not allowed; use POST"))
+        }
+        ApiError::MissingKey => {
+            let message = "Missing API key: send it in the api_key or X-API-KEY header, or the api_key query parameter".to_owned();
+            (message.clone(), ValidationErrors::field("api_key", message))
+        }
+        ApiError::UnknownKey => {
+            let message = "API key not recognised".to_owned();
+            (message.clone(), ValidationErrors::field("api_key", message))
+        }
+        ApiError::UnsupportedMediaType(given) => {
+            let message = format!("Content-Type {given:?} is not supported; send application/json");
+            (
+                message.clone(),
+                ValidationErrors::field("content-type", message),
+            )
+        }
+        ApiError::BodyTooLarge { size, limit } => form(format!(
+            "Body of at least {size} bytes exceeds the limit of {limit} bytes (256 KiB)"
+        )),
+        ApiError::EmptyBody => form("Request body is empty; expected a JSON object".to_owned()),
+        ApiError::MalformedJson(detail) => form(format!("Malformed JSON: {detail}")),
+        ApiError::Invalid(errors) => ("Validation failed".into(), errors.clone()),
+        ApiError::Store(StoreError::TooLarge { limit, .. }) => form(format!(
+            "The normalized event exceeds the storage limit of {limit} bytes; send a smaller body"
+        )),
+        ApiError::Store(_) | ApiError::Queue(_) => {
+            form("Temporarily unable to accept events; retry the same request".to_owned())
+        }
+        // Not answers of this API; worded plainly should one ever reach it.
+        ApiError::ForeignWorkspace
+        | ApiError::NotFound
+        | ApiError::LimitReached
+        | ApiError::Conflict => form(err.to_string()),
+    }
 }
 
 /// Room for a success envelope, so writing one never regrows its buffer.
 const ENVELOPE_CAPACITY: usize = 512;
 
-fn json_response(status: StatusCode, body: &EnvelopeOut<'_>, request_id: &str) -> Response<Body> {
+fn json_bytes(body: &EnvelopeOut<'_>) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(ENVELOPE_CAPACITY);
     serde_json::to_writer(&mut bytes, body).expect("envelopes always serialize");
-    let text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
-    let mut response = Response::new(Body::Text(text));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID_HEADER, value);
-    }
-    response
+    bytes
 }

@@ -1,12 +1,13 @@
-//! Ingest Lambda wiring: config, AWS clients, then the runtime loop.
+//! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
 
 use hookline_shared::adapters::{DynamoStore, SqsQueue};
 use hookline_shared::config::{
     dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
     WORKSPACES_TABLE,
 };
-use ingest::{handle_ingest, Ingest};
-use lambda_http::{run, service_fn, Error, Request};
+use hookline_shared::http::front_door;
+use ingest::{router, Ingest, ROUTE_PREFIX};
+use lambda_http::{run, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,5 +24,11 @@ async fn main() -> Result<(), Error> {
     );
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let deps = Ingest::new(store.clone(), store, queue, dedup_window);
-    run(service_fn(|req: Request| handle_ingest(&deps, req))).await
+    run(front_door(router(deps), &[ROUTE_PREFIX], invocation_id)).await
+}
+
+/// The Lambda invocation's id, which the answer and the logs carry as the request id.
+fn invocation_id(extensions: &lambda_http::http::Extensions) -> Option<String> {
+    let context = extensions.get::<lambda_http::Context>()?;
+    Some(context.request_id.clone())
 }

@@ -1,14 +1,61 @@
 //! `GET …/logs[/{subscription_id}]`: delivery logs with seed 002's filters, order and paging.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
+use hookline_shared::http::{
+    authenticated, json, query_param, ApiError, Caller, SubscriptionParam,
+};
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{request, LogQuery, LogStore, SubscriptionId, WorkspaceId};
+use hookline_shared::{LogQuery, LogStore, SubscriptionId, WorkspaceId};
 use serde_json::{json, Value};
 
-use crate::NotifyError;
+use crate::Ports;
+
+pub fn router<N: Ports>() -> Router<Arc<N>> {
+    Router::new()
+        .route(
+            "/notify/api/v1/workspaces/{workspace_id}/logs",
+            authenticated(get(list_workspace_logs::<N>), "GET"),
+        )
+        .route(
+            "/notify/api/v1/workspaces/{workspace_id}/logs/{subscription_id}",
+            authenticated(get(list_subscription_logs::<N>), "GET"),
+        )
+}
+
+async fn list_workspace_logs<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let page = list_logs(api.logs(), &caller.workspace, None, query.as_deref()).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+async fn list_subscription_logs<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    id: SubscriptionParam,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let subscription = Some(id.id()?.clone());
+    let page = list_logs(
+        api.logs(),
+        &caller.workspace,
+        subscription,
+        query.as_deref(),
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &page))
+}
 
 /// Most logs one read looks at (newest first); older ones need a narrower date window.
 pub const MAX_LOGS_SCANNED: usize = 10_000;
@@ -41,7 +88,7 @@ fn parse_filters(
     subscription: Option<SubscriptionId>,
 ) -> Result<Filters, ValidationErrors> {
     let mut errors = ValidationErrors::default();
-    let param = |name: &str| request::query_param(query, name);
+    let param = |name: &str| query_param(query, name);
     let mut date = |name: &str| {
         param(name).and_then(|raw| match DateTime::parse_from_rfc3339(raw.trim()) {
             Ok(at) => Some(at.with_timezone(&Utc)),
@@ -113,17 +160,14 @@ fn parse_filters(
     })
 }
 
-pub async fn list_logs<D: LogStore>(
+/// One page of a workspace's logs (or one subscription's), filtered, ordered and counted.
+async fn list_logs<D: LogStore>(
     store: &D,
     workspace: &WorkspaceId,
-    subscription: Option<&str>,
+    subscription: Option<SubscriptionId>,
     query: Option<&str>,
-) -> Result<Value, NotifyError> {
-    let subscription = match subscription {
-        None => None,
-        Some(raw) => Some(SubscriptionId::parse(raw).ok_or(NotifyError::NotFound)?),
-    };
-    let filters = parse_filters(query, subscription).map_err(NotifyError::Invalid)?;
+) -> Result<Value, ApiError> {
+    let filters = parse_filters(query, subscription).map_err(ApiError::Invalid)?;
     let mut logs = store
         .query_logs(workspace, &filters.query, MAX_LOGS_SCANNED)
         .await?;

@@ -1,13 +1,15 @@
-//! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the runtime loop.
+//! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the notify router on the
+//! runtime loop.
 
 use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue};
 use hookline_shared::config::{
     flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS,
     DELIVERIES_QUEUE_URL, LOGS_TABLE, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
+use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
-use lambda_http::{run, service_fn, Error, Request};
-use subscriptions::{handle_notify, Notify};
+use lambda_http::{run, Error};
+use subscriptions::{router, Notify, API_PREFIX};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -27,5 +29,11 @@ async fn main() -> Result<(), Error> {
     let resumes = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let deps = Notify::new(workspaces, subscriptions, logs, resumes, sender, allow_http);
-    run(service_fn(|req: Request| handle_notify(&deps, req))).await
+    run(front_door(router(deps), &[API_PREFIX], invocation_id)).await
+}
+
+/// The Lambda invocation's id, which the answer and the logs carry as the request id.
+fn invocation_id(extensions: &lambda_http::http::Extensions) -> Option<String> {
+    let context = extensions.get::<lambda_http::Context>()?;
+    Some(context.request_id.clone())
 }

@@ -1,39 +1,52 @@
 //! `POST …/test`: the catalog's sample, signed and sent like a real delivery, and what happened.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
 use chrono::Utc;
 use hookline_shared::delivery::{Envelope, EnvelopeSource, EnvelopeWorkspace};
-use hookline_shared::validation::schema_errors;
-use hookline_shared::webhook::{AttemptOutcome, WebhookSender};
+use hookline_shared::http::{authenticated, json, ApiError, Caller, JsonBody};
+use hookline_shared::validation::{compile, schema_errors};
+use hookline_shared::webhook::AttemptOutcome;
+use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
 use hookline_shared::{
-    catalog, RawJson, SigningSecret, SubscriptionStore, WorkspaceId, WorkspaceStore,
+    catalog, RawJson, SigningSecret, SubscriptionStore as _, WorkspaceStore as _,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
-use crate::{check_semantics, compile, NotifyError};
+use crate::Ports;
+
+pub fn router<N: Ports>() -> Router<Arc<N>> {
+    Router::new().route(
+        "/notify/api/v1/workspaces/{workspace_id}/test",
+        authenticated(post(send_test::<N>), "POST"),
+    )
+}
 
 static TEST_SCHEMA: LazyLock<Validator> = LazyLock::new(|| {
     compile(
         &json!({"type": "object", "additionalProperties": false, "required": ["event_type", "webhook_url"],
         "properties": {"event_type": {"type": "string", "minLength": 1, "maxLength": 128},
-            "webhook_url": {"type": "string", "minLength": 1, "maxLength": crate::MAX_URL_LEN}}}),
+            "webhook_url": {"type": "string", "minLength": 1, "maxLength": MAX_WEBHOOK_URL_LEN}}}),
     )
 });
 
 /// Signs with the secrets of the workspace's subscription to that URL when there is one, so the
 /// receiver's real verification is exercised; otherwise with a one-off secret it is shown.
-pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
-    workspaces: &W,
-    subscriptions: &S,
-    sender: &WebhookSender,
-    workspace: &WorkspaceId,
-    body: Value,
-    allow_http: bool,
-) -> Result<Value, NotifyError> {
+async fn send_test<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let body = body.value()?;
+    let workspace = &caller.workspace;
     let mut errors = schema_errors(&TEST_SCHEMA, &body);
-    check_semantics(&body, allow_http, &mut errors);
+    WebhookUrl::check_field(&body, api.allow_http(), &mut errors);
     if let Some(event_type) = body.get("event_type").and_then(Value::as_str) {
         if !errors.field_errors.contains_key("event_type") && !catalog::contains(event_type) {
             errors.add(
@@ -43,7 +56,7 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
         }
     }
     if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
+        return Err(ApiError::Invalid(errors));
     }
     let (event_type, url) = (
         body["event_type"].as_str().unwrap_or_default(),
@@ -51,12 +64,14 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
     );
     let info = catalog::find(event_type).expect("checked above");
     let now = Utc::now();
-    let name = workspaces
+    let name = api
+        .workspaces()
         .get_workspace(workspace)
         .await?
         .map(|w| w.name)
         .unwrap_or_default();
-    let matching = subscriptions
+    let matching = api
+        .subscriptions()
         .list_subscriptions(workspace)
         .await?
         .into_iter()
@@ -90,7 +105,8 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
     };
     let body = RawJson::to_json(&envelope).expect("envelopes serialize");
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let attempt = sender
+    let attempt = api
+        .sender()
         .send(
             url,
             &webhook_id,
@@ -104,15 +120,18 @@ pub async fn send_test<W: WorkspaceStore, S: SubscriptionStore>(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    Ok(json!({
-        "success": attempt.outcome == AttemptOutcome::Success,
-        "status_code": attempt.status_code,
-        "response_body": attempt.response_body,
-        "duration_ms": attempt.duration_ms,
-        "error": attempt.error,
-        "headers_sent": headers,
-        "payload": body.to_value(),
-        "signed_with": if matching.is_some() { "subscription secrets" } else { "one-off secret" },
-        "signing_secret": one_off.map(|s| s.value),
-    }))
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "success": attempt.outcome == AttemptOutcome::Success,
+            "status_code": attempt.status_code,
+            "response_body": attempt.response_body,
+            "duration_ms": attempt.duration_ms,
+            "error": attempt.error,
+            "headers_sent": headers,
+            "payload": body.to_value(),
+            "signed_with": if matching.is_some() { "subscription secrets" } else { "one-off secret" },
+            "signing_secret": one_off.map(|s| s.value),
+        }),
+    ))
 }

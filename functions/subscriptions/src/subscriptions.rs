@@ -1,0 +1,307 @@
+//! `…/workspaces/{ws}/subscription[/{id}]`: create, list, read, patch and delete subscriptions.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_shared::http::{
+    authenticated, json, query_param, ApiError, Caller, JsonBody, SubscriptionParam,
+};
+use hookline_shared::validation::{compile, schema_errors, ValidationErrors};
+use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
+use hookline_shared::{
+    catalog, Created, NewSubscription, Queue as _, QueueMessage, Subscription, SubscriptionPatch,
+    SubscriptionStore as _, SubscriptionType,
+};
+use jsonschema::Validator;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::order::{OrderBy, ORDER_BY_VALUES};
+use crate::Ports;
+
+const MAX_ACTOR_LEN: usize = 256;
+
+pub fn router<N: Ports>() -> Router<Arc<N>> {
+    Router::new()
+        .route(
+            "/notify/api/v1/workspaces/{workspace_id}/subscription",
+            authenticated(
+                get(list_subscriptions::<N>).post(create_subscription::<N>),
+                "GET, POST",
+            ),
+        )
+        .route(
+            "/notify/api/v1/workspaces/{workspace_id}/subscription/{subscription_id}",
+            authenticated(
+                get(get_subscription::<N>)
+                    .patch(update_subscription::<N>)
+                    .delete(delete_subscription::<N>),
+                "GET, PATCH, DELETE",
+            ),
+        )
+}
+
+/// `POST …/subscription`; the schema has already rejected unknown fields and wrong types.
+#[derive(Debug, Deserialize)]
+pub struct SubscriptionIn {
+    pub webhook_url: String,
+    pub event_types: Vec<String>,
+    pub created_by: Option<String>,
+    pub is_enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: Option<SubscriptionType>,
+}
+
+/// `PATCH …/subscription/{id}`: `updated_by` and any of the other fields.
+#[derive(Debug, Deserialize)]
+pub struct SubscriptionPatchIn {
+    pub webhook_url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub is_enabled: Option<bool>,
+    #[serde(rename = "type")]
+    pub kind: Option<SubscriptionType>,
+    pub updated_by: String,
+}
+
+/// A subscription as callers see it (seed 002 plus ids, timestamps and the pause).
+#[derive(Debug, Serialize)]
+pub struct SubscriptionOut<'a> {
+    pub id: &'a str,
+    pub webhook_url: &'a str,
+    pub event_types: &'a [String],
+    pub created_by: Option<&'a str>,
+    pub is_enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: SubscriptionType,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: Option<&'a str>,
+    /// Set while delivery has paused the subscription (10 failures in a row, or 410 Gone).
+    pub paused_reason: Option<&'a str>,
+    pub paused_at: Option<String>,
+    /// Only in the answer to create: the one time the secret is shown without asking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<&'a str>,
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl<'a> SubscriptionOut<'a> {
+    pub fn new(subscription: &'a Subscription, with_secret: bool) -> Self {
+        Self {
+            id: subscription.id.as_str(),
+            webhook_url: &subscription.webhook_url,
+            event_types: &subscription.event_types,
+            created_by: subscription.created_by.as_deref(),
+            is_enabled: subscription.is_enabled,
+            kind: subscription.kind,
+            created_at: timestamp(subscription.created_at),
+            updated_at: timestamp(subscription.updated_at),
+            updated_by: subscription.updated_by.as_deref(),
+            paused_reason: subscription.paused_reason.as_deref(),
+            paused_at: subscription.paused_at.map(timestamp),
+            secret: with_secret.then(|| subscription.current_secret().value.as_str()),
+        }
+    }
+}
+
+async fn list_subscriptions<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.as_deref();
+    let mut errors = ValidationErrors::default();
+    let order = match query_param(query, "order_by") {
+        None => OrderBy::default(),
+        Some(raw) => OrderBy::parse(&raw).unwrap_or_else(|| {
+            let allowed = ORDER_BY_VALUES.join(", ");
+            errors.add(
+                "order_by".into(),
+                format!("Unknown order_by {raw:?}; allowed: {allowed}"),
+            );
+            OrderBy::default()
+        }),
+    };
+    let kind = match query_param(query, "type") {
+        None => None,
+        Some(raw) => SubscriptionType::parse(&raw).or_else(|| {
+            errors.add(
+                "type".into(),
+                format!("Unknown type {raw:?}; allowed: SEASALT, ZAPIER"),
+            );
+            None
+        }),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let mut subscriptions = api
+        .subscriptions()
+        .list_subscriptions(&caller.workspace)
+        .await?;
+    subscriptions.retain(|s| kind.is_none_or(|k| s.kind == k));
+    order.sort(&mut subscriptions);
+    let out: Vec<SubscriptionOut<'_>> = subscriptions
+        .iter()
+        .map(|s| SubscriptionOut::new(s, false))
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "subscriptions": out })))
+}
+
+async fn create_subscription<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let input: SubscriptionIn = validated(&CREATE_SCHEMA, body.value()?, api.allow_http())?;
+    let new = NewSubscription {
+        webhook_url: input.webhook_url,
+        event_types: input.event_types,
+        is_enabled: input.is_enabled,
+        kind: input.kind.unwrap_or_default(),
+        created_by: input.created_by,
+    };
+    let subscription = Subscription::new(caller.workspace, new, Utc::now());
+    if api
+        .subscriptions()
+        .create_subscription(&subscription)
+        .await?
+        == Created::LimitReached
+    {
+        return Err(ApiError::LimitReached);
+    }
+    let out = SubscriptionOut::new(&subscription, true);
+    Ok(json(StatusCode::CREATED, &out))
+}
+
+async fn get_subscription<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    id: SubscriptionParam,
+) -> Result<Response, ApiError> {
+    let subscription = id.find(api.subscriptions(), &caller.workspace).await?;
+    Ok(json(
+        StatusCode::OK,
+        &SubscriptionOut::new(&subscription, false),
+    ))
+}
+
+async fn update_subscription<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    id: SubscriptionParam,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let body = body.value()?;
+    let current = id.find(api.subscriptions(), &caller.workspace).await?;
+    let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, api.allow_http())?;
+    let patch = SubscriptionPatch {
+        webhook_url: patch.webhook_url,
+        event_types: patch.event_types,
+        is_enabled: patch.is_enabled,
+        kind: patch.kind,
+        updated_by: patch.updated_by,
+    };
+    let enabling = patch.enables();
+    let updated = current.patched(patch, Utc::now());
+    if !api
+        .subscriptions()
+        .replace_subscription(&current, &updated)
+        .await?
+    {
+        return Err(ApiError::Conflict);
+    }
+    if enabling {
+        // The change is saved either way: parked work a resume does not reach waits for its
+        // recheck. Sent on every enabling PATCH, so sending the same one again also resumes.
+        let resume = QueueMessage::Resume {
+            workspace_id: caller.workspace.clone(),
+            subscription_id: updated.id.clone(),
+            after: None,
+        };
+        if let Err(err) = api.resumes().send(&resume.to_body(), Duration::ZERO).await {
+            tracing::error!(subscription_id = %updated.id, error = %err, "resume not queued; parked deliveries wait for their recheck");
+        }
+    }
+    Ok(json(StatusCode::OK, &SubscriptionOut::new(&updated, false)))
+}
+
+async fn delete_subscription<N: Ports>(
+    State(api): State<Arc<N>>,
+    caller: Caller,
+    id: SubscriptionParam,
+) -> Result<Response, ApiError> {
+    let current = id.find(api.subscriptions(), &caller.workspace).await?;
+    if !api.subscriptions().delete_subscription(&current).await? {
+        return Err(ApiError::Conflict);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `body` checked against `schema`, the webhook URL rule and the catalog, every fault at once,
+/// then typed.
+fn validated<T: serde::de::DeserializeOwned>(
+    schema: &Validator,
+    body: Value,
+    allow_http: bool,
+) -> Result<T, ApiError> {
+    let mut errors = schema_errors(schema, &body);
+    WebhookUrl::check_field(&body, allow_http, &mut errors);
+    if let Some(types) = body.get("event_types").and_then(Value::as_array) {
+        let unknown: Vec<&str> = types
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| !catalog::contains(t))
+            .collect();
+        if !unknown.is_empty() {
+            errors.add(
+                "event_types".into(),
+                format!(
+                    "Unknown event types: {}; see GET /notify/api/v1/event_types",
+                    unknown.join(", ")
+                ),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+fn actor() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": MAX_ACTOR_LEN})
+}
+
+fn subscription_properties() -> Value {
+    json!({
+        "webhook_url": {"type": "string", "minLength": 1, "maxLength": MAX_WEBHOOK_URL_LEN},
+        "event_types": {"type": "array", "minItems": 1, "maxItems": catalog::all().len(),
+            "items": {"type": "string", "minLength": 1, "maxLength": 128}},
+        "is_enabled": {"type": "boolean"},
+        "type": {"type": "string", "enum": ["SEASALT", "ZAPIER"]},
+    })
+}
+
+static CREATE_SCHEMA: LazyLock<Validator> = LazyLock::new(|| {
+    let mut properties = subscription_properties();
+    properties["created_by"] = actor();
+    compile(&json!({"type": "object", "additionalProperties": false,
+        "required": ["webhook_url", "event_types", "is_enabled"], "properties": properties}))
+});
+
+static PATCH_SCHEMA: LazyLock<Validator> = LazyLock::new(|| {
+    let mut properties = subscription_properties();
+    properties["updated_by"] = actor();
+    compile(&json!({"type": "object", "additionalProperties": false,
+        "required": ["updated_by"], "properties": properties}))
+});
