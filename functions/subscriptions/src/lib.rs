@@ -230,3 +230,90 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
+    use hookline_shared::webhook::SenderConfig;
+    use hookline_shared::{ApiKey, Workspace, WorkspaceId};
+    use lambda_http::tower::ServiceExt as _;
+
+    use super::*;
+
+    const WS: &str = "ws_00000000000000000000000000000001";
+
+    /// The notify API as the Lambda serves it, and a key of [`WS`].
+    async fn lambda_app(dir: &std::path::Path) -> (Router, ApiKey) {
+        let db = EmbeddedDb::open(&dir.join("hookline.db")).unwrap();
+        let id = WorkspaceId::parse(WS).unwrap();
+        let workspace = Workspace {
+            id: id.clone(),
+            name: "routes".into(),
+            created_at: chrono::Utc::now(),
+        };
+        db.create_workspace(&workspace).await.unwrap();
+        let key = ApiKey::generate();
+        db.add_api_key(&id, &key.hash()).await.unwrap();
+        let sender = WebhookSender::new(SenderConfig::local_development());
+        let queue = EmbeddedQueue::new(db.clone(), "deliveries", None);
+        let deps = Notify::new(db.clone(), db.clone(), db, queue, sender, false);
+        let app = hookline_shared::http::front_door(router(deps), &[API_PREFIX], |_| None);
+        (app, key)
+    }
+
+    /// The route a path reaches, told by what a PUT there answers: `Some(allowed methods)`
+    /// for a route (PUT is none's), `None` for no route.
+    async fn route(app: &Router, key: &ApiKey, path: &str) -> Option<String> {
+        let req = Request::put(path)
+            .header("x-api-key", key.expose())
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(req).await.unwrap();
+        match response.status() {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Some(response.headers()["allow"].to_str().unwrap().into())
+            }
+            StatusCode::NOT_FOUND => None,
+            other => panic!("{path}: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_match_with_and_without_a_stage_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, key) = lambda_app(dir.path()).await;
+        assert_eq!(
+            route(&app, &key, "/notify/api/v1/event_types")
+                .await
+                .as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            route(
+                &app,
+                &key,
+                &format!("/prod/notify/api/v1/workspaces/{WS}/subscription/")
+            )
+            .await
+            .as_deref(),
+            Some("GET, POST")
+        );
+        assert_eq!(
+            route(
+                &app,
+                &key,
+                &format!("/notify/api/v1/workspaces/{WS}/subscription/x/secret/rotate")
+            )
+            .await
+            .as_deref(),
+            Some("POST")
+        );
+        assert_eq!(route(&app, &key, "/notify/api/v1/workspaces").await, None);
+        assert_eq!(
+            route(&app, &key, "/notify/api/v1/workspaces/a/subscription/b/c").await,
+            None
+        );
+    }
+}
