@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use delivery::Disposition;
 use hookline_shared::adapters::EmbeddedQueue;
 use hookline_shared::{Queue as _, ReceivedMessage};
 use tokio::sync::{watch, Semaphore};
@@ -56,22 +57,17 @@ impl LocalStack {
     }
 }
 
-/// Acknowledges handled and poison messages; a retryable failure stays queued and comes back
-/// after its visibility timeout, as on SQS.
+/// Deletes a message the worker acknowledges; one to retry stays queued and comes back after
+/// its visibility timeout, as on SQS.
 async fn handle_local_message(
     worker: &LocalWorker,
     queue: &EmbeddedQueue,
     message: ReceivedMessage,
 ) {
-    match worker.handle(&message.body).await {
-        Ok(handled) => tracing::debug!(?handled, "message handled"),
-        Err(err) if err.is_retryable() => {
-            tracing::warn!(error = %err, "message will be retried");
-            return;
-        }
-        Err(err) => tracing::error!(error = %err, "poison message dropped from the queue"),
+    if worker.process(&message.message_id, &message.body).await == Disposition::Retry {
+        return;
     }
     if let Err(err) = queue.delete(&message.receipt).await {
-        tracing::warn!(error = %err, "handled message not deleted; it will be handled again");
+        tracing::warn!(message_id = message.message_id, error = %err, "handled message not deleted; it will be handled again");
     }
 }

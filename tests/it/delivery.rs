@@ -451,22 +451,27 @@ async fn a_pending_retry_survives_a_restart() {
     );
 }
 
-/// The worker on an embedded stack, with the production recheck period.
-fn embedded_worker(
-    stack: &crate::support::EmbeddedStack,
-) -> delivery::Worker<
+/// Every port on the embedded database, attempts on the stack's queue.
+type EmbeddedPorts = delivery::Adapters<
+    hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedQueue,
-> {
+>;
+
+/// The worker on an embedded stack, with the production recheck period.
+fn embedded_worker(stack: &crate::support::EmbeddedStack) -> delivery::Worker<EmbeddedPorts> {
     delivery::Worker {
-        workspaces: stack.db.clone(),
-        events: stack.db.clone(),
-        subscriptions: stack.db.clone(),
-        deliveries: stack.db.clone(),
-        queue: stack.queue.clone(),
+        ports: delivery::Adapters {
+            workspaces: stack.db.clone(),
+            events: stack.db.clone(),
+            subscriptions: stack.db.clone(),
+            deliveries: stack.db.clone(),
+            logs: stack.db.clone(),
+            queue: stack.queue.clone(),
+        },
         sender: crate::support::loopback_sender(),
         schedule: hookline_shared::delivery::RetrySchedule::default(),
         log_retention: Duration::from_secs(3600),
