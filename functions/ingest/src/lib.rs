@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::{SecondsFormat, Utc};
 use hookline_shared::http::{
-    api_layer, ApiError, ApiState, Caller, Envelope, JsonBody, Outcome, RequestId,
+    api_layer, no_route, ApiError, ApiState, Caller, Envelope, JsonBody, Outcome, RequestId,
 };
 use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
@@ -112,16 +112,12 @@ where
     Ok(accepted_response(&accepted, request_id.as_str()))
 }
 
-/// Any other method on the route (after the category is known to exist, as before).
+/// Any other method on the route, once the category is known to exist: 405 naming POST.
 async fn not_post(_: EventCategory, method: Method) -> ApiError {
     ApiError::MethodNotAllowed {
         method,
         allowed: "POST",
     }
-}
-
-async fn no_route(uri: Uri) -> ApiError {
-    ApiError::NoRoute(uri.path().to_owned())
 }
 
 /// The `{eventType}` path segment, one of the generic categories (else 404 naming them).

@@ -10,11 +10,10 @@ mod test_send;
 
 use std::sync::Arc;
 
-use axum::http::Uri;
 use axum::middleware::from_fn;
 use axum::routing::any;
 use axum::Router;
-use hookline_shared::http::{api_layer, ApiError, ApiState, Envelope};
+use hookline_shared::http::{api_layer, no_route, ApiError, ApiState, Envelope};
 use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::webhook::WebhookSender;
@@ -147,10 +146,6 @@ where
         .route("/notify/api/v1/{*rest}", any(no_route))
         .layer(from_fn(api_layer::<NotifyEnvelope>))
         .with_state(Arc::new(deps))
-}
-
-async fn no_route(uri: Uri) -> ApiError {
-    ApiError::NoRoute(uri.path().to_owned())
 }
 
 /// The notify API's words for an [`ApiError`]: `{code, message, fieldErrors}`.

@@ -15,7 +15,7 @@ use hookline_shared::http::{
 use hookline_shared::validation::{compile, schema_errors, ValidationErrors};
 use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
 use hookline_shared::{
-    catalog, Created, NewSubscription, Queue as _, QueueMessage, Subscription, SubscriptionPatch,
+    catalog, Created, NewSubscription, Queue, QueueMessage, Subscription, SubscriptionPatch,
     SubscriptionStore as _, SubscriptionType,
 };
 use jsonschema::Validator;
@@ -69,6 +69,30 @@ pub struct SubscriptionPatchIn {
     pub updated_by: String,
 }
 
+impl From<SubscriptionIn> for NewSubscription {
+    fn from(input: SubscriptionIn) -> Self {
+        NewSubscription {
+            webhook_url: input.webhook_url,
+            event_types: input.event_types,
+            is_enabled: input.is_enabled,
+            kind: input.kind.unwrap_or_default(),
+            created_by: input.created_by,
+        }
+    }
+}
+
+impl From<SubscriptionPatchIn> for SubscriptionPatch {
+    fn from(patch: SubscriptionPatchIn) -> Self {
+        SubscriptionPatch {
+            webhook_url: patch.webhook_url,
+            event_types: patch.event_types,
+            is_enabled: patch.is_enabled,
+            kind: patch.kind,
+            updated_by: patch.updated_by,
+        }
+    }
+}
+
 /// A subscription as callers see it (seed 002 plus ids, timestamps and the pause).
 #[derive(Debug, Serialize)]
 pub struct SubscriptionOut<'a> {
@@ -118,7 +142,24 @@ async fn list_subscriptions<N: Ports>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = query.as_deref();
+    let (order, kind) = list_query(query.as_deref()).map_err(ApiError::Invalid)?;
+    let mut subscriptions = api
+        .subscriptions()
+        .list_subscriptions(&caller.workspace)
+        .await?;
+    subscriptions.retain(|s| kind.is_none_or(|k| s.kind == k));
+    order.sort(&mut subscriptions);
+    let out: Vec<SubscriptionOut<'_>> = subscriptions
+        .iter()
+        .map(|s| SubscriptionOut::new(s, false))
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "subscriptions": out })))
+}
+
+/// `?order_by=field:dir&type=`: the order (default `created_at:desc`) and the type to keep.
+fn list_query(
+    query: Option<&str>,
+) -> Result<(OrderBy, Option<SubscriptionType>), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let order = match query_param(query, "order_by") {
         None => OrderBy::default(),
@@ -141,20 +182,11 @@ async fn list_subscriptions<N: Ports>(
             None
         }),
     };
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
+    if errors.is_empty() {
+        Ok((order, kind))
+    } else {
+        Err(errors)
     }
-    let mut subscriptions = api
-        .subscriptions()
-        .list_subscriptions(&caller.workspace)
-        .await?;
-    subscriptions.retain(|s| kind.is_none_or(|k| s.kind == k));
-    order.sort(&mut subscriptions);
-    let out: Vec<SubscriptionOut<'_>> = subscriptions
-        .iter()
-        .map(|s| SubscriptionOut::new(s, false))
-        .collect();
-    Ok(json(StatusCode::OK, &json!({ "subscriptions": out })))
 }
 
 async fn create_subscription<N: Ports>(
@@ -163,14 +195,7 @@ async fn create_subscription<N: Ports>(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let input: SubscriptionIn = validated(&CREATE_SCHEMA, body.value()?, api.allow_http())?;
-    let new = NewSubscription {
-        webhook_url: input.webhook_url,
-        event_types: input.event_types,
-        is_enabled: input.is_enabled,
-        kind: input.kind.unwrap_or_default(),
-        created_by: input.created_by,
-    };
-    let subscription = Subscription::new(caller.workspace, new, Utc::now());
+    let subscription = Subscription::new(caller.workspace, input.into(), Utc::now());
     if api
         .subscriptions()
         .create_subscription(&subscription)
@@ -204,13 +229,7 @@ async fn update_subscription<N: Ports>(
     let body = body.value()?;
     let current = id.find(api.subscriptions(), &caller.workspace).await?;
     let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, api.allow_http())?;
-    let patch = SubscriptionPatch {
-        webhook_url: patch.webhook_url,
-        event_types: patch.event_types,
-        is_enabled: patch.is_enabled,
-        kind: patch.kind,
-        updated_by: patch.updated_by,
-    };
+    let patch = SubscriptionPatch::from(patch);
     let enabling = patch.enables();
     let updated = current.patched(patch, Utc::now());
     if !api
@@ -221,18 +240,23 @@ async fn update_subscription<N: Ports>(
         return Err(ApiError::Conflict);
     }
     if enabling {
-        // The change is saved either way: parked work a resume does not reach waits for its
-        // recheck. Sent on every enabling PATCH, so sending the same one again also resumes.
-        let resume = QueueMessage::Resume {
-            workspace_id: caller.workspace.clone(),
-            subscription_id: updated.id.clone(),
-            after: None,
-        };
-        if let Err(err) = api.resumes().send(&resume.to_body(), Duration::ZERO).await {
-            tracing::error!(subscription_id = %updated.id, error = %err, "resume not queued; parked deliveries wait for their recheck");
-        }
+        ask_to_resume(api.resumes(), &updated).await;
     }
     Ok(json(StatusCode::OK, &SubscriptionOut::new(&updated, false)))
+}
+
+/// Asks the delivery worker to resume the work parked while `subscription` was off. The change
+/// is saved either way: parked work a resume does not reach waits for its recheck. Sent on
+/// every enabling PATCH, so sending the same one again also resumes.
+async fn ask_to_resume<Q: Queue>(resumes: &Q, subscription: &Subscription) {
+    let resume = QueueMessage::Resume {
+        workspace_id: subscription.workspace_id.clone(),
+        subscription_id: subscription.id.clone(),
+        after: None,
+    };
+    if let Err(err) = resumes.send(&resume.to_body(), Duration::ZERO).await {
+        tracing::error!(subscription_id = %subscription.id, error = %err, "resume not queued; parked deliveries wait for their recheck");
+    }
 }
 
 async fn delete_subscription<N: Ports>(

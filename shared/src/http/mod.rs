@@ -48,6 +48,11 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         .into_response()
 }
 
+/// The answer to a path no route matches.
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
 /// `methods` of an authenticated route; any other method is a 405 naming `allowed`, answered
 /// only once the caller is known (so a foreign or missing key learns nothing of the route).
 pub fn authenticated<A: ApiState>(
