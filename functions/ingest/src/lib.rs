@@ -12,9 +12,9 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{SecondsFormat, Utc};
 use hookline_shared::http::{
-    api_layer, no_route, ApiError, ApiState, Caller, Envelope, JsonBody, Outcome, RequestId,
+    api_layer, no_route, ApiError, ApiState, Caller, Envelope, JsonBody, Keyring, Outcome,
+    RequestId,
 };
-use hookline_shared::keys::KeyCache;
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
     Category, Event, EventId, EventStore, Inserted, Queue, QueueMessage, StoreError, WorkspaceId,
@@ -30,21 +30,20 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Everything the route needs; built once per cold start (or once by local mode).
 pub struct Ingest<W, E, Q> {
-    pub workspaces: W,
+    /// The API keys callers present, and the workspaces they resolve to.
+    pub keyring: Keyring<W>,
     pub events: E,
     pub queue: Q,
-    pub keys: KeyCache,
     /// How long a dedup id keeps repeats out.
     pub dedup_window: Duration,
 }
 
-impl<W, E, Q> Ingest<W, E, Q> {
+impl<W: WorkspaceStore, E, Q> Ingest<W, E, Q> {
     pub fn new(workspaces: W, events: E, queue: Q, dedup_window: Duration) -> Self {
         Self {
-            workspaces,
+            keyring: Keyring::new(workspaces),
             events,
             queue,
-            keys: KeyCache::default(),
             dedup_window,
         }
     }
@@ -69,12 +68,8 @@ where
     type Workspaces = W;
     const MAX_BODY_BYTES: usize = MAX_BODY_BYTES;
 
-    fn workspaces(&self) -> &W {
-        &self.workspaces
-    }
-
-    fn keys(&self) -> &KeyCache {
-        &self.keys
+    fn keyring(&self) -> &Keyring<W> {
+        &self.keyring
     }
 }
 

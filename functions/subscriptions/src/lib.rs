@@ -13,8 +13,7 @@ use std::sync::Arc;
 use axum::middleware::from_fn;
 use axum::routing::any;
 use axum::Router;
-use hookline_shared::http::{api_layer, no_route, ApiError, ApiState, Envelope};
-use hookline_shared::keys::KeyCache;
+use hookline_shared::http::{api_layer, no_route, ApiError, ApiState, Envelope, Keyring};
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
@@ -31,7 +30,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything the routes need; built once per cold start (or once by local mode).
 pub struct Notify<W, S, D, Q> {
-    pub workspaces: W,
+    /// The API keys callers present, and the workspaces they resolve to.
+    pub keyring: Keyring<W>,
     pub subscriptions: S,
     /// Read for the logs API.
     pub deliveries: D,
@@ -39,12 +39,11 @@ pub struct Notify<W, S, D, Q> {
     pub resumes: Q,
     /// Test-send goes through the same client, signer and SSRF guard as deliveries.
     pub sender: WebhookSender,
-    pub keys: KeyCache,
     /// Accept plain-http webhook URLs (local development only).
     pub allow_http: bool,
 }
 
-impl<W, S, D, Q> Notify<W, S, D, Q> {
+impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
     pub fn new(
         workspaces: W,
         subscriptions: S,
@@ -54,12 +53,11 @@ impl<W, S, D, Q> Notify<W, S, D, Q> {
         allow_http: bool,
     ) -> Self {
         Self {
-            workspaces,
+            keyring: Keyring::new(workspaces),
             subscriptions,
             deliveries,
             resumes,
             sender,
-            keys: KeyCache::default(),
             allow_http,
         }
     }
@@ -88,12 +86,8 @@ where
     type Workspaces = W;
     const MAX_BODY_BYTES: usize = MAX_BODY_BYTES;
 
-    fn workspaces(&self) -> &W {
-        &self.workspaces
-    }
-
-    fn keys(&self) -> &KeyCache {
-        &self.keys
+    fn keyring(&self) -> &Keyring<W> {
+        &self.keyring
     }
 }
 

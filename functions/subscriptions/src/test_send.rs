@@ -65,7 +65,8 @@ async fn send_test<N: Ports>(
     let info = catalog::find(event_type).expect("checked above");
     let now = Utc::now();
     let name = api
-        .workspaces()
+        .keyring()
+        .workspaces
         .get_workspace(workspace)
         .await?
         .map(|w| w.name)

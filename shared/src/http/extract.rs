@@ -26,8 +26,30 @@ pub trait ApiState: Send + Sync + 'static {
     /// Largest request body the API accepts.
     const MAX_BODY_BYTES: usize;
 
-    fn workspaces(&self) -> &Self::Workspaces;
-    fn keys(&self) -> &KeyCache;
+    fn keyring(&self) -> &Keyring<Self::Workspaces>;
+}
+
+/// The API keys an API accepts: the workspaces they resolve to, through a short-lived cache.
+pub struct Keyring<W> {
+    pub workspaces: W,
+    pub cache: KeyCache,
+}
+
+impl<W: WorkspaceStore> Keyring<W> {
+    pub fn new(workspaces: W) -> Self {
+        Self {
+            workspaces,
+            cache: KeyCache::default(),
+        }
+    }
+
+    /// The workspace `key` belongs to, or `UnknownKey`.
+    pub async fn resolve(&self, key: &crate::ApiKey) -> Result<WorkspaceId, ApiError> {
+        self.cache
+            .resolve(&self.workspaces, key)
+            .await?
+            .ok_or(ApiError::UnknownKey)
+    }
 }
 
 /// The id the request is logged and answered under (set by [`super::api_layer`]).
@@ -65,11 +87,7 @@ impl<A: ApiState> FromRequestParts<Arc<A>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<A>) -> Result<Self, ApiError> {
         let key = api_key(&parts.headers, parts.uri.query()).ok_or(ApiError::MissingKey)?;
-        let workspace = api
-            .keys()
-            .resolve(api.workspaces(), &key)
-            .await?
-            .ok_or(ApiError::UnknownKey)?;
+        let workspace = api.keyring().resolve(&key).await?;
         tracing::Span::current().record("workspace_id", workspace.as_str());
         let on_path = match RawPathParams::from_request_parts(parts, api).await {
             Ok(params) => params

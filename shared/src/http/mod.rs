@@ -20,7 +20,8 @@ use tracing::Instrument as _;
 
 pub use error::{ApiError, Envelope};
 pub use extract::{
-    ApiState, Caller, JsonBody, RequestId, SubscriptionParam, SUBSCRIPTION_PARAM, WORKSPACE_PARAM,
+    ApiState, Caller, JsonBody, Keyring, RequestId, SubscriptionParam, SUBSCRIPTION_PARAM,
+    WORKSPACE_PARAM,
 };
 pub use request::{api_key, query_param, request_id, require_json, REQUEST_ID_HEADER};
 
