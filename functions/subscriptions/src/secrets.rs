@@ -8,17 +8,17 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hookline_shared::http::{authenticated, json, ApiError, Caller, SubscriptionParam};
+use hookline_shared::http::{authenticated, json, ApiError};
 use hookline_shared::{Subscription, SubscriptionStore as _};
 use serde::Serialize;
 
-use crate::Ports;
+use crate::{Found, Ports};
 
 pub fn router<N: Ports>() -> Router<Arc<N>> {
     Router::new()
         .route(
             "/notify/api/v1/workspaces/{workspace_id}/subscription/{subscription_id}/secret",
-            authenticated(get(reveal_secret::<N>), "GET"),
+            authenticated(get(reveal_secret), "GET"),
         )
         .route(
             "/notify/api/v1/workspaces/{workspace_id}/subscription/{subscription_id}/secret/rotate",
@@ -50,24 +50,14 @@ impl<'a> SecretOut<'a> {
     }
 }
 
-async fn reveal_secret<N: Ports>(
-    State(api): State<Arc<N>>,
-    caller: Caller,
-    id: SubscriptionParam,
-) -> Result<Response, ApiError> {
-    let subscription = id.find(api.subscriptions(), &caller.workspace).await?;
-    Ok(json(
-        StatusCode::OK,
-        &SecretOut::new(&subscription, Utc::now()),
-    ))
+async fn reveal_secret(Found(subscription): Found) -> Response {
+    json(StatusCode::OK, &SecretOut::new(&subscription, Utc::now()))
 }
 
 async fn rotate_secret<N: Ports>(
     State(api): State<Arc<N>>,
-    caller: Caller,
-    id: SubscriptionParam,
+    Found(current): Found,
 ) -> Result<Response, ApiError> {
-    let current = id.find(api.subscriptions(), &caller.workspace).await?;
     let now = Utc::now();
     let rotated = current.with_rotated_secret(now);
     if !api

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::order::{OrderBy, ORDER_BY_VALUES};
-use crate::Ports;
+use crate::{Found, Ports};
 
 const MAX_ACTOR_LEN: usize = 256;
 
@@ -39,7 +39,7 @@ pub fn router<N: Ports>() -> Router<Arc<N>> {
         .route(
             "/notify/api/v1/workspaces/{workspace_id}/subscription/{subscription_id}",
             authenticated(
-                get(get_subscription::<N>)
+                get(get_subscription)
                     .patch(update_subscription::<N>)
                     .delete(delete_subscription::<N>),
                 "GET, PATCH, DELETE",
@@ -208,16 +208,8 @@ async fn create_subscription<N: Ports>(
     Ok(json(StatusCode::CREATED, &out))
 }
 
-async fn get_subscription<N: Ports>(
-    State(api): State<Arc<N>>,
-    caller: Caller,
-    id: SubscriptionParam,
-) -> Result<Response, ApiError> {
-    let subscription = id.find(api.subscriptions(), &caller.workspace).await?;
-    Ok(json(
-        StatusCode::OK,
-        &SubscriptionOut::new(&subscription, false),
-    ))
+async fn get_subscription(Found(subscription): Found) -> Response {
+    json(StatusCode::OK, &SubscriptionOut::new(&subscription, false))
 }
 
 async fn update_subscription<N: Ports>(
@@ -261,10 +253,8 @@ async fn ask_to_resume<Q: Queue>(resumes: &Q, subscription: &Subscription) {
 
 async fn delete_subscription<N: Ports>(
     State(api): State<Arc<N>>,
-    caller: Caller,
-    id: SubscriptionParam,
+    Found(current): Found,
 ) -> Result<Response, ApiError> {
-    let current = id.find(api.subscriptions(), &caller.workspace).await?;
     if !api.subscriptions().delete_subscription(&current).await? {
         return Err(ApiError::Conflict);
     }
