@@ -579,7 +579,8 @@ impl Queue for MemQueue {
     }
 }
 
-type BenchWorker = Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemQueue>;
+type BenchWorker =
+    Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemDeliveries, MemQueue>;
 
 // ---------------------------------------------------------------------------------------------
 // Receiver
@@ -758,6 +759,11 @@ impl Fixture {
                 failures: Mutex::default(),
             },
             deliveries: MemDeliveries {
+                meters: Arc::clone(&meters),
+                rows: Mutex::default(),
+                logs: Mutex::default(),
+            },
+            logs: MemDeliveries {
                 meters: Arc::clone(&meters),
                 rows: Mutex::default(),
                 logs: Mutex::default(),

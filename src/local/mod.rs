@@ -46,7 +46,8 @@ const WORKER_CONCURRENCY: usize = 32;
 
 type LocalIngest = Ingest<EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 type LocalNotify = Notify<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
-pub type LocalWorker = Worker<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
+pub type LocalWorker =
+    Worker<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>;
 
 /// The handlers local mode serves, shared by every connection.
 pub struct Handlers {
@@ -132,6 +133,7 @@ impl LocalStack {
             events: db.clone(),
             subscriptions: db.clone(),
             deliveries: db.clone(),
+            logs: db.clone(),
             queue: deliveries_queue.clone(),
             sender,
             schedule: options.schedule,

@@ -242,7 +242,7 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
 
 #[tokio::test]
 async fn workspace_store_on_dynamodb() {
-    workspace_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
+    workspace_store_contract(&MotoStack::create(MAX_RECEIVES).await.workspaces()).await;
 }
 
 #[tokio::test]
@@ -252,7 +252,7 @@ async fn workspace_store_embedded() {
 
 #[tokio::test]
 async fn event_store_on_dynamodb() {
-    event_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
+    event_store_contract(&MotoStack::create(MAX_RECEIVES).await.events()).await;
 }
 
 #[tokio::test]
@@ -435,7 +435,7 @@ fn delivery_log(
     }
 }
 
-async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
+async fn delivery_store_contract<D: DeliveryStore, L: LogStore>(store: &D, log_store: &L) {
     let ws = WorkspaceId::generate();
     let event = event(&ws, "dedup-d");
     let sub_a = subscription(&ws, &["crm.deal_won"], true);
@@ -589,12 +589,12 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         (2, &other, DeliveryStatus::Success),
         (3, &delivery, DeliveryStatus::Success),
     ] {
-        store
+        log_store
             .append_log(&delivery_log(d, minute, status, live))
             .await
             .unwrap();
     }
-    store
+    log_store
         .append_log(&delivery_log(
             &delivery,
             4,
@@ -606,10 +606,10 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
     let ids = |logs: Vec<DeliveryLog>| logs.into_iter().map(|l| l.id).collect::<Vec<_>>();
     let everything = LogQuery::default();
     assert_eq!(
-        ids(store.query_logs(&ws, &everything, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &everything, 100).await.unwrap()),
         ["log-3", "log-2", "log-1"]
     );
-    let first = store
+    let first = log_store
         .query_logs(&ws, &everything, 100)
         .await
         .unwrap()
@@ -624,7 +624,7 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         ..LogQuery::default()
     };
     assert_eq!(
-        ids(store.query_logs(&ws, &only_a, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &only_a, 100).await.unwrap()),
         ["log-3", "log-1"]
     );
     let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
@@ -634,15 +634,15 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         ..LogQuery::default()
     };
     assert_eq!(
-        ids(store.query_logs(&ws, &window, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &window, 100).await.unwrap()),
         ["log-3", "log-2"],
         "bounds are inclusive, any offset"
     );
     assert_eq!(
-        ids(store.query_logs(&ws, &everything, 2).await.unwrap()),
+        ids(log_store.query_logs(&ws, &everything, 2).await.unwrap()),
         ["log-3", "log-2"]
     );
-    assert!(store
+    assert!(log_store
         .query_logs(&WorkspaceId::generate(), &everything, 100)
         .await
         .unwrap()
@@ -651,12 +651,14 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
 
 #[tokio::test]
 async fn delivery_store_on_dynamodb() {
-    delivery_store_contract(&MotoStack::create(MAX_RECEIVES).await.deliveries()).await;
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    delivery_store_contract(&stack.deliveries(), &stack.logs()).await;
 }
 
 #[tokio::test]
 async fn delivery_store_embedded() {
-    delivery_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+    let stack = EmbeddedStack::create(MAX_RECEIVES);
+    delivery_store_contract(&stack.db, &stack.db).await;
 }
 
 async fn failure_counter_contract<S: FailureCounter>(store: &S) {

@@ -459,6 +459,7 @@ fn embedded_worker(
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedQueue,
 > {
     delivery::Worker {
@@ -466,6 +467,7 @@ fn embedded_worker(
         events: stack.db.clone(),
         subscriptions: stack.db.clone(),
         deliveries: stack.db.clone(),
+        logs: stack.db.clone(),
         queue: stack.queue.clone(),
         sender: crate::support::loopback_sender(),
         schedule: hookline_shared::delivery::RetrySchedule::default(),

@@ -50,8 +50,8 @@ async fn workspace<S: WorkspaceStore>(store: &S) -> CreatedWorkspace {
 #[tokio::test]
 async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    let ws = workspace(&stack.store()).await;
-    let deps = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let ws = workspace(&stack.workspaces()).await;
+    let deps = Ingest::new(stack.workspaces(), stack.events(), stack.queue(), WINDOW);
     let key = ws.api_key.expose();
 
     let (status, first) = call(&deps, request("emails", key, &seed_email())).await;
@@ -120,16 +120,16 @@ async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
 #[tokio::test]
 async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
     let stack = MotoStack::create(5).await;
-    let ws = workspace(&stack.store()).await;
+    let ws = workspace(&stack.workspaces()).await;
     let key = ws.api_key.expose();
     let broken_queue = SqsQueue::new(stack.sqs.clone(), format!("{}-missing", stack.queue_url));
-    let broken = Ingest::new(stack.store(), stack.store(), broken_queue, WINDOW);
+    let broken = Ingest::new(stack.workspaces(), stack.events(), broken_queue, WINDOW);
 
     let (status, body) = call(&broken, request("crm", key, &crm_body())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["received"], false);
 
-    let healthy = Ingest::new(stack.store(), stack.store(), stack.queue(), WINDOW);
+    let healthy = Ingest::new(stack.workspaces(), stack.events(), stack.queue(), WINDOW);
     let (status, retried) = call(&healthy, request("crm", key, &crm_body())).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

@@ -7,11 +7,13 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
-use hookline_shared::adapters::dynamodb_deliveries::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
+use hookline_shared::adapters::dynamodb::{
+    EVENTS_BY_ID_INDEX, LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX,
+};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{
-    DynamoDeliveries, DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
+    EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -111,12 +113,12 @@ impl MotoStack {
         }
     }
 
-    pub fn store(&self) -> DynamoStore {
-        DynamoStore::new(
-            self.dynamodb.clone(),
-            &self.workspaces_table,
-            &self.events_table,
-        )
+    pub fn workspaces(&self) -> DynamoWorkspaces {
+        DynamoWorkspaces::new(self.dynamodb.clone(), &self.workspaces_table)
+    }
+
+    pub fn events(&self) -> DynamoEvents {
+        DynamoEvents::new(self.dynamodb.clone(), &self.events_table)
     }
 
     pub fn subscriptions(&self) -> DynamoSubscriptions {
@@ -125,12 +127,11 @@ impl MotoStack {
 
     pub fn deliveries(&self) -> DynamoDeliveries {
         let retention = std::time::Duration::from_secs(30 * 86_400);
-        DynamoDeliveries::new(
-            self.dynamodb.clone(),
-            &self.deliveries_table,
-            &self.logs_table,
-            retention,
-        )
+        DynamoDeliveries::new(self.dynamodb.clone(), &self.deliveries_table, retention)
+    }
+
+    pub fn logs(&self) -> DynamoLogs {
+        DynamoLogs::new(self.dynamodb.clone(), &self.logs_table)
     }
 
     pub fn queue(&self) -> SqsQueue {

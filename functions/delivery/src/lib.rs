@@ -29,11 +29,12 @@ const PAUSE_TRIES: usize = 3;
 const RESUME_PAGE: usize = 100;
 
 /// Everything the worker needs; built once per cold start (or once by local mode).
-pub struct Worker<W, E, S, D, Q> {
+pub struct Worker<W, E, S, D, L, Q> {
     pub workspaces: W,
     pub events: E,
     pub subscriptions: S,
     pub deliveries: D,
+    pub logs: L,
     /// The deliveries queue: attempts (and their chained delays) travel here.
     pub queue: Q,
     pub sender: WebhookSender,
@@ -98,12 +99,13 @@ struct Queued {
     resumed: bool,
 }
 
-impl<W, E, S, D, Q> Worker<W, E, S, D, Q>
+impl<W, E, S, D, L, Q> Worker<W, E, S, D, L, Q>
 where
     W: WorkspaceStore,
     E: EventStore,
     S: SubscriptionStore + FailureCounter,
-    D: DeliveryStore + LogStore,
+    D: DeliveryStore,
+    L: LogStore,
     Q: Queue,
 {
     /// Handles one queue message body, whichever queue it came from.
@@ -521,7 +523,7 @@ where
             expires_at: now.timestamp() + self.log_retention.as_secs() as i64,
         };
         // The attempt happened whether or not its log is written; failing here would repeat it.
-        if let Err(err) = self.deliveries.append_log(&log).await {
+        if let Err(err) = self.logs.append_log(&log).await {
             tracing::error!(workspace = %log.workspace_id, delivery_id = %log.delivery_id, error = %err, "delivery log not written");
         }
     }
@@ -533,15 +535,16 @@ fn later(now: DateTime<Utc>, after: Duration) -> i64 {
 
 /// The Lambda entry point: every record handled concurrently; only retryable failures go back
 /// to SQS (`ReportBatchItemFailures`), poison messages are logged and acknowledged.
-pub async fn handle_sqs<W, E, S, D, Q>(
-    worker: &Worker<W, E, S, D, Q>,
+pub async fn handle_sqs<W, E, S, D, L, Q>(
+    worker: &Worker<W, E, S, D, L, Q>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     W: WorkspaceStore,
     E: EventStore,
     S: SubscriptionStore + FailureCounter,
-    D: DeliveryStore + LogStore,
+    D: DeliveryStore,
+    L: LogStore,
     Q: Queue,
 {
     let records = event.payload.records;

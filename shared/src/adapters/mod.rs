@@ -2,17 +2,15 @@
 
 pub mod cached;
 pub mod dynamodb;
-pub mod dynamodb_deliveries;
-pub mod dynamodb_subscriptions;
 pub mod embedded;
 pub mod sqs;
 
 use crate::error::StoreError;
 
 pub use cached::CachedWorkspaces;
-pub use dynamodb::DynamoStore;
-pub use dynamodb_deliveries::DynamoDeliveries;
-pub use dynamodb_subscriptions::DynamoSubscriptions;
+pub use dynamodb::{
+    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces,
+};
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
 pub use sqs::SqsQueue;
 

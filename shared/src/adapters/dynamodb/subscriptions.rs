@@ -1,13 +1,11 @@
 //! DynamoDB adapter for subscriptions and their per-event-type routes.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
-use super::{subscription_doc, subscription_from_doc};
+use super::{get_item, get_n, get_s, n, pk_sk, s, unavailable, Item};
+use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{Created, FailureCounter, SubscriptionStore};
@@ -32,27 +30,15 @@ impl DynamoSubscriptions {
     }
 
     fn main_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(workspace.as_str())),
-            ("sk".to_owned(), s(format!("sub#{id}"))),
-        ])
+        pk_sk(workspace.as_str(), format!("sub#{id}"))
     }
 
     fn health_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(workspace.as_str())),
-            ("sk".to_owned(), s(format!("health#{id}"))),
-        ])
+        pk_sk(workspace.as_str(), format!("health#{id}"))
     }
 
     fn route_key(workspace: &WorkspaceId, event_type: &str, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            (
-                "pk".to_owned(),
-                s(format!("route#{workspace}#{event_type}")),
-            ),
-            ("sk".to_owned(), s(id.as_str())),
-        ])
+        pk_sk(format!("route#{workspace}#{event_type}"), id.as_str())
     }
 
     /// The item at `key` holding `doc`, the subscription serialized once for all its items.
@@ -290,11 +276,10 @@ impl FailureCounter for DynamoSubscriptions {
             .send()
             .await
             .map_err(unavailable)?;
-        out.attributes()
-            .and_then(|a| a.get("failures"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("failure count missing".into()))
+        let attributes = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("failure count missing".into()))?;
+        get_n(&attributes, "failures")
     }
 
     async fn reset_failures(
