@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod error;
 pub mod event;
+pub mod expiry;
 pub mod ids;
 pub mod keys;
 pub mod ports;

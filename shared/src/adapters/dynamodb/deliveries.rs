@@ -119,6 +119,8 @@ impl DeliveryStore for DynamoDeliveries {
             .update_expression(
                 "SET attempts = :attempt, claimed_until = :lease_end, updated_at = :now_text REMOVE parked_key",
             )
+            // Mirrors `Delivery::can_claim`, the rule every store applies, evaluated by DynamoDB
+            // so the claim is one conditional write.
             .condition_expression(
                 "#state = :pending AND completed < :attempt AND (attempts < :attempt OR claimed_until < :now)",
             )
@@ -159,6 +161,7 @@ impl DeliveryStore for DynamoDeliveries {
             .table_name(&self.table)
             .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
             .update_expression("SET claimed_until = :lapsed, parked_key = :parked")
+            // Mirrors `Delivery::can_park`.
             .condition_expression("attempts = :attempt AND completed < :attempt")
             .expression_attribute_values(":attempt", n(i64::from(attempt)))
             .expression_attribute_values(":lapsed", n(0))

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, unavailable, Item};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
+use crate::expiry::is_live;
 use crate::ids::{EventId, WorkspaceId};
 use crate::ports::{EventStore, ExistingEvent, Inserted};
 use crate::{Category, Event};
@@ -76,7 +77,8 @@ impl EventStore for DynamoEvents {
             ("queued".to_owned(), AttributeValue::Bool(false)),
             ("expires_at".to_owned(), n(expires_at)),
         ]);
-        // An expired record no longer dedups, even before DynamoDB's lazy TTL deletes it.
+        // An expired record no longer dedups, even before DynamoDB's lazy TTL deletes it: the
+        // negation of `expiry::is_live`.
         let result = self
             .client
             .put_item()
@@ -129,6 +131,7 @@ impl EventStore for DynamoEvents {
             .table_name(&self.table)
             .index_name(EVENTS_BY_ID_INDEX)
             .key_condition_expression("event_id = :id")
+            // `expiry::is_live`.
             .filter_expression("pk = :ws AND expires_at >= :now")
             .expression_attribute_values(":id", s(event_id.as_str()))
             .expression_attribute_values(":ws", s(workspace.as_str()))
@@ -149,7 +152,7 @@ impl EventStore for DynamoEvents {
             return Ok(None);
         };
         let expires_at: i64 = get_n(&item, "expires_at").unwrap_or(0);
-        if expires_at < now_epoch_seconds() {
+        if !is_live(expires_at, now_epoch_seconds()) {
             return Ok(None);
         }
         event_from_item(&item).map(Some)

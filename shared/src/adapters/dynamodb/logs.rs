@@ -68,6 +68,7 @@ impl LogStore for DynamoLogs {
                 .query()
                 .table_name(&self.table)
                 .scan_index_forward(false)
+                // `expiry::is_live`.
                 .filter_expression("expires_at >= :now")
                 .expression_attribute_values(":now", n(now_epoch_seconds()))
                 .expression_attribute_values(":lower", s(&lower))

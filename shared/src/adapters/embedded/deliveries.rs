@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::EmbeddedDb;
 use crate::adapters::now_epoch_seconds;
@@ -15,6 +15,10 @@ type DeliveryRow = (String, String, u32, u32);
 
 const DELIVERY_SELECT: &str =
     "SELECT doc, state, attempts, completed FROM deliveries WHERE workspace_id = ?1 AND id = ?2";
+
+/// The row with its lease, for the claim rule.
+const DELIVERY_CLAIM_SELECT: &str = "SELECT doc, state, attempts, completed, claimed_until
+     FROM deliveries WHERE workspace_id = ?1 AND id = ?2";
 
 fn read_delivery_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
@@ -91,45 +95,60 @@ impl DeliveryStore for EmbeddedDb {
         let (ws, id) = (workspace.clone(), id.clone());
         let now = now_epoch_seconds();
         let lease_end = now + lease.as_secs() as i64;
-        let (claimed, exists): (Option<DeliveryRow>, bool) = self
-            .call(move |c| {
-                let claimed = c
-                    .query_row(
-                        "UPDATE deliveries SET attempts = ?1, claimed_until = ?2, parked_subscription = NULL
-                         WHERE workspace_id = ?3 AND id = ?4 AND state = 'pending' AND completed < ?1
-                           AND (attempts < ?1 OR claimed_until < ?5)
-                         RETURNING doc, state, attempts, completed",
-                        params![attempt, lease_end, ws.as_str(), id.as_str(), now],
-                        read_delivery_row,
-                    )
-                    .optional()?;
-                let exists = claimed.is_some()
-                    || c.query_row(
-                        "SELECT 1 FROM deliveries WHERE workspace_id = ?1 AND id = ?2",
-                        params![ws.as_str(), id.as_str()],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
-                Ok::<_, StoreError>((claimed, exists))
-            })
-            .await?;
-        match (claimed, exists) {
-            (Some(row), _) => delivery_from_row(row).map(Claim::Claimed),
-            (None, true) => Ok(Claim::Unavailable),
-            (None, false) => Ok(Claim::Missing),
-        }
+        self.call(move |c| {
+            // Immediate: the read, the rule and the write happen under one write lock.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((row, claimed_until)) = tx
+                .query_row(
+                    DELIVERY_CLAIM_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    |r| Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?)),
+                )
+                .optional()?
+            else {
+                return Ok(Claim::Missing);
+            };
+            let mut delivery = delivery_from_row(row)?;
+            if !delivery.can_claim(attempt, claimed_until, now) {
+                return Ok(Claim::Unavailable);
+            }
+            tx.execute(
+                "UPDATE deliveries SET attempts = ?1, claimed_until = ?2, parked_subscription = NULL
+                 WHERE workspace_id = ?3 AND id = ?4",
+                params![attempt, lease_end, ws.as_str(), id.as_str()],
+            )?;
+            tx.commit()?;
+            delivery.attempts = attempt;
+            Ok(Claim::Claimed(delivery))
+        })
+        .await
     }
 
     async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
         let (ws, id) = (delivery.workspace_id.clone(), delivery.id.clone());
         let subscription = delivery.subscription_id.clone();
         self.call(move |c| {
-            c.execute(
-                "UPDATE deliveries SET claimed_until = 0, parked_subscription = ?4
-                 WHERE workspace_id = ?1 AND id = ?2 AND attempts = ?3 AND completed < ?3",
-                params![ws.as_str(), id.as_str(), attempt, subscription.as_str()],
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(row) = tx
+                .query_row(
+                    DELIVERY_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    read_delivery_row,
+                )
+                .optional()?
+            else {
+                return Ok(());
+            };
+            // Someone else holds a later attempt, or this one finished: nothing to park.
+            if !delivery_from_row(row)?.can_park(attempt) {
+                return Ok(());
+            }
+            tx.execute(
+                "UPDATE deliveries SET claimed_until = 0, parked_subscription = ?3
+                 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.as_str(), id.as_str(), subscription.as_str()],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -5,6 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use super::{corrupt, parse_time, EmbeddedDb};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
+use crate::expiry::is_live;
 use crate::ids::{EventId, WorkspaceId};
 use crate::ports::{EventStore, ExistingEvent, Inserted};
 use crate::{Category, Event, RawJson};
@@ -27,7 +28,7 @@ impl EventStore for EmbeddedDb {
                 )
                 .optional()?;
             if let Some((event_id, queued, old_expiry)) = existing {
-                if old_expiry >= now_epoch_seconds() {
+                if is_live(old_expiry, now_epoch_seconds()) {
                     let event_id = EventId::try_from(event_id).map_err(corrupt("event id"))?;
                     return Ok(Inserted::Existing(ExistingEvent { event_id, queued }));
                 }
@@ -104,6 +105,7 @@ impl EmbeddedDb {
         let ws = workspace.clone();
         let row: Option<EventRow> = self
             .call(move |c| {
+                // `expires_at >= now` is `expiry::is_live`.
                 let sql = format!(
                     "SELECT event_id, dedup_id, category, event_type, timestamp, received_at, should_process, payload
                      FROM events WHERE {column} = ?1 AND workspace_id = ?2 AND expires_at >= ?3"

@@ -35,6 +35,7 @@ impl LogStore for EmbeddedDb {
         let (lower, upper) = log_key_range(query.from, query.to);
         let rows: Vec<String> = self
             .call(move |c| {
+                // `expires_at >= now` is `expiry::is_live`, in SQL so the limit counts live logs.
                 let mut stmt = c.prepare(
                     "SELECT doc FROM delivery_logs
                      WHERE workspace_id = ?1 AND (?2 IS NULL OR subscription_id = ?2)

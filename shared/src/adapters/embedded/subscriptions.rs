@@ -7,7 +7,7 @@ use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{Created, FailureCounter, SubscriptionStore};
-use crate::subscription::Subscription;
+use crate::subscription::{room_for_another, Subscription};
 
 /// Mirrors the DynamoDB design: the subscription row, plus one route row per enabled event type
 /// carrying a copy, moved in the same transaction.
@@ -55,7 +55,7 @@ impl SubscriptionStore for EmbeddedDb {
                 [subscription.workspace_id.as_str()],
                 |r| r.get(0),
             )?;
-            if held >= crate::MAX_SUBSCRIPTIONS_PER_WORKSPACE as i64 {
+            if !room_for_another(usize::try_from(held).unwrap_or(usize::MAX)) {
                 return Ok(Created::LimitReached);
             }
             tx.execute(
