@@ -1,9 +1,12 @@
-//! One contract suite for the ports, run against the DynamoDB/SQS adapters (on moto) and the
-//! embedded adapters: if the two can disagree, these tests say where.
+//! One contract suite for the ports, run against the DynamoDB/SQS adapters (on moto), the
+//! embedded adapters and the in-memory ones: if they can disagree, these tests say where.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hookline_shared::adapters::memory::{
+    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
@@ -251,6 +254,11 @@ async fn workspace_store_embedded() {
 }
 
 #[tokio::test]
+async fn workspace_store_in_memory() {
+    workspace_store_contract(&MemoryWorkspaces::default()).await;
+}
+
+#[tokio::test]
 async fn event_store_on_dynamodb() {
     event_store_contract(&MotoStack::create(MAX_RECEIVES).await.events()).await;
 }
@@ -258,6 +266,11 @@ async fn event_store_on_dynamodb() {
 #[tokio::test]
 async fn event_store_embedded() {
     event_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+#[tokio::test]
+async fn event_store_in_memory() {
+    event_store_contract(&MemoryEvents::default()).await;
 }
 
 #[tokio::test]
@@ -270,6 +283,13 @@ async fn queue_on_sqs() {
 async fn queue_embedded() {
     let stack = EmbeddedStack::create(MAX_RECEIVES);
     queue_contract(&stack.queue, &stack.dead_letters).await;
+}
+
+#[tokio::test]
+async fn queue_in_memory() {
+    let dead_letters = MemoryQueue::default();
+    let queue = MemoryQueue::default().with_redrive(dead_letters.clone(), MAX_RECEIVES);
+    queue_contract(&queue, &dead_letters).await;
 }
 
 pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool) -> Subscription {
@@ -400,6 +420,11 @@ async fn subscription_store_on_dynamodb() {
 #[tokio::test]
 async fn subscription_store_embedded() {
     subscription_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+#[tokio::test]
+async fn subscription_store_in_memory() {
+    subscription_store_contract(&MemorySubscriptions::default()).await;
 }
 
 fn delivery_log(
@@ -661,6 +686,11 @@ async fn delivery_store_embedded() {
     delivery_store_contract(&stack.db, &stack.db).await;
 }
 
+#[tokio::test]
+async fn delivery_store_in_memory() {
+    delivery_store_contract(&MemoryDeliveries::default(), &MemoryLogs::default()).await;
+}
+
 async fn failure_counter_contract<S: FailureCounter>(store: &S) {
     let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
     for expected in 1..=3 {
@@ -686,4 +716,9 @@ async fn failure_counter_on_dynamodb() {
 #[tokio::test]
 async fn failure_counter_embedded() {
     failure_counter_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+}
+
+#[tokio::test]
+async fn failure_counter_in_memory() {
+    failure_counter_contract(&MemorySubscriptions::default()).await;
 }

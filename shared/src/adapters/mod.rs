@@ -3,6 +3,8 @@
 pub mod cached;
 pub mod dynamodb;
 pub mod embedded;
+#[cfg(feature = "test-support")]
+pub mod memory;
 pub mod sqs;
 
 use crate::error::StoreError;
