@@ -10,10 +10,10 @@ use hookline_shared::adapters::memory::{
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::{
-    ApiKey, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
+    ApiKey, Category, Claim, Created, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
     FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
     StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
-    WorkspaceId, WorkspaceStore,
+    WorkspaceId, WorkspaceStore, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -425,6 +425,76 @@ async fn subscription_store_embedded() {
 #[tokio::test]
 async fn subscription_store_in_memory() {
     subscription_store_contract(&MemorySubscriptions::default()).await;
+}
+
+/// The limit holds against concurrent creates: however they interleave, exactly the
+/// workspace's room is created and the rest are refused. `concurrent: false` sends them one
+/// after another.
+async fn subscription_limit_contract<S: SubscriptionStore>(store: &S, concurrent: bool) {
+    let ws = WorkspaceId::generate();
+    let attempts: Vec<_> = (0..MAX_SUBSCRIPTIONS_PER_WORKSPACE + 10)
+        .map(|_| subscription(&ws, &["emails.sent"], true))
+        .collect();
+    let outcomes = if concurrent {
+        futures_util::future::join_all(attempts.iter().map(|s| store.create_subscription(s))).await
+    } else {
+        let mut outcomes = Vec::new();
+        for s in &attempts {
+            outcomes.push(store.create_subscription(s).await);
+        }
+        outcomes
+    };
+    let count = |wanted: Created| {
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(c) if *c == wanted))
+            .count()
+    };
+    assert_eq!(count(Created::Created), MAX_SUBSCRIPTIONS_PER_WORKSPACE);
+    assert_eq!(count(Created::LimitReached), 10);
+    assert_eq!(
+        store.list_subscriptions(&ws).await.unwrap().len(),
+        MAX_SUBSCRIPTIONS_PER_WORKSPACE
+    );
+
+    // A delete makes room for exactly one more.
+    let gone = &attempts[0];
+    assert!(store.delete_subscription(gone).await.unwrap());
+    let again = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&again).await.unwrap(),
+        Created::Created
+    );
+    let over = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&over).await.unwrap(),
+        Created::LimitReached
+    );
+}
+
+#[tokio::test]
+async fn subscription_limit_on_dynamodb() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    subscription_limit_contract(&stack.subscriptions(), false).await;
+}
+
+/// DynamoDB serializes transactions on the count item; moto does not (it lets concurrent
+/// transactions read the same count), so this runs against DynamoDB itself or DynamoDB Local.
+#[tokio::test]
+#[ignore = "moto does not serialize concurrent transactions"]
+async fn concurrent_subscription_limit_on_dynamodb() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    subscription_limit_contract(&stack.subscriptions(), true).await;
+}
+
+#[tokio::test]
+async fn subscription_limit_embedded() {
+    subscription_limit_contract(&EmbeddedStack::create(MAX_RECEIVES).db, true).await;
+}
+
+#[tokio::test]
+async fn subscription_limit_in_memory() {
+    subscription_limit_contract(&MemorySubscriptions::default(), true).await;
 }
 
 fn delivery_log(
