@@ -227,14 +227,6 @@ impl EventStore for MemEvents {
         unreachable!("the delivery worker never calls this")
     }
 
-    async fn get_event(
-        &self,
-        _workspace: &WorkspaceId,
-        _event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
     async fn get_event_by_dedup(
         &self,
         workspace: &WorkspaceId,
@@ -400,14 +392,6 @@ impl DeliveryStore for MemDeliveries {
                 });
             Ok(row.delivery.clone())
         })
-    }
-
-    async fn get_delivery(
-        &self,
-        _workspace: &WorkspaceId,
-        _id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        unreachable!("the delivery worker never calls this")
     }
 
     async fn claim_attempt(

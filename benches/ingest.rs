@@ -173,16 +173,6 @@ impl EventStore for MemEvents {
         }
     }
 
-    /// Payloads are not kept (that would measure a clone the real stores do not make).
-    /// The handler never reads events back.
-    async fn get_event(
-        &self,
-        _workspace: &WorkspaceId,
-        _event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        Ok(None)
-    }
-
     async fn get_event_by_dedup(
         &self,
         _workspace: &WorkspaceId,

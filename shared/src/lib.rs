@@ -16,6 +16,8 @@ pub mod queue_message;
 pub mod raw_json;
 pub mod request;
 pub mod subscription;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;

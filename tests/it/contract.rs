@@ -9,11 +9,12 @@ use hookline_shared::adapters::memory::{
 };
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
+use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
-    ApiKey, Category, Claim, Created, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
-    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
-    WorkspaceId, WorkspaceStore, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    ApiKey, Category, Claim, Created, Event, EventId, ExistingEvent, FailureCounter, Inserted,
+    LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError, Subscription,
+    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -88,7 +89,7 @@ async fn workspace_store_contract<S: WorkspaceStore>(store: &S) {
     );
 }
 
-async fn event_store_contract<S: EventStore>(store: &S) {
+async fn event_store_contract<S: EventLookup>(store: &S) {
     let now = Utc::now().timestamp();
     let (ws_a, ws_b) = (WorkspaceId::generate(), WorkspaceId::generate());
     let original = event(&ws_a, "dedup-1");
@@ -530,7 +531,7 @@ fn delivery_log(
     }
 }
 
-async fn delivery_store_contract<D: DeliveryStore, L: LogStore>(store: &D, log_store: &L) {
+async fn delivery_store_contract<D: DeliveryLookup, L: LogStore>(store: &D, log_store: &L) {
     let ws = WorkspaceId::generate();
     let event = event(&ws, "dedup-d");
     let sub_a = subscription(&ws, &["crm.deal_won"], true);

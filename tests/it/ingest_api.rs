@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::adapters::{EmbeddedQueue, SqsQueue};
+use hookline_shared::test_support::{EventLookup as _, QueueDepth as _};
 use hookline_shared::{Category, EventStore, Queue, QueueMessage, WorkspaceStore};
 use ingest::{handle_ingest, Ingest};
 use lambda_http::http::StatusCode;

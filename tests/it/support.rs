@@ -7,9 +7,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use hookline_shared::adapters::dynamodb::{
-    EVENTS_BY_ID_INDEX, LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX,
-};
+use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{
     DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
@@ -65,7 +63,7 @@ impl MotoStack {
         let events_table = format!("{name}-events");
         let subscriptions_table = format!("{name}-subscriptions");
         create_table(&dynamodb, &workspaces_table, TableShape::Hash).await;
-        create_table(&dynamodb, &events_table, TableShape::Events).await;
+        create_table(&dynamodb, &events_table, TableShape::HashRange).await;
         create_table(&dynamodb, &subscriptions_table, TableShape::HashRange).await;
         let deliveries_table = format!("{name}-deliveries");
         let logs_table = format!("{name}-logs");
@@ -158,10 +156,8 @@ impl MotoStack {
 enum TableShape {
     /// `pk` only (workspaces).
     Hash,
-    /// `pk` + `sk` (subscriptions).
+    /// `pk` + `sk` (subscriptions, events).
     HashRange,
-    /// `pk` + `sk` and the `by_event_id` index (events).
-    Events,
     /// `pk` + `sk` and the `by_subscription` index (delivery logs).
     Logs,
     /// `pk` + `sk` and the `parked` index (deliveries).
@@ -234,11 +230,6 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: Tabl
                     .non_key_attributes("attempts")
                     .build(),
             ));
-    }
-    if shape == TableShape::Events {
-        request = request
-            .attribute_definitions(attr("event_id"))
-            .global_secondary_indexes(index(EVENTS_BY_ID_INDEX, "event_id", None));
     }
     request.send().await.unwrap();
 }

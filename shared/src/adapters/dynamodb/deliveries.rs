@@ -91,18 +91,6 @@ impl DeliveryStore for DynamoDeliveries {
         }
     }
 
-    async fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        get_item(&self.client, &self.table, Self::key(workspace, id))
-            .await?
-            .as_ref()
-            .map(delivery_from_item)
-            .transpose()
-    }
-
     async fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -246,5 +234,20 @@ impl DeliveryStore for DynamoDeliveries {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::DeliveryLookup for DynamoDeliveries {
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        get_item(&self.client, &self.table, Self::key(workspace, id))
+            .await?
+            .as_ref()
+            .map(delivery_from_item)
+            .transpose()
     }
 }

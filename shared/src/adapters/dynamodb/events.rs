@@ -12,10 +12,7 @@ use crate::ids::{EventId, WorkspaceId};
 use crate::ports::{EventStore, ExistingEvent, Inserted};
 use crate::{Category, Event};
 
-/// GSI of the events table keyed by `event_id`.
-pub const EVENTS_BY_ID_INDEX: &str = "by_event_id";
-
-/// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`, GSI [`EVENTS_BY_ID_INDEX`].
+/// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
 #[derive(Clone)]
 pub struct DynamoEvents {
     client: Client,
@@ -120,28 +117,6 @@ impl EventStore for DynamoEvents {
         Ok(())
     }
 
-    async fn get_event(
-        &self,
-        workspace: &WorkspaceId,
-        event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(EVENTS_BY_ID_INDEX)
-            .key_condition_expression("event_id = :id")
-            // `expiry::is_live`.
-            .filter_expression("pk = :ws AND expires_at >= :now")
-            .expression_attribute_values(":id", s(event_id.as_str()))
-            .expression_attribute_values(":ws", s(workspace.as_str()))
-            .expression_attribute_values(":now", n(now_epoch_seconds()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items().first().map(event_from_item).transpose()
-    }
-
     async fn get_event_by_dedup(
         &self,
         workspace: &WorkspaceId,
@@ -156,6 +131,42 @@ impl EventStore for DynamoEvents {
             return Ok(None);
         }
         event_from_item(&item).map(Some)
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::EventLookup for DynamoEvents {
+    /// Queries the workspace's partition and filters on the id: tests only, so no index.
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :ws")
+                // `expiry::is_live`.
+                .filter_expression("event_id = :id AND expires_at >= :now")
+                .expression_attribute_values(":id", s(event_id.as_str()))
+                .expression_attribute_values(":ws", s(workspace.as_str()))
+                .expression_attribute_values(":now", n(now_epoch_seconds()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(item) = out.items().first() {
+                return event_from_item(item).map(Some);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(None),
+            }
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
-pub use events::{DynamoEvents, EVENTS_BY_ID_INDEX};
+pub use events::DynamoEvents;
 pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};
 pub use subscriptions::DynamoSubscriptions;
 pub use workspaces::DynamoWorkspaces;

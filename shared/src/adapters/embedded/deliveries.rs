@@ -66,25 +66,6 @@ impl DeliveryStore for EmbeddedDb {
         existing.map_or_else(|| Ok(delivery.clone()), delivery_from_row)
     }
 
-    async fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        let (ws, id) = (workspace.clone(), id.clone());
-        let row: Option<DeliveryRow> = self
-            .call(move |c| {
-                c.query_row(
-                    DELIVERY_SELECT,
-                    params![ws.as_str(), id.as_str()],
-                    read_delivery_row,
-                )
-                .optional()
-            })
-            .await?;
-        row.map(delivery_from_row).transpose()
-    }
-
     async fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -204,5 +185,27 @@ impl DeliveryStore for EmbeddedDb {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::DeliveryLookup for EmbeddedDb {
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let row: Option<DeliveryRow> = self
+            .call(move |c| {
+                c.query_row(
+                    DELIVERY_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    read_delivery_row,
+                )
+                .optional()
+            })
+            .await?;
+        row.map(delivery_from_row).transpose()
     }
 }

@@ -73,21 +73,24 @@ impl EventStore for EmbeddedDb {
         .await
     }
 
-    async fn get_event(
-        &self,
-        workspace: &WorkspaceId,
-        event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        self.select_event(workspace, "event_id", event_id.to_string())
-            .await
-    }
-
     async fn get_event_by_dedup(
         &self,
         workspace: &WorkspaceId,
         dedup_id: &str,
     ) -> Result<Option<Event>, StoreError> {
         self.select_event(workspace, "dedup_id", dedup_id.to_owned())
+            .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::EventLookup for EmbeddedDb {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.select_event(workspace, "event_id", event_id.to_string())
             .await
     }
 }

@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS events (
     received_at TEXT NOT NULL, should_process INTEGER NOT NULL, payload TEXT NOT NULL,
     queued INTEGER NOT NULL, expires_at INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, dedup_id));
-CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL,
@@ -63,8 +62,9 @@ CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
 /// open, so a local data directory survives an upgrade.
 const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("deliveries", "parked_subscription", "TEXT")];
 
-/// Indexes over added columns, made once those exist.
+/// Indexes over added columns, made once those exist; and indexes nothing reads any more.
 const LATER_INDEXES: &str = "
+DROP INDEX IF EXISTS events_by_event_id;
 CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (workspace_id, parked_subscription, id);
 ";
 

@@ -36,20 +36,6 @@ impl EmbeddedQueue {
         }
     }
 
-    /// Messages currently in the queue, visible or not.
-    pub async fn depth(&self) -> Result<u64, QueueError> {
-        let name = self.name.clone();
-        self.db
-            .call(move |c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
-                    [name],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
-    }
-
     async fn receive_now(
         &self,
         max: u32,
@@ -159,6 +145,22 @@ impl Queue for EmbeddedQueue {
                     return Err(QueueError::InvalidReceipt);
                 }
                 Ok(())
+            })
+            .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::QueueDepth for EmbeddedQueue {
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let name = self.name.clone();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                    [name],
+                    |r| r.get(0),
+                )?)
             })
             .await
     }

@@ -63,17 +63,6 @@ impl DeliveryStore for MemoryDeliveries {
         })
     }
 
-    async fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        self.0.call(|rows| {
-            let row = rows.get(&(workspace.clone(), id.clone()));
-            Ok(row.map(|r| r.delivery.clone()))
-        })
-    }
-
     async fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -145,6 +134,19 @@ impl DeliveryStore for MemoryDeliveries {
             row.delivery.state = state;
             row.delivery.completed = attempt;
             Ok(())
+        })
+    }
+}
+
+impl crate::test_support::DeliveryLookup for MemoryDeliveries {
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.0.call(|rows| {
+            let row = rows.get(&(workspace.clone(), id.clone()));
+            Ok(row.map(|r| r.delivery.clone()))
         })
     }
 }

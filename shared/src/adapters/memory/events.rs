@@ -84,14 +84,6 @@ impl EventStore for MemoryEvents {
         })
     }
 
-    async fn get_event(
-        &self,
-        workspace: &WorkspaceId,
-        event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        Ok(self.live(workspace, |e| &e.id == event_id))
-    }
-
     async fn get_event_by_dedup(
         &self,
         workspace: &WorkspaceId,
@@ -104,5 +96,15 @@ impl EventStore for MemoryEvents {
                 .filter(|row| is_live(row.expires_at, now))
                 .map(|row| row.event.clone()))
         })
+    }
+}
+
+impl crate::test_support::EventLookup for MemoryEvents {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        Ok(self.live(workspace, |e| &e.id == event_id))
     }
 }
