@@ -4,9 +4,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_shared::adapters::memory::{
-    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
-};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
@@ -18,9 +15,50 @@ use hookline_shared::{
 };
 use serde_json::json;
 
-use crate::support::{EmbeddedStack, MotoStack};
+use crate::support::{EmbeddedStack, MemoryStack, MotoStack};
 
 const MAX_RECEIVES: u32 = 2;
+
+/// One `#[tokio::test]` per backend (DynamoDB/SQS on moto, embedded, memory), each running
+/// `$contract` on the ports its stack builds under the names given; an attribute after
+/// `dynamodb:` applies to the moto run alone.
+macro_rules! every_backend {
+    ($test:ident => $contract:ident($($port:ident),+) $(, dynamodb: #[$dynamodb:meta])?) => {
+        mod $test {
+            use super::*;
+
+            #[tokio::test]
+            $(#[$dynamodb])?
+            async fn dynamodb() {
+                let stack = MotoStack::create(MAX_RECEIVES).await;
+                $contract($(&stack.$port()),+).await;
+            }
+
+            #[tokio::test]
+            async fn embedded() {
+                let stack = EmbeddedStack::create(MAX_RECEIVES);
+                $contract($(&stack.$port()),+).await;
+            }
+
+            #[tokio::test]
+            async fn memory() {
+                let stack = MemoryStack::create(MAX_RECEIVES);
+                $contract($(&stack.$port()),+).await;
+            }
+        }
+    };
+}
+
+every_backend!(workspace_store => workspace_store_contract(workspaces));
+every_backend!(event_store => event_store_contract(events));
+every_backend!(queue => queue_contract(queue, dead_letters));
+every_backend!(subscription_store => subscription_store_contract(subscriptions));
+every_backend!(
+    subscription_limit => subscription_limit_contract(subscriptions),
+    dynamodb: #[ignore = "moto does not serialize concurrent transactions"]
+);
+every_backend!(delivery_store => delivery_store_contract(deliveries, logs));
+every_backend!(failure_counter => failure_counter_contract(subscriptions));
 const HOUR: i64 = 3600;
 
 fn workspace(name: &str) -> Workspace {
@@ -244,55 +282,6 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
     assert_eq!(again[0].receive_count, 2);
 }
 
-#[tokio::test]
-async fn workspace_store_on_dynamodb() {
-    workspace_store_contract(&MotoStack::create(MAX_RECEIVES).await.workspaces()).await;
-}
-
-#[tokio::test]
-async fn workspace_store_embedded() {
-    workspace_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn workspace_store_in_memory() {
-    workspace_store_contract(&MemoryWorkspaces::default()).await;
-}
-
-#[tokio::test]
-async fn event_store_on_dynamodb() {
-    event_store_contract(&MotoStack::create(MAX_RECEIVES).await.events()).await;
-}
-
-#[tokio::test]
-async fn event_store_embedded() {
-    event_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn event_store_in_memory() {
-    event_store_contract(&MemoryEvents::default()).await;
-}
-
-#[tokio::test]
-async fn queue_on_sqs() {
-    let stack = MotoStack::create(MAX_RECEIVES).await;
-    queue_contract(&stack.queue(), &stack.dead_letters()).await;
-}
-
-#[tokio::test]
-async fn queue_embedded() {
-    let stack = EmbeddedStack::create(MAX_RECEIVES);
-    queue_contract(&stack.queue, &stack.dead_letters).await;
-}
-
-#[tokio::test]
-async fn queue_in_memory() {
-    let dead_letters = MemoryQueue::default();
-    let queue = MemoryQueue::default().with_redrive(dead_letters.clone(), MAX_RECEIVES);
-    queue_contract(&queue, &dead_letters).await;
-}
-
 pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool) -> Subscription {
     let new = NewSubscription {
         webhook_url: "https://hooks.example.com/ü?x=1".into(),
@@ -413,25 +402,18 @@ async fn subscription_store_contract<S: SubscriptionStore>(store: &S) {
     );
 }
 
-#[tokio::test]
-async fn subscription_store_on_dynamodb() {
-    subscription_store_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
+async fn subscription_limit_contract<S: SubscriptionStore>(store: &S) {
+    limit_holds(store, true).await;
 }
 
-#[tokio::test]
-async fn subscription_store_embedded() {
-    subscription_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn subscription_store_in_memory() {
-    subscription_store_contract(&MemorySubscriptions::default()).await;
+async fn sequential_subscription_limit<S: SubscriptionStore>(store: &S) {
+    limit_holds(store, false).await;
 }
 
 /// The limit holds against concurrent creates: however they interleave, exactly the
 /// workspace's room is created and the rest are refused. `concurrent: false` sends them one
 /// after another.
-async fn subscription_limit_contract<S: SubscriptionStore>(store: &S, concurrent: bool) {
+async fn limit_holds<S: SubscriptionStore>(store: &S, concurrent: bool) {
     let ws = WorkspaceId::generate();
     let attempts: Vec<_> = (0..MAX_SUBSCRIPTIONS_PER_WORKSPACE + 10)
         .map(|_| subscription(&ws, &["emails.sent"], true))
@@ -473,29 +455,13 @@ async fn subscription_limit_contract<S: SubscriptionStore>(store: &S, concurrent
     );
 }
 
-#[tokio::test]
-async fn subscription_limit_on_dynamodb() {
-    let stack = MotoStack::create(MAX_RECEIVES).await;
-    subscription_limit_contract(&stack.subscriptions(), false).await;
-}
-
 /// DynamoDB serializes transactions on the count item; moto does not (it lets concurrent
-/// transactions read the same count), so this runs against DynamoDB itself or DynamoDB Local.
+/// transactions read the same count), so on moto the limit is also checked one create at a
+/// time, and `subscription_limit::dynamodb` needs DynamoDB itself or DynamoDB Local.
 #[tokio::test]
-#[ignore = "moto does not serialize concurrent transactions"]
-async fn concurrent_subscription_limit_on_dynamodb() {
+async fn sequential_subscription_limit_on_dynamodb() {
     let stack = MotoStack::create(MAX_RECEIVES).await;
-    subscription_limit_contract(&stack.subscriptions(), true).await;
-}
-
-#[tokio::test]
-async fn subscription_limit_embedded() {
-    subscription_limit_contract(&EmbeddedStack::create(MAX_RECEIVES).db, true).await;
-}
-
-#[tokio::test]
-async fn subscription_limit_in_memory() {
-    subscription_limit_contract(&MemorySubscriptions::default(), true).await;
+    sequential_subscription_limit(&stack.subscriptions()).await;
 }
 
 fn delivery_log(
@@ -745,23 +711,6 @@ async fn delivery_store_contract<D: DeliveryLookup, L: LogStore>(store: &D, log_
         .is_empty());
 }
 
-#[tokio::test]
-async fn delivery_store_on_dynamodb() {
-    let stack = MotoStack::create(MAX_RECEIVES).await;
-    delivery_store_contract(&stack.deliveries(), &stack.logs()).await;
-}
-
-#[tokio::test]
-async fn delivery_store_embedded() {
-    let stack = EmbeddedStack::create(MAX_RECEIVES);
-    delivery_store_contract(&stack.db, &stack.db).await;
-}
-
-#[tokio::test]
-async fn delivery_store_in_memory() {
-    delivery_store_contract(&MemoryDeliveries::default(), &MemoryLogs::default()).await;
-}
-
 async fn failure_counter_contract<S: FailureCounter>(store: &S) {
     let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
     for expected in 1..=3 {
@@ -777,19 +726,4 @@ async fn failure_counter_contract<S: FailureCounter>(store: &S) {
         1,
         "counted per workspace"
     );
-}
-
-#[tokio::test]
-async fn failure_counter_on_dynamodb() {
-    failure_counter_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
-}
-
-#[tokio::test]
-async fn failure_counter_embedded() {
-    failure_counter_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn failure_counter_in_memory() {
-    failure_counter_contract(&MemorySubscriptions::default()).await;
 }

@@ -9,6 +9,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
+use hookline_shared::adapters::memory::{
+    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+};
 use hookline_shared::adapters::{
     DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
     EmbeddedQueue, SqsQueue,
@@ -256,6 +259,86 @@ impl EmbeddedStack {
             db,
             _dir: dir,
         }
+    }
+
+    // The ports by name, as the other stacks have them; one database holds them all.
+    pub fn workspaces(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn events(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn subscriptions(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn deliveries(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn logs(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn queue(&self) -> EmbeddedQueue {
+        self.queue.clone()
+    }
+
+    pub fn dead_letters(&self) -> EmbeddedQueue {
+        self.dead_letters.clone()
+    }
+}
+
+/// The in-memory adapters, with an events queue that dead-letters after `max_receives`.
+#[derive(Default)]
+pub struct MemoryStack {
+    workspaces: MemoryWorkspaces,
+    events: MemoryEvents,
+    subscriptions: MemorySubscriptions,
+    deliveries: MemoryDeliveries,
+    logs: MemoryLogs,
+    queue: MemoryQueue,
+    dead_letters: MemoryQueue,
+}
+
+impl MemoryStack {
+    pub fn create(max_receives: u32) -> Self {
+        let dead_letters = MemoryQueue::default();
+        Self {
+            queue: MemoryQueue::default().with_redrive(dead_letters.clone(), max_receives),
+            dead_letters,
+            ..Self::default()
+        }
+    }
+
+    pub fn workspaces(&self) -> MemoryWorkspaces {
+        self.workspaces.clone()
+    }
+
+    pub fn events(&self) -> MemoryEvents {
+        self.events.clone()
+    }
+
+    pub fn subscriptions(&self) -> MemorySubscriptions {
+        self.subscriptions.clone()
+    }
+
+    pub fn deliveries(&self) -> MemoryDeliveries {
+        self.deliveries.clone()
+    }
+
+    pub fn logs(&self) -> MemoryLogs {
+        self.logs.clone()
+    }
+
+    pub fn queue(&self) -> MemoryQueue {
+        self.queue.clone()
+    }
+
+    pub fn dead_letters(&self) -> MemoryQueue {
+        self.dead_letters.clone()
     }
 }
 

@@ -21,8 +21,9 @@ struct Row {
 }
 
 /// Deliveries by (workspace, id), in id order like the parked index.
-#[derive(Debug)]
-pub struct MemoryDeliveries(Metered<BTreeMap<(WorkspaceId, DeliveryId), Row>>);
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemoryDeliveries(Arc<Metered<BTreeMap<(WorkspaceId, DeliveryId), Row>>>);
 
 impl Default for MemoryDeliveries {
     fn default() -> Self {
@@ -32,7 +33,7 @@ impl Default for MemoryDeliveries {
 
 impl MemoryDeliveries {
     pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Metered::new(meter))
+        Self(Arc::new(Metered::new(meter)))
     }
 
     /// How many deliveries are in each state: (pending, succeeded, gave up).

@@ -19,8 +19,9 @@ struct Stored {
 }
 
 /// Events by (workspace, dedup id).
-#[derive(Debug)]
-pub struct MemoryEvents(Metered<HashMap<(WorkspaceId, String), Stored>>);
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemoryEvents(Arc<Metered<HashMap<(WorkspaceId, String), Stored>>>);
 
 impl Default for MemoryEvents {
     fn default() -> Self {
@@ -30,7 +31,7 @@ impl Default for MemoryEvents {
 
 impl MemoryEvents {
     pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Metered::new(meter))
+        Self(Arc::new(Metered::new(meter)))
     }
 
     /// A scan: only tests read events by id.

@@ -12,8 +12,9 @@ use crate::ids::WorkspaceId;
 use crate::ports::{LogQuery, LogStore};
 
 /// Logs by (workspace, sort key), as the logs table keys them.
-#[derive(Debug)]
-pub struct MemoryLogs(Metered<BTreeMap<(WorkspaceId, String), DeliveryLog>>);
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemoryLogs(Arc<Metered<BTreeMap<(WorkspaceId, String), DeliveryLog>>>);
 
 impl Default for MemoryLogs {
     fn default() -> Self {
@@ -23,7 +24,7 @@ impl Default for MemoryLogs {
 
 impl MemoryLogs {
     pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Metered::new(meter))
+        Self(Arc::new(Metered::new(meter)))
     }
 }
 

@@ -17,8 +17,9 @@ struct State {
 
 /// Routing reads filter the workspace's subscriptions: the routes DynamoDB and SQLite keep
 /// are copies of exactly these.
-#[derive(Debug)]
-pub struct MemorySubscriptions(Metered<State>);
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemorySubscriptions(Arc<Metered<State>>);
 
 impl Default for MemorySubscriptions {
     fn default() -> Self {
@@ -28,7 +29,7 @@ impl Default for MemorySubscriptions {
 
 impl MemorySubscriptions {
     pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Metered::new(meter))
+        Self(Arc::new(Metered::new(meter)))
     }
 
     /// Subscriptions stored disabled (paused or switched off), over every workspace.

@@ -15,8 +15,9 @@ struct State {
     keys: HashMap<ApiKeyHash, WorkspaceId>,
 }
 
-#[derive(Debug)]
-pub struct MemoryWorkspaces(Metered<State>);
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemoryWorkspaces(Arc<Metered<State>>);
 
 impl Default for MemoryWorkspaces {
     fn default() -> Self {
@@ -26,7 +27,7 @@ impl Default for MemoryWorkspaces {
 
 impl MemoryWorkspaces {
     pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Metered::new(meter))
+        Self(Arc::new(Metered::new(meter)))
     }
 }
 
