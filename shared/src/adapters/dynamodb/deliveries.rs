@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
-use super::{get_item, get_n, get_s, n, pk_sk, s, subscription_key, unavailable, Item};
+use super::{get_n, get_s, n, pk_sk, s, subscription_key, unavailable, Item};
 use crate::delivery::{Delivery, DeliveryId, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -244,7 +244,7 @@ impl crate::test_support::DeliveryLookup for DynamoDeliveries {
         workspace: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<Option<Delivery>, StoreError> {
-        get_item(&self.client, &self.table, Self::key(workspace, id))
+        super::get_item(&self.client, &self.table, Self::key(workspace, id))
             .await?
             .as_ref()
             .map(delivery_from_item)

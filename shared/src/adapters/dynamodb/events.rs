@@ -8,7 +8,7 @@ use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, u
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
-use crate::ids::{EventId, WorkspaceId};
+use crate::ids::WorkspaceId;
 use crate::ports::{EventStore, ExistingEvent, Inserted};
 use crate::{Category, Event};
 
@@ -140,7 +140,7 @@ impl crate::test_support::EventLookup for DynamoEvents {
     async fn get_event(
         &self,
         workspace: &WorkspaceId,
-        event_id: &EventId,
+        event_id: &crate::ids::EventId,
     ) -> Result<Option<Event>, StoreError> {
         let mut start: Option<Item> = None;
         loop {
