@@ -33,7 +33,8 @@ impl CallMeter {
         Arc::new(Self::default())
     }
 
-    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+    /// Runs `f` as one counted, timed call.
+    pub fn time<T>(&self, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
         self.nanos
