@@ -34,9 +34,11 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use cpu_time::ThreadTime;
 use delivery::{Handled, Worker};
+use hookline_shared::adapters::memory::CallMeter;
 use hookline_shared::delivery::{
     envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, RetrySchedule,
 };
+use hookline_shared::expiry::is_live;
 use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::{
     ApiKeyHash, Category, Claim, Created, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
@@ -75,36 +77,11 @@ const MICRO_ITERS: u32 = 2000;
 // ---------------------------------------------------------------------------------------------
 // In-memory ports
 
-/// Wall time spent inside a group of port calls, and how many calls.
-#[derive(Default)]
-struct Meter {
-    nanos: AtomicU64,
-    calls: AtomicU64,
-}
-
-impl Meter {
-    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = f();
-        self.nanos
-            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        out
-    }
-
-    fn take(&self) -> (Duration, u64) {
-        (
-            Duration::from_nanos(self.nanos.swap(0, Ordering::Relaxed)),
-            self.calls.swap(0, Ordering::Relaxed),
-        )
-    }
-}
-
 /// One per fixture; the stores count into `stores`, the queue into `queue`.
 #[derive(Default)]
 struct Meters {
-    stores: Meter,
-    queue: Meter,
+    stores: CallMeter,
+    queue: CallMeter,
 }
 
 /// Rows kept per workspace, so lookups borrow their keys instead of cloning them.
@@ -201,7 +178,10 @@ impl EventStore for MemEvents {
             let now = Utc::now().timestamp();
             let mut rows = self.rows.lock().unwrap();
             let rows = rows.of(&event.workspace_id);
-            if let Some(row) = rows.get(&event.dedup_id).filter(|row| row.expires_at > now) {
+            if let Some(row) = rows
+                .get(&event.dedup_id)
+                .filter(|row| is_live(row.expires_at, now))
+            {
                 return Ok(Inserted::Existing(ExistingEvent {
                     event_id: row.event.id.clone(),
                     queued: row.queued,
@@ -224,14 +204,6 @@ impl EventStore for MemEvents {
         _workspace: &WorkspaceId,
         _dedup_id: &str,
     ) -> Result<(), StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
-    async fn get_event(
-        &self,
-        _workspace: &WorkspaceId,
-        _event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
         unreachable!("the delivery worker never calls this")
     }
 
@@ -402,14 +374,6 @@ impl DeliveryStore for MemDeliveries {
         })
     }
 
-    async fn get_delivery(
-        &self,
-        _workspace: &WorkspaceId,
-        _id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
     async fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -423,11 +387,7 @@ impl DeliveryStore for MemDeliveries {
             let Some(row) = rows.get_mut(workspace, id) else {
                 return Ok(Claim::Missing);
             };
-            let d = &row.delivery;
-            let claimable = d.state == DeliveryState::Pending
-                && d.completed < attempt
-                && (d.attempts < attempt || row.claimed_until < now);
-            if !claimable {
+            if !row.delivery.can_claim(attempt, row.claimed_until, now) {
                 return Ok(Claim::Unavailable);
             }
             row.delivery.attempts = attempt;
@@ -442,8 +402,7 @@ impl DeliveryStore for MemDeliveries {
         self.meters.stores.time(|| {
             let mut rows = self.rows.lock().unwrap();
             if let Some(row) = rows.get_mut(&delivery.workspace_id, &delivery.id) {
-                let d = &row.delivery;
-                if d.attempts == attempt && d.completed < attempt {
+                if row.delivery.can_park(attempt) {
                     row.claimed_until = 0;
                 }
             }
@@ -579,7 +538,8 @@ impl Queue for MemQueue {
     }
 }
 
-type BenchWorker = Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemQueue>;
+type BenchWorker =
+    Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemDeliveries, MemQueue>;
 
 // ---------------------------------------------------------------------------------------------
 // Receiver
@@ -758,6 +718,11 @@ impl Fixture {
                 failures: Mutex::default(),
             },
             deliveries: MemDeliveries {
+                meters: Arc::clone(&meters),
+                rows: Mutex::default(),
+                logs: Mutex::default(),
+            },
+            logs: MemDeliveries {
                 meters: Arc::clone(&meters),
                 rows: Mutex::default(),
                 logs: Mutex::default(),

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cpu_time::ThreadTime;
+use hookline_shared::expiry::is_live;
 use hookline_shared::validation::validate_body;
 use hookline_shared::{
     ApiKey, ApiKeyHash, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue,
@@ -143,7 +144,7 @@ impl EventStore for MemEvents {
         }
         let workspace = rows.get_mut(&event.workspace_id).expect("just ensured");
         match workspace.entry(event.dedup_id.clone()) {
-            Entry::Occupied(row) if row.get().expires_at > now => {
+            Entry::Occupied(row) if is_live(row.get().expires_at, now) => {
                 Ok(Inserted::Existing(ExistingEvent {
                     event_id: row.get().event_id.clone(),
                     queued: row.get().queued,
@@ -171,16 +172,6 @@ impl EventStore for MemEvents {
                 "no event {dedup_id} to mark queued"
             ))),
         }
-    }
-
-    /// Payloads are not kept (that would measure a clone the real stores do not make).
-    /// The handler never reads events back.
-    async fn get_event(
-        &self,
-        _workspace: &WorkspaceId,
-        _event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        Ok(None)
     }
 
     async fn get_event_by_dedup(

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hookline::admin::{create_key, create_workspace};
 use hookline::local::{ensure_dev_workspace, LocalOptions, LocalStack};
-use hookline_shared::adapters::{DynamoStore, EmbeddedDb};
-use hookline_shared::config::{EVENTS_TABLE, WORKSPACES_TABLE};
+use hookline_shared::adapters::{DynamoWorkspaces, EmbeddedDb};
+use hookline_shared::config::WORKSPACES_TABLE;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -120,17 +120,15 @@ async fn run(command: Command) -> Result<(), AnyError> {
 
 /// Admin commands talk to DynamoDB when the stack's table names are in the environment
 /// (endpoint from `AWS_ENDPOINT_URL` if set), else to the local data dir.
-async fn dynamo_store() -> Result<Option<DynamoStore>, AnyError> {
+async fn dynamo_store() -> Result<Option<DynamoWorkspaces>, AnyError> {
     if std::env::var_os(WORKSPACES_TABLE).is_none() {
         return Ok(None);
     }
     let workspaces = std::env::var(WORKSPACES_TABLE)?;
-    let events = std::env::var(EVENTS_TABLE).unwrap_or_default();
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(Some(DynamoStore::new(
+    Ok(Some(DynamoWorkspaces::new(
         aws_sdk_dynamodb::Client::new(&aws),
         workspaces,
-        events,
     )))
 }
 

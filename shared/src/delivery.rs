@@ -97,6 +97,22 @@ impl Delivery {
             updated_at: now,
         }
     }
+
+    /// The claim rule every store applies (DynamoDB as the mirroring condition expression):
+    /// attempt `attempt` may be claimed while the delivery is pending and that attempt is not
+    /// finished, if it was not claimed yet or its claim's lease (`claimed_until`, epoch
+    /// seconds) lapsed before `now` because its worker died.
+    pub fn can_claim(&self, attempt: u32, claimed_until: i64, now: i64) -> bool {
+        self.state == DeliveryState::Pending
+            && self.completed < attempt
+            && (self.attempts < attempt || claimed_until < now)
+    }
+
+    /// A claimed attempt may be given back (parked) while it is still the last one claimed
+    /// and it did not finish; otherwise a later claim holds the delivery and nothing parks.
+    pub fn can_park(&self, attempt: u32) -> bool {
+        self.attempts == attempt && self.completed < attempt
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -22,12 +22,14 @@ pub enum QueueError {
     InvalidReceipt,
 }
 
+#[cfg(feature = "embedded")]
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         StoreError::Unavailable(err.to_string())
     }
 }
 
+#[cfg(feature = "embedded")]
 impl From<rusqlite::Error> for QueueError {
     fn from(err: rusqlite::Error) -> Self {
         QueueError::Unavailable(err.to_string())

@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod error;
 pub mod event;
+pub mod expiry;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ids;
@@ -16,6 +17,8 @@ pub mod ports;
 pub mod queue_message;
 pub mod raw_json;
 pub mod subscription;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod timestamp;
 pub mod transcript;
 pub mod validation;

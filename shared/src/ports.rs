@@ -62,11 +62,6 @@ pub trait EventStore: Send + Sync {
         workspace: &WorkspaceId,
         dedup_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn get_event(
-        &self,
-        workspace: &WorkspaceId,
-        event_id: &EventId,
-    ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
     /// The event stored under a dedup id, read strongly consistent (no index lag): what the
     /// queue message of an accepted event points at.
     fn get_event_by_dedup(
@@ -180,11 +175,6 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
-    fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
     /// Claims attempt number `attempt` of a pending delivery for `lease`: succeeds when that
     /// attempt is not finished and either was not claimed yet or its claim lapsed (its worker
     /// died). One conditional write that also reads the delivery, so an attempt costs no

@@ -10,6 +10,12 @@ use crate::ids::{SubscriptionId, WorkspaceId};
 /// Subscriptions one workspace may hold; every store enforces it atomically on create.
 pub const MAX_SUBSCRIPTIONS_PER_WORKSPACE: usize = 50;
 
+/// The limit rule every store applies when it counts, inside the write that creates: one more
+/// subscription fits beside the `held` ones.
+pub fn room_for_another(held: usize) -> bool {
+    held < MAX_SUBSCRIPTIONS_PER_WORKSPACE
+}
+
 /// How long a rotated-out secret keeps signing deliveries, so receivers can switch over.
 pub const SECRET_ROTATION_GRACE: Duration = Duration::hours(24);
 /// Random bytes behind a signing secret.

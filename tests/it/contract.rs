@@ -1,22 +1,64 @@
-//! One contract suite for the ports, run against the DynamoDB/SQS adapters (on moto) and the
-//! embedded adapters: if the two can disagree, these tests say where.
+//! One contract suite for the ports, run against the DynamoDB/SQS adapters (on moto), the
+//! embedded adapters and the in-memory ones: if they can disagree, these tests say where.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
+use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
-    ApiKey, Category, Claim, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
-    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
-    WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Claim, Created, Event, EventId, ExistingEvent, FailureCounter, Inserted,
+    LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError, Subscription,
+    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
-use crate::support::{EmbeddedStack, MotoStack};
+use crate::support::{EmbeddedStack, MemoryStack, MotoStack};
 
 const MAX_RECEIVES: u32 = 2;
+
+/// One `#[tokio::test]` per backend (DynamoDB/SQS on moto, embedded, memory), each running
+/// `$contract` on the ports its stack builds under the names given; an attribute after
+/// `dynamodb:` applies to the moto run alone.
+macro_rules! every_backend {
+    ($test:ident => $contract:ident($($port:ident),+) $(, dynamodb: #[$dynamodb:meta])?) => {
+        mod $test {
+            use super::*;
+
+            #[tokio::test]
+            $(#[$dynamodb])?
+            async fn dynamodb() {
+                let stack = MotoStack::create(MAX_RECEIVES).await;
+                $contract($(&stack.$port()),+).await;
+            }
+
+            #[tokio::test]
+            async fn embedded() {
+                let stack = EmbeddedStack::create(MAX_RECEIVES);
+                $contract($(&stack.$port()),+).await;
+            }
+
+            #[tokio::test]
+            async fn memory() {
+                let stack = MemoryStack::create(MAX_RECEIVES);
+                $contract($(&stack.$port()),+).await;
+            }
+        }
+    };
+}
+
+every_backend!(workspace_store => workspace_store_contract(workspaces));
+every_backend!(event_store => event_store_contract(events));
+every_backend!(queue => queue_contract(queue, dead_letters));
+every_backend!(subscription_store => subscription_store_contract(subscriptions));
+every_backend!(
+    subscription_limit => subscription_limit_contract(subscriptions),
+    dynamodb: #[ignore = "moto does not serialize concurrent transactions"]
+);
+every_backend!(delivery_store => delivery_store_contract(deliveries, logs));
+every_backend!(failure_counter => failure_counter_contract(subscriptions));
 const HOUR: i64 = 3600;
 
 fn workspace(name: &str) -> Workspace {
@@ -85,7 +127,7 @@ async fn workspace_store_contract<S: WorkspaceStore>(store: &S) {
     );
 }
 
-async fn event_store_contract<S: EventStore>(store: &S) {
+async fn event_store_contract<S: EventLookup>(store: &S) {
     let now = Utc::now().timestamp();
     let (ws_a, ws_b) = (WorkspaceId::generate(), WorkspaceId::generate());
     let original = event(&ws_a, "dedup-1");
@@ -240,38 +282,6 @@ async fn queue_contract<Q: Queue>(queue: &Q, dead_letters: &Q) {
     assert_eq!(again[0].receive_count, 2);
 }
 
-#[tokio::test]
-async fn workspace_store_on_dynamodb() {
-    workspace_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
-}
-
-#[tokio::test]
-async fn workspace_store_embedded() {
-    workspace_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn event_store_on_dynamodb() {
-    event_store_contract(&MotoStack::create(MAX_RECEIVES).await.store()).await;
-}
-
-#[tokio::test]
-async fn event_store_embedded() {
-    event_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
-}
-
-#[tokio::test]
-async fn queue_on_sqs() {
-    let stack = MotoStack::create(MAX_RECEIVES).await;
-    queue_contract(&stack.queue(), &stack.dead_letters()).await;
-}
-
-#[tokio::test]
-async fn queue_embedded() {
-    let stack = EmbeddedStack::create(MAX_RECEIVES);
-    queue_contract(&stack.queue, &stack.dead_letters).await;
-}
-
 pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool) -> Subscription {
     let new = NewSubscription {
         webhook_url: "https://hooks.example.com/ü?x=1".into(),
@@ -392,14 +402,66 @@ async fn subscription_store_contract<S: SubscriptionStore>(store: &S) {
     );
 }
 
-#[tokio::test]
-async fn subscription_store_on_dynamodb() {
-    subscription_store_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
+async fn subscription_limit_contract<S: SubscriptionStore>(store: &S) {
+    limit_holds(store, true).await;
 }
 
+async fn sequential_subscription_limit<S: SubscriptionStore>(store: &S) {
+    limit_holds(store, false).await;
+}
+
+/// The limit holds against concurrent creates: however they interleave, exactly the
+/// workspace's room is created and the rest are refused. `concurrent: false` sends them one
+/// after another.
+async fn limit_holds<S: SubscriptionStore>(store: &S, concurrent: bool) {
+    let ws = WorkspaceId::generate();
+    let attempts: Vec<_> = (0..MAX_SUBSCRIPTIONS_PER_WORKSPACE + 10)
+        .map(|_| subscription(&ws, &["emails.sent"], true))
+        .collect();
+    let outcomes = if concurrent {
+        futures_util::future::join_all(attempts.iter().map(|s| store.create_subscription(s))).await
+    } else {
+        let mut outcomes = Vec::new();
+        for s in &attempts {
+            outcomes.push(store.create_subscription(s).await);
+        }
+        outcomes
+    };
+    let count = |wanted: Created| {
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(c) if *c == wanted))
+            .count()
+    };
+    assert_eq!(count(Created::Created), MAX_SUBSCRIPTIONS_PER_WORKSPACE);
+    assert_eq!(count(Created::LimitReached), 10);
+    assert_eq!(
+        store.list_subscriptions(&ws).await.unwrap().len(),
+        MAX_SUBSCRIPTIONS_PER_WORKSPACE
+    );
+
+    // A delete makes room for exactly one more.
+    let gone = &attempts[0];
+    assert!(store.delete_subscription(gone).await.unwrap());
+    let again = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&again).await.unwrap(),
+        Created::Created
+    );
+    let over = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&over).await.unwrap(),
+        Created::LimitReached
+    );
+}
+
+/// DynamoDB serializes transactions on the count item; moto does not (it lets concurrent
+/// transactions read the same count), so on moto the limit is also checked one create at a
+/// time, and `subscription_limit::dynamodb` needs DynamoDB itself or DynamoDB Local.
 #[tokio::test]
-async fn subscription_store_embedded() {
-    subscription_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
+async fn sequential_subscription_limit_on_dynamodb() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    sequential_subscription_limit(&stack.subscriptions()).await;
 }
 
 fn delivery_log(
@@ -435,7 +497,7 @@ fn delivery_log(
     }
 }
 
-async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
+async fn delivery_store_contract<D: DeliveryLookup, L: LogStore>(store: &D, log_store: &L) {
     let ws = WorkspaceId::generate();
     let event = event(&ws, "dedup-d");
     let sub_a = subscription(&ws, &["crm.deal_won"], true);
@@ -589,12 +651,12 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         (2, &other, DeliveryStatus::Success),
         (3, &delivery, DeliveryStatus::Success),
     ] {
-        store
+        log_store
             .append_log(&delivery_log(d, minute, status, live))
             .await
             .unwrap();
     }
-    store
+    log_store
         .append_log(&delivery_log(
             &delivery,
             4,
@@ -606,10 +668,10 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
     let ids = |logs: Vec<DeliveryLog>| logs.into_iter().map(|l| l.id).collect::<Vec<_>>();
     let everything = LogQuery::default();
     assert_eq!(
-        ids(store.query_logs(&ws, &everything, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &everything, 100).await.unwrap()),
         ["log-3", "log-2", "log-1"]
     );
-    let first = store
+    let first = log_store
         .query_logs(&ws, &everything, 100)
         .await
         .unwrap()
@@ -624,7 +686,7 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         ..LogQuery::default()
     };
     assert_eq!(
-        ids(store.query_logs(&ws, &only_a, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &only_a, 100).await.unwrap()),
         ["log-3", "log-1"]
     );
     let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
@@ -634,29 +696,19 @@ async fn delivery_store_contract<D: DeliveryStore + LogStore>(store: &D) {
         ..LogQuery::default()
     };
     assert_eq!(
-        ids(store.query_logs(&ws, &window, 100).await.unwrap()),
+        ids(log_store.query_logs(&ws, &window, 100).await.unwrap()),
         ["log-3", "log-2"],
         "bounds are inclusive, any offset"
     );
     assert_eq!(
-        ids(store.query_logs(&ws, &everything, 2).await.unwrap()),
+        ids(log_store.query_logs(&ws, &everything, 2).await.unwrap()),
         ["log-3", "log-2"]
     );
-    assert!(store
+    assert!(log_store
         .query_logs(&WorkspaceId::generate(), &everything, 100)
         .await
         .unwrap()
         .is_empty());
-}
-
-#[tokio::test]
-async fn delivery_store_on_dynamodb() {
-    delivery_store_contract(&MotoStack::create(MAX_RECEIVES).await.deliveries()).await;
-}
-
-#[tokio::test]
-async fn delivery_store_embedded() {
-    delivery_store_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
 }
 
 async fn failure_counter_contract<S: FailureCounter>(store: &S) {
@@ -674,14 +726,4 @@ async fn failure_counter_contract<S: FailureCounter>(store: &S) {
         1,
         "counted per workspace"
     );
-}
-
-#[tokio::test]
-async fn failure_counter_on_dynamodb() {
-    failure_counter_contract(&MotoStack::create(MAX_RECEIVES).await.subscriptions()).await;
-}
-
-#[tokio::test]
-async fn failure_counter_embedded() {
-    failure_counter_contract(&EmbeddedStack::create(MAX_RECEIVES).db).await;
 }

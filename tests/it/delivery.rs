@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use hookline_shared::test_support::QueueDepth as _;
 use ingest::ROUTE_PREFIX;
 use serde_json::{json, Value};
 

@@ -270,9 +270,9 @@ where
 async fn hostile_caller_on_dynamodb() {
     let stack = MotoStack::create(5).await;
     no_leaks_and_no_5xx(
-        stack.store(),
+        stack.workspaces(),
         stack.subscriptions(),
-        stack.deliveries(),
+        stack.logs(),
         stack.queue(),
     )
     .await;

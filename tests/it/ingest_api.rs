@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::adapters::SqsQueue;
-use hookline_shared::{Category, EventStore, QueueMessage, WorkspaceStore};
+use hookline_shared::test_support::{EventLookup as _, QueueDepth as _};
+use hookline_shared::{Category, QueueMessage, WorkspaceStore};
 use ingest::{router, Ingest};
 use lambda_http::http::{Request, Response, StatusCode};
 use lambda_http::tower::ServiceExt as _;
@@ -57,10 +58,10 @@ async fn workspace<S: WorkspaceStore>(store: &S) -> CreatedWorkspace {
 #[tokio::test]
 async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
     let stack = MotoStack::create(5).await;
-    let ws = workspace(&stack.store()).await;
+    let ws = workspace(&stack.workspaces()).await;
     let deps = router(Ingest::new(
-        stack.store(),
-        stack.store(),
+        stack.workspaces(),
+        stack.events(),
         stack.queue(),
         WINDOW,
     ));
@@ -132,12 +133,12 @@ async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
 #[tokio::test]
 async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
     let stack = MotoStack::create(5).await;
-    let ws = workspace(&stack.store()).await;
+    let ws = workspace(&stack.workspaces()).await;
     let key = ws.api_key.expose();
     let broken_queue = SqsQueue::new(stack.sqs.clone(), format!("{}-missing", stack.queue_url));
     let broken = router(Ingest::new(
-        stack.store(),
-        stack.store(),
+        stack.workspaces(),
+        stack.events(),
         broken_queue,
         WINDOW,
     ));
@@ -147,8 +148,8 @@ async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
     assert_eq!(body["received"], false);
 
     let healthy = router(Ingest::new(
-        stack.store(),
-        stack.store(),
+        stack.workspaces(),
+        stack.events(),
         stack.queue(),
         WINDOW,
     ));

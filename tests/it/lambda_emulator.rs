@@ -155,7 +155,7 @@ fn wait_for_port(port: u16) {
 
 /// The fixtures' workspace, with the fixture key, created on moto.
 async fn fixture_workspace(stack: &MotoStack) -> WorkspaceId {
-    let store = stack.store();
+    let store = stack.workspaces();
     let id = WorkspaceId::parse(FIXTURE_WORKSPACE).unwrap();
     let workspace = Workspace {
         id: id.clone(),
@@ -343,7 +343,7 @@ async fn fixture_event(stack: &MotoStack, workspace: &WorkspaceId, id: &str, ded
         payload: RawJson::from_value(&seed_email()),
     };
     stack
-        .store()
+        .events()
         .insert_if_absent(&event, now.timestamp() + 3600)
         .await
         .unwrap();

@@ -7,7 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use hookline::local::LocalStack;
-use hookline_shared::{EventStore as _, Queue as _};
+use hookline_shared::test_support::EventLookup as _;
+use hookline_shared::Queue as _;
 use serde_json::{json, Value};
 
 use crate::ingest_api::seed_email;

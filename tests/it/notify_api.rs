@@ -390,9 +390,9 @@ async fn ordering_holds_for_every_order_by<
 async fn ordering_holds_for_every_order_by_on_dynamodb() {
     let stack = MotoStack::create(5).await;
     ordering_holds_for_every_order_by(
-        stack.store(),
+        stack.workspaces(),
         stack.subscriptions(),
-        stack.deliveries(),
+        stack.logs(),
         stack.queue(),
     )
     .await;
@@ -578,9 +578,9 @@ async fn logs_api_filters_orders_and_pages<
 async fn logs_api_filters_orders_and_pages_on_dynamodb() {
     let stack = MotoStack::create(5).await;
     logs_api_filters_orders_and_pages(
-        stack.store(),
+        stack.workspaces(),
         stack.subscriptions(),
-        stack.deliveries(),
+        stack.logs(),
         stack.queue(),
     )
     .await;
@@ -603,7 +603,7 @@ async fn logs_api_filters_orders_and_pages_embedded() {
 #[tokio::test]
 async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
     let stack = MotoStack::create(5).await;
-    let workspace = hookline::admin::create_workspace(&stack.store(), "resume")
+    let workspace = hookline::admin::create_workspace(&stack.workspaces(), "resume")
         .await
         .unwrap();
     let ws = &workspace.workspace.id;
@@ -615,9 +615,9 @@ async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
         .unwrap();
     let missing_queue = format!("{}-missing", stack.queue_url);
     let app = router(Notify::new(
-        stack.store(),
+        stack.workspaces(),
         stack.subscriptions(),
-        stack.deliveries(),
+        stack.logs(),
         hookline_shared::adapters::SqsQueue::new(stack.sqs.clone(), missing_queue),
         loopback_sender(),
         false,

@@ -1,5 +1,6 @@
 //! Test plumbing: moto connection, per-test tables and queues, and both adapter stacks.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
@@ -7,11 +8,14 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use hookline_shared::adapters::dynamodb::EVENTS_BY_ID_INDEX;
-use hookline_shared::adapters::dynamodb_deliveries::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
+use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
+use hookline_shared::adapters::memory::{
+    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+};
 use hookline_shared::adapters::{
-    DynamoDeliveries, DynamoStore, DynamoSubscriptions, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
+    EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -62,13 +66,13 @@ impl MotoStack {
         let workspaces_table = format!("{name}-workspaces");
         let events_table = format!("{name}-events");
         let subscriptions_table = format!("{name}-subscriptions");
-        create_table(&dynamodb, &workspaces_table, TableShape::Hash).await;
-        create_table(&dynamodb, &events_table, TableShape::Events).await;
-        create_table(&dynamodb, &subscriptions_table, TableShape::HashRange).await;
+        create_table(&dynamodb, &workspaces_table, "WorkspacesTable").await;
+        create_table(&dynamodb, &events_table, "EventsTable").await;
+        create_table(&dynamodb, &subscriptions_table, "SubscriptionsTable").await;
         let deliveries_table = format!("{name}-deliveries");
         let logs_table = format!("{name}-logs");
-        create_table(&dynamodb, &deliveries_table, TableShape::Deliveries).await;
-        create_table(&dynamodb, &logs_table, TableShape::Logs).await;
+        create_table(&dynamodb, &deliveries_table, "DeliveriesTable").await;
+        create_table(&dynamodb, &logs_table, "LogsTable").await;
         let dlq_url = sqs
             .create_queue()
             .queue_name(format!("{name}-events-dlq"))
@@ -111,12 +115,12 @@ impl MotoStack {
         }
     }
 
-    pub fn store(&self) -> DynamoStore {
-        DynamoStore::new(
-            self.dynamodb.clone(),
-            &self.workspaces_table,
-            &self.events_table,
-        )
+    pub fn workspaces(&self) -> DynamoWorkspaces {
+        DynamoWorkspaces::new(self.dynamodb.clone(), &self.workspaces_table)
+    }
+
+    pub fn events(&self) -> DynamoEvents {
+        DynamoEvents::new(self.dynamodb.clone(), &self.events_table)
     }
 
     pub fn subscriptions(&self) -> DynamoSubscriptions {
@@ -125,12 +129,11 @@ impl MotoStack {
 
     pub fn deliveries(&self) -> DynamoDeliveries {
         let retention = std::time::Duration::from_secs(30 * 86_400);
-        DynamoDeliveries::new(
-            self.dynamodb.clone(),
-            &self.deliveries_table,
-            &self.logs_table,
-            retention,
-        )
+        DynamoDeliveries::new(self.dynamodb.clone(), &self.deliveries_table, retention)
+    }
+
+    pub fn logs(&self) -> DynamoLogs {
+        DynamoLogs::new(self.dynamodb.clone(), &self.logs_table)
     }
 
     pub fn queue(&self) -> SqsQueue {
@@ -152,94 +155,97 @@ impl MotoStack {
     }
 }
 
-/// The key shapes of `template.yaml`'s tables.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum TableShape {
-    /// `pk` only (workspaces).
-    Hash,
-    /// `pk` + `sk` (subscriptions).
-    HashRange,
-    /// `pk` + `sk` and the `by_event_id` index (events).
-    Events,
-    /// `pk` + `sk` and the `by_subscription` index (delivery logs).
-    Logs,
-    /// `pk` + `sk` and the `parked` index (deliveries).
-    Deliveries,
+/// `template.yaml`, parsed once. Its CloudFormation short tags (`!Ref`, `!GetAtt`, `!Sub`)
+/// stay tagged values; the table definitions read here use none.
+fn template() -> &'static serde_yaml_ng::Value {
+    static TEMPLATE: OnceLock<serde_yaml_ng::Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses")
+    })
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, shape: TableShape) {
-    let attr = |n: &str| {
+/// The `Properties` of one of the template's resources.
+fn properties(resource: &str) -> &'static serde_yaml_ng::Value {
+    &template()["Resources"][resource]["Properties"]
+}
+
+fn text<'a>(value: &'a serde_yaml_ng::Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("template.yaml: {field} missing in {value:?}"))
+}
+
+fn list<'a>(value: &'a serde_yaml_ng::Value, field: &str) -> &'a [serde_yaml_ng::Value] {
+    value[field].as_sequence().map_or(&[], Vec::as_slice)
+}
+
+fn key_schema(value: &serde_yaml_ng::Value) -> Vec<KeySchemaElement> {
+    list(value, "KeySchema")
+        .iter()
+        .map(|key| {
+            KeySchemaElement::builder()
+                .attribute_name(text(key, "AttributeName"))
+                .key_type(KeyType::from(text(key, "KeyType")))
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Creates table `name` as the template declares `resource`: CloudFormation's table
+/// properties are CreateTable's own shapes, so attributes, keys and indexes carry over as
+/// they are, and a test table can never drift from the deployed one.
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, resource: &str) {
+    let table = properties(resource);
+    let attributes = list(table, "AttributeDefinitions").iter().map(|attribute| {
         AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_name(text(attribute, "AttributeName"))
+            .attribute_type(ScalarAttributeType::from(text(attribute, "AttributeType")))
             .build()
             .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
+    });
+    let indexes = list(table, "GlobalSecondaryIndexes").iter().map(|index| {
+        let projection = &index["Projection"];
+        let kept = list(projection, "NonKeyAttributes").iter();
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(text(projection, "ProjectionType")))
+            .set_non_key_attributes(
+                Some(
+                    kept.filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect::<Vec<_>>(),
+                )
+                .filter(|kept| !kept.is_empty()),
+            )
+            .build();
+        GlobalSecondaryIndex::builder()
+            .index_name(text(index, "IndexName"))
+            .set_key_schema(Some(key_schema(index)))
+            .projection(projection)
             .build()
             .unwrap()
-    };
-    let mut request = client
+    });
+    let indexes: Vec<_> = indexes.collect();
+    client
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .key_schema(key("pk", KeyType::Hash));
-    if shape != TableShape::Hash {
-        request = request
-            .attribute_definitions(attr("sk"))
-            .key_schema(key("sk", KeyType::Range));
-    }
-    // An index over `hash` (and `range`).
-    let index_projecting = |name: &str, hash: &str, range: Option<&str>, projection| {
-        let mut index = GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(hash, KeyType::Hash))
-            .projection(projection);
-        if let Some(range) = range {
-            index = index.key_schema(key(range, KeyType::Range));
-        }
-        index.build().unwrap()
+        .billing_mode(BillingMode::from(text(table, "BillingMode")))
+        .set_attribute_definitions(Some(attributes.collect()))
+        .set_key_schema(Some(key_schema(table)))
+        .set_global_secondary_indexes(Some(indexes).filter(|i| !i.is_empty()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The indexes the adapters query are the ones the template declares.
+#[test]
+fn template_declares_the_indexes_the_adapters_query() {
+    let names = |resource: &str| -> Vec<&str> {
+        let indexes = list(properties(resource), "GlobalSecondaryIndexes");
+        indexes.iter().map(|i| text(i, "IndexName")).collect()
     };
-    // The same, projecting whole items.
-    let index = |name: &str, hash: &str, range: Option<&str>| {
-        let all = Projection::builder()
-            .projection_type(ProjectionType::All)
-            .build();
-        index_projecting(name, hash, range, all)
-    };
-    if shape == TableShape::Logs {
-        request = request
-            .attribute_definitions(attr("subscription_key"))
-            .global_secondary_indexes(index(
-                LOGS_BY_SUBSCRIPTION_INDEX,
-                "subscription_key",
-                Some("sk"),
-            ));
-    }
-    if shape == TableShape::Deliveries {
-        request = request
-            .attribute_definitions(attr("parked_key"))
-            // As template.yaml declares it: keys and the attempt count only.
-            .global_secondary_indexes(index_projecting(
-                PARKED_INDEX,
-                "parked_key",
-                Some("sk"),
-                Projection::builder()
-                    .projection_type(ProjectionType::Include)
-                    .non_key_attributes("attempts")
-                    .build(),
-            ));
-    }
-    if shape == TableShape::Events {
-        request = request
-            .attribute_definitions(attr("event_id"))
-            .global_secondary_indexes(index(EVENTS_BY_ID_INDEX, "event_id", None));
-    }
-    request.send().await.unwrap();
+    assert_eq!(names("DeliveriesTable"), [PARKED_INDEX]);
+    assert_eq!(names("LogsTable"), [LOGS_BY_SUBSCRIPTION_INDEX]);
 }
 
 /// The embedded equivalent, in a temporary directory.
@@ -264,6 +270,86 @@ impl EmbeddedStack {
             db,
             _dir: dir,
         }
+    }
+
+    // The ports by name, as the other stacks have them; one database holds them all.
+    pub fn workspaces(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn events(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn subscriptions(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn deliveries(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn logs(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
+    pub fn queue(&self) -> EmbeddedQueue {
+        self.queue.clone()
+    }
+
+    pub fn dead_letters(&self) -> EmbeddedQueue {
+        self.dead_letters.clone()
+    }
+}
+
+/// The in-memory adapters, with an events queue that dead-letters after `max_receives`.
+#[derive(Default)]
+pub struct MemoryStack {
+    workspaces: MemoryWorkspaces,
+    events: MemoryEvents,
+    subscriptions: MemorySubscriptions,
+    deliveries: MemoryDeliveries,
+    logs: MemoryLogs,
+    queue: MemoryQueue,
+    dead_letters: MemoryQueue,
+}
+
+impl MemoryStack {
+    pub fn create(max_receives: u32) -> Self {
+        let dead_letters = MemoryQueue::default();
+        Self {
+            queue: MemoryQueue::default().with_redrive(dead_letters.clone(), max_receives),
+            dead_letters,
+            ..Self::default()
+        }
+    }
+
+    pub fn workspaces(&self) -> MemoryWorkspaces {
+        self.workspaces.clone()
+    }
+
+    pub fn events(&self) -> MemoryEvents {
+        self.events.clone()
+    }
+
+    pub fn subscriptions(&self) -> MemorySubscriptions {
+        self.subscriptions.clone()
+    }
+
+    pub fn deliveries(&self) -> MemoryDeliveries {
+        self.deliveries.clone()
+    }
+
+    pub fn logs(&self) -> MemoryLogs {
+        self.logs.clone()
+    }
+
+    pub fn queue(&self) -> MemoryQueue {
+        self.queue.clone()
+    }
+
+    pub fn dead_letters(&self) -> MemoryQueue {
+        self.dead_letters.clone()
     }
 }
 

@@ -2,7 +2,8 @@
 
 use delivery::{handle_sqs, Adapters, Worker};
 use hookline_shared::adapters::{
-    CachedWorkspaces, DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue,
+    CachedWorkspaces, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
     days_from_env, flag, init_lambda_logging, required, retry_schedule_from_env,
@@ -29,19 +30,15 @@ async fn main() -> Result<(), Error> {
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let store = DynamoStore::new(dynamodb.clone(), workspaces_table, events_table);
-    let deliveries = DynamoDeliveries::new(
-        dynamodb.clone(),
-        deliveries_table,
-        logs_table,
-        log_retention,
-    );
     let ports = Adapters {
-        workspaces: CachedWorkspaces::new(store.clone()),
-        events: store,
-        subscriptions: DynamoSubscriptions::new(dynamodb, subscriptions_table),
-        logs: deliveries.clone(),
-        deliveries,
+        workspaces: CachedWorkspaces::new(DynamoWorkspaces::new(
+            dynamodb.clone(),
+            workspaces_table,
+        )),
+        events: DynamoEvents::new(dynamodb.clone(), events_table),
+        subscriptions: DynamoSubscriptions::new(dynamodb.clone(), subscriptions_table),
+        deliveries: DynamoDeliveries::new(dynamodb.clone(), deliveries_table, log_retention),
+        logs: DynamoLogs::new(dynamodb, logs_table),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
     };
     let worker = Worker {

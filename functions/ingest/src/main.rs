@@ -1,6 +1,6 @@
 //! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
 
-use hookline_shared::adapters::{DynamoStore, SqsQueue};
+use hookline_shared::adapters::{DynamoEvents, DynamoWorkspaces, SqsQueue};
 use hookline_shared::config::{
     dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
     WORKSPACES_TABLE,
@@ -17,13 +17,11 @@ async fn main() -> Result<(), Error> {
     let queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        workspaces_table,
-        events_table,
-    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let workspaces = DynamoWorkspaces::new(dynamodb.clone(), workspaces_table);
+    let events = DynamoEvents::new(dynamodb, events_table);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-    let deps = Ingest::new(store.clone(), store, queue, dedup_window);
+    let deps = Ingest::new(workspaces, events, queue, dedup_window);
     run(front_door(router(deps), &[ROUTE_PREFIX], invocation_id)).await
 }
 

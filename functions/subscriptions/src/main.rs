@@ -1,7 +1,7 @@
 //! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the notify router on the
 //! runtime loop.
 
-use hookline_shared::adapters::{DynamoDeliveries, DynamoStore, DynamoSubscriptions, SqsQueue};
+use hookline_shared::adapters::{DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue};
 use hookline_shared::config::{
     flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS,
     DELIVERIES_QUEUE_URL, LOGS_TABLE, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
@@ -22,10 +22,9 @@ async fn main() -> Result<(), Error> {
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
-    let workspaces = DynamoStore::new(client.clone(), workspaces_table, "");
+    let workspaces = DynamoWorkspaces::new(client.clone(), workspaces_table);
     let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
-    // This function only reads logs; the deliveries table is the delivery function's.
-    let logs = DynamoDeliveries::new(client, "", logs_table, std::time::Duration::ZERO);
+    let logs = DynamoLogs::new(client, logs_table);
     let resumes = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let deps = Notify::new(workspaces, subscriptions, logs, resumes, sender, allow_http);

@@ -1,19 +1,29 @@
-//! Port implementations: DynamoDB and SQS for deployed stacks, SQLite for local mode.
+//! Port implementations: DynamoDB and SQS for deployed stacks, SQLite for local mode, memory
+//! for benches and tests; each behind its own feature.
+//!
+//! The helpers below are what every record-keeping adapter shares; a build with none of them
+//! has no use for them.
 
 pub mod cached;
+#[cfg(feature = "aws")]
 pub mod dynamodb;
-pub mod dynamodb_deliveries;
-pub mod dynamodb_subscriptions;
+#[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "test-support")]
+pub mod memory;
+#[cfg(feature = "aws")]
 pub mod sqs;
 
 use crate::error::StoreError;
 
 pub use cached::CachedWorkspaces;
-pub use dynamodb::DynamoStore;
-pub use dynamodb_deliveries::DynamoDeliveries;
-pub use dynamodb_subscriptions::DynamoSubscriptions;
+#[cfg(feature = "aws")]
+pub use dynamodb::{
+    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces,
+};
+#[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
+#[cfg(feature = "aws")]
 pub use sqs::SqsQueue;
 
 /// DynamoDB's item size limit; the embedded store enforces the same one so both adapters
@@ -21,8 +31,16 @@ pub use sqs::SqsQueue;
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// Room left for the non-payload attributes of an event item.
+#[cfg_attr(
+    not(any(feature = "aws", feature = "embedded", feature = "test-support")),
+    allow(dead_code)
+)]
 const EVENT_ITEM_OVERHEAD: usize = 2 * 1024;
 
+#[cfg_attr(
+    not(any(feature = "aws", feature = "embedded", feature = "test-support")),
+    allow(dead_code)
+)]
 pub(crate) fn ensure_event_fits(payload_json: &str, dedup_id: &str) -> Result<(), StoreError> {
     let size = payload_json.len() + dedup_id.len() + EVENT_ITEM_OVERHEAD;
     if size > MAX_ITEM_BYTES {
@@ -35,15 +53,21 @@ pub(crate) fn ensure_event_fits(payload_json: &str, dedup_id: &str) -> Result<()
 }
 
 /// Seconds since the epoch, the unit of every `expires_at`.
+#[cfg_attr(
+    not(any(feature = "aws", feature = "embedded", feature = "test-support")),
+    allow(dead_code)
+)]
 pub(crate) fn now_epoch_seconds() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// The JSON document a subscription is stored as, in both adapters.
+/// The JSON document a subscription is stored as, in both adapters (memory keeps the value).
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
 pub(crate) fn subscription_doc(subscription: &crate::Subscription) -> String {
     serde_json::to_string(subscription).expect("subscriptions always serialize")
 }
 
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
 pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, StoreError> {
     serde_json::from_str(doc)
         .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))

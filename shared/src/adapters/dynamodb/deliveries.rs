@@ -1,6 +1,5 @@
-//! DynamoDB adapter for deliveries (claimed attempt by attempt) and their logs.
+//! DynamoDB adapter for deliveries, claimed attempt by attempt.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -9,34 +8,23 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
-use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
-use super::now_epoch_seconds;
-use crate::delivery::{log_key_range, Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use super::{get_n, get_s, n, pk_sk, s, subscription_key, unavailable, Item};
+use crate::delivery::{Delivery, DeliveryId, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{Claim, DeliveryStore, LogQuery, LogStore};
-
-/// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
-pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
+use crate::ports::{Claim, DeliveryStore};
 
 /// GSI of the deliveries table keyed by `parked_key` (`<workspace>#<subscription>`) and `sk`:
 /// only deliveries waiting for a paused subscription carry that attribute.
 pub const PARKED_INDEX: &str = "parked";
 
-/// The hash key of both indexes: one subscription within its workspace.
-fn subscription_key(workspace: &WorkspaceId, subscription: &SubscriptionId) -> String {
-    format!("{workspace}#{subscription}")
-}
-
 /// Deliveries table: `pk` = workspace, `sk` = `dlv#<id>`; the static fields as a JSON `doc`,
 /// `state`, `attempts` and `claimed_until` as attributes updated in place, and `parked_key`
 /// while it waits for its paused subscription.
-/// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
 #[derive(Clone)]
 pub struct DynamoDeliveries {
     client: Client,
-    deliveries_table: String,
-    logs_table: String,
+    table: String,
     /// How long a delivery record is kept (its TTL).
     retention: Duration,
 }
@@ -46,37 +34,22 @@ fn delivery_from_item(item: &Item) -> Result<Delivery, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
     delivery.state = DeliveryState::parse(get_s(item, "state")?)
         .ok_or_else(|| StoreError::Corrupt("delivery state".into()))?;
-    let number = |name: &str| -> Result<u32, StoreError> {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery {name}")))
-    };
-    delivery.attempts = number("attempts")?;
-    delivery.completed = number("completed")?;
+    delivery.attempts = get_n(item, "attempts")?;
+    delivery.completed = get_n(item, "completed")?;
     Ok(delivery)
 }
 
 impl DynamoDeliveries {
-    pub fn new(
-        client: Client,
-        deliveries_table: impl Into<String>,
-        logs_table: impl Into<String>,
-        retention: Duration,
-    ) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
         Self {
             client,
-            deliveries_table: deliveries_table.into(),
-            logs_table: logs_table.into(),
+            table: table.into(),
             retention,
         }
     }
 
     fn key(workspace: &WorkspaceId, id: &DeliveryId) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(workspace.as_str())),
-            ("sk".to_owned(), s(format!("dlv#{id}"))),
-        ])
+        pk_sk(workspace.as_str(), format!("dlv#{id}"))
     }
 }
 
@@ -98,7 +71,7 @@ impl DeliveryStore for DynamoDeliveries {
         let result = self
             .client
             .put_item()
-            .table_name(&self.deliveries_table)
+            .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -118,22 +91,6 @@ impl DeliveryStore for DynamoDeliveries {
         }
     }
 
-    async fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<Delivery>, StoreError> {
-        get_item(
-            &self.client,
-            &self.deliveries_table,
-            Self::key(workspace, id),
-        )
-        .await?
-        .as_ref()
-        .map(delivery_from_item)
-        .transpose()
-    }
-
     async fn claim_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -145,11 +102,13 @@ impl DeliveryStore for DynamoDeliveries {
         let result = self
             .client
             .update_item()
-            .table_name(&self.deliveries_table)
+            .table_name(&self.table)
             .set_key(Some(Self::key(workspace, id)))
             .update_expression(
                 "SET attempts = :attempt, claimed_until = :lease_end, updated_at = :now_text REMOVE parked_key",
             )
+            // Mirrors `Delivery::can_claim`, the rule every store applies, evaluated by DynamoDB
+            // so the claim is one conditional write.
             .condition_expression(
                 "#state = :pending AND completed < :attempt AND (attempts < :attempt OR claimed_until < :now)",
             )
@@ -187,9 +146,10 @@ impl DeliveryStore for DynamoDeliveries {
         let result = self
             .client
             .update_item()
-            .table_name(&self.deliveries_table)
+            .table_name(&self.table)
             .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
             .update_expression("SET claimed_until = :lapsed, parked_key = :parked")
+            // Mirrors `Delivery::can_park`.
             .condition_expression("attempts = :attempt AND completed < :attempt")
             .expression_attribute_values(":attempt", n(i64::from(attempt)))
             .expression_attribute_values(":lapsed", n(0))
@@ -226,7 +186,7 @@ impl DeliveryStore for DynamoDeliveries {
             let out = self
                 .client
                 .query()
-                .table_name(&self.deliveries_table)
+                .table_name(&self.table)
                 .index_name(PARKED_INDEX)
                 .key_condition_expression("parked_key = :key AND sk > :lower")
                 .expression_attribute_values(":key", s(subscription_key(workspace, subscription)))
@@ -241,11 +201,7 @@ impl DeliveryStore for DynamoDeliveries {
                     .strip_prefix("dlv#")
                     .and_then(DeliveryId::parse)
                     .ok_or_else(|| StoreError::Corrupt("parked delivery key".into()))?;
-                let attempt = item
-                    .get("attempts")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| StoreError::Corrupt("parked delivery attempts".into()))?;
+                let attempt = get_n(item, "attempts")?;
                 found.push((id, attempt));
             }
             match out.last_evaluated_key {
@@ -266,7 +222,7 @@ impl DeliveryStore for DynamoDeliveries {
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
-            .table_name(&self.deliveries_table)
+            .table_name(&self.table)
             .set_key(Some(Self::key(workspace, id)))
             .update_expression("SET #state = :state, completed = :attempt, updated_at = :now_text")
             .condition_expression("attribute_exists(pk)")
@@ -281,75 +237,17 @@ impl DeliveryStore for DynamoDeliveries {
     }
 }
 
-impl LogStore for DynamoDeliveries {
-    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(log).expect("logs always serialize");
-        let item = HashMap::from([
-            ("pk".to_owned(), s(log.workspace_id.as_str())),
-            ("sk".to_owned(), s(log.sort_key())),
-            (
-                "subscription_key".to_owned(),
-                s(subscription_key(&log.workspace_id, &log.subscription_id)),
-            ),
-            ("doc".to_owned(), s(doc)),
-            ("expires_at".to_owned(), n(log.expires_at)),
-        ]);
-        self.client
-            .put_item()
-            .table_name(&self.logs_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn query_logs(
+#[cfg(feature = "test-support")]
+impl crate::test_support::DeliveryLookup for DynamoDeliveries {
+    async fn get_delivery(
         &self,
         workspace: &WorkspaceId,
-        query: &LogQuery,
-        max: usize,
-    ) -> Result<Vec<DeliveryLog>, StoreError> {
-        let (lower, upper) = log_key_range(query.from, query.to);
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        while found.len() < max {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.logs_table)
-                .scan_index_forward(false)
-                .filter_expression("expires_at >= :now")
-                .expression_attribute_values(":now", n(now_epoch_seconds()))
-                .expression_attribute_values(":lower", s(&lower))
-                .expression_attribute_values(":upper", s(&upper))
-                .set_exclusive_start_key(start.take());
-            request = match &query.subscription {
-                Some(subscription) => request
-                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
-                    .key_condition_expression(
-                        "subscription_key = :key AND sk BETWEEN :lower AND :upper",
-                    )
-                    .expression_attribute_values(
-                        ":key",
-                        s(subscription_key(workspace, subscription)),
-                    ),
-                None => request
-                    .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
-                    .expression_attribute_values(":key", s(workspace.as_str())),
-            };
-            let out = request.send().await.map_err(unavailable)?;
-            for item in out.items() {
-                let log: DeliveryLog = serde_json::from_str(get_s(item, "doc")?)
-                    .map_err(|e| StoreError::Corrupt(format!("log: {e}")))?;
-                found.push(log);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        found.truncate(max);
-        Ok(found)
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        super::get_item(&self.client, &self.table, Self::key(workspace, id))
+            .await?
+            .as_ref()
+            .map(delivery_from_item)
+            .transpose()
     }
 }

@@ -1,22 +1,30 @@
 //! DynamoDB adapter for subscriptions and their per-event-type routes.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
-use super::dynamodb::{get_item, get_s, n, s, unavailable, Item};
-use super::{subscription_doc, subscription_from_doc};
+use super::{get_item, get_n, get_s, n, pk_sk, s, unavailable, Item};
+use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{Created, FailureCounter, SubscriptionStore};
-use crate::subscription::Subscription;
+use crate::subscription::{Subscription, MAX_SUBSCRIPTIONS_PER_WORKSPACE};
+
+/// The workspace's subscription count lives at `sk` = `count` beside its subscriptions.
+const COUNT_SK: &str = "count";
+/// Where the count's write sits in a create's transaction, to tell its refusal apart.
+const COUNT_WRITE: usize = 0;
+/// Tries of a transaction another one kept from running, before it counts as an outage.
+const MAX_CONFLICT_RETRIES: u64 = 5;
 
 /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
 /// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
 /// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
-/// routes in the same transaction as the subscription, guarded by its version.
+/// routes in the same transaction as the subscription, guarded by its version; creates and
+/// deletes also move the workspace's count item, which enforces the limit.
 #[derive(Clone)]
 pub struct DynamoSubscriptions {
     client: Client,
@@ -32,27 +40,15 @@ impl DynamoSubscriptions {
     }
 
     fn main_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(workspace.as_str())),
-            ("sk".to_owned(), s(format!("sub#{id}"))),
-        ])
+        pk_sk(workspace.as_str(), format!("sub#{id}"))
     }
 
     fn health_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(workspace.as_str())),
-            ("sk".to_owned(), s(format!("health#{id}"))),
-        ])
+        pk_sk(workspace.as_str(), format!("health#{id}"))
     }
 
     fn route_key(workspace: &WorkspaceId, event_type: &str, id: &SubscriptionId) -> Item {
-        HashMap::from([
-            (
-                "pk".to_owned(),
-                s(format!("route#{workspace}#{event_type}")),
-            ),
-            ("sk".to_owned(), s(id.as_str())),
-        ])
+        pk_sk(format!("route#{workspace}#{event_type}"), id.as_str())
     }
 
     /// The item at `key` holding `doc`, the subscription serialized once for all its items.
@@ -114,26 +110,69 @@ impl DynamoSubscriptions {
 
     /// Runs the writes as one transaction; `Ok(false)` when a version condition failed.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled)
-                    if cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Ok(false)
-                }
-                other => Err(unavailable(other)),
-            },
+        Ok(self.transact_at(items).await?.is_none())
+    }
+
+    /// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i` (the
+    /// first failing one) refused it. A transaction cancelled because another one held an
+    /// item at once (concurrent creates all touch the workspace's counter) is tried again.
+    async fn transact_at(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut conflicts = 0;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let cancelled = match sent {
+                Ok(_) => return Ok(None),
+                Err(err) => match err.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                    other => return Err(unavailable(other)),
+                },
+            };
+            let reasons = cancelled.cancellation_reasons();
+            if let Some(refused) = reasons
+                .iter()
+                .position(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Ok(Some(refused));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || conflicts == MAX_CONFLICT_RETRIES {
+                return Err(unavailable(cancelled));
+            }
+            conflicts += 1;
+            tokio::time::sleep(Duration::from_millis(10 * conflicts)).await;
         }
+    }
+
+    /// The workspace's subscription count moving by `by`; with `limit`, only while the count
+    /// leaves room for one more (`subscription::room_for_another`, as a condition).
+    fn count_update(
+        &self,
+        workspace: &WorkspaceId,
+        by: i64,
+        limit: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(pk_sk(workspace.as_str(), COUNT_SK)))
+            .update_expression("ADD subscriptions :by")
+            .expression_attribute_values(":by", n(by));
+        if limit {
+            update = update
+                .condition_expression("attribute_not_exists(subscriptions) OR subscriptions < :max")
+                .expression_attribute_values(":max", n(MAX_SUBSCRIPTIONS_PER_WORKSPACE as i64));
+        }
+        let update = update.build().map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     async fn query_docs(
@@ -174,28 +213,26 @@ impl SubscriptionStore for DynamoSubscriptions {
         &self,
         subscription: &Subscription,
     ) -> Result<Created, StoreError> {
-        // TODO(redesign): atomic, with a per-workspace counter item in the same transaction.
-        let held = self
-            .query_docs(subscription.workspace_id.to_string(), Some("sub#"))
-            .await?;
-        if held.len() >= crate::MAX_SUBSCRIPTIONS_PER_WORKSPACE {
-            return Ok(Created::LimitReached);
-        }
         let doc = subscription_doc(subscription);
         let main = Self::with_doc(
             Self::main_key(&subscription.workspace_id, &subscription.id),
             subscription,
             &doc,
         );
-        let mut items = vec![self.put(main, Some(("attribute_not_exists(pk)", None)))?];
+        // The count and the subscription are written together, so concurrent creates cannot
+        // pass the limit between a count and a write.
+        let mut items = vec![
+            self.count_update(&subscription.workspace_id, 1, true)?,
+            self.put(main, Some(("attribute_not_exists(pk)", None)))?,
+        ];
         items.extend(self.route_puts(subscription, &doc)?);
-        if self.transact(items).await? {
-            Ok(Created::Created)
-        } else {
-            Err(StoreError::Corrupt(format!(
+        match self.transact_at(items).await? {
+            None => Ok(Created::Created),
+            Some(COUNT_WRITE) => Ok(Created::LimitReached),
+            Some(_) => Err(StoreError::Corrupt(format!(
                 "subscription {} already exists",
                 subscription.id
-            )))
+            ))),
         }
     }
 
@@ -252,6 +289,7 @@ impl SubscriptionStore for DynamoSubscriptions {
         let mut items = vec![
             self.delete(main, Some(current.version as i64))?,
             self.delete(Self::health_key(&current.workspace_id, &current.id), None)?,
+            self.count_update(&current.workspace_id, -1, false)?,
         ];
         for event_type in current.routed_event_types() {
             items.push(self.delete(
@@ -290,11 +328,10 @@ impl FailureCounter for DynamoSubscriptions {
             .send()
             .await
             .map_err(unavailable)?;
-        out.attributes()
-            .and_then(|a| a.get("failures"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("failure count missing".into()))
+        let attributes = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("failure count missing".into()))?;
+        get_n(&attributes, "failures")
     }
 
     async fn reset_failures(

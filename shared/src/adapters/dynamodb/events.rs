@@ -1,0 +1,187 @@
+//! DynamoDB adapter for accepted events, deduplicated per workspace.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+
+use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, unavailable, Item};
+use crate::adapters::{ensure_event_fits, now_epoch_seconds};
+use crate::error::StoreError;
+use crate::expiry::is_live;
+use crate::ids::WorkspaceId;
+use crate::ports::{EventStore, ExistingEvent, Inserted};
+use crate::{Category, Event};
+
+/// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
+#[derive(Clone)]
+pub struct DynamoEvents {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEvents {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn key(workspace: &WorkspaceId, dedup_id: &str) -> Item {
+    pk_sk(workspace.as_str(), format!("dedup#{dedup_id}"))
+}
+
+fn event_from_item(item: &Item) -> Result<Event, StoreError> {
+    let category = Category::parse(get_s(item, "category")?)
+        .ok_or_else(|| StoreError::Corrupt("unknown category".into()))?;
+    let payload = serde_json::from_str(get_s(item, "payload")?)
+        .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?;
+    Ok(Event {
+        id: parse_id(item, "event_id")?,
+        workspace_id: parse_id(item, "pk")?,
+        dedup_id: get_s(item, "dedup_id")?.to_owned(),
+        category,
+        event_type: get_s(item, "event_type")?.to_owned(),
+        timestamp: get_time(item, "timestamp")?,
+        received_at: get_time(item, "received_at")?,
+        should_process: get_bool(item, "should_process")?,
+        payload,
+    })
+}
+
+impl EventStore for DynamoEvents {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
+        let payload = event.payload.as_json();
+        ensure_event_fits(payload, &event.dedup_id)?;
+        let mut item = key(&event.workspace_id, &event.dedup_id);
+        item.extend([
+            ("event_id".to_owned(), s(event.id.as_str())),
+            ("dedup_id".to_owned(), s(&event.dedup_id)),
+            ("category".to_owned(), s(event.category.as_str())),
+            ("event_type".to_owned(), s(&event.event_type)),
+            ("timestamp".to_owned(), s(event.timestamp.to_rfc3339())),
+            ("received_at".to_owned(), s(event.received_at.to_rfc3339())),
+            (
+                "should_process".to_owned(),
+                AttributeValue::Bool(event.should_process),
+            ),
+            ("payload".to_owned(), s(payload)),
+            ("queued".to_owned(), AttributeValue::Bool(false)),
+            ("expires_at".to_owned(), n(expires_at)),
+        ]);
+        // An expired record no longer dedups, even before DynamoDB's lazy TTL deletes it: the
+        // negation of `expiry::is_live`.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", n(now_epoch_seconds()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::New),
+            Err(err) => match err.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(conflict) => {
+                    let old = conflict.item.ok_or_else(|| {
+                        StoreError::Corrupt("conflict without the existing item".into())
+                    })?;
+                    Ok(Inserted::Existing(ExistingEvent {
+                        event_id: parse_id(&old, "event_id")?,
+                        queued: get_bool(&old, "queued")?,
+                    }))
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(workspace, dedup_id)))
+            .update_expression("SET queued = :queued")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":queued", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        let Some(item) = get_item(&self.client, &self.table, key(workspace, dedup_id)).await?
+        else {
+            return Ok(None);
+        };
+        let expires_at: i64 = get_n(&item, "expires_at").unwrap_or(0);
+        if !is_live(expires_at, now_epoch_seconds()) {
+            return Ok(None);
+        }
+        event_from_item(&item).map(Some)
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::EventLookup for DynamoEvents {
+    /// Queries the workspace's partition and filters on the id: tests only, so no index.
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &crate::ids::EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :ws")
+                // `expiry::is_live`.
+                .filter_expression("event_id = :id AND expires_at >= :now")
+                .expression_attribute_values(":id", s(event_id.as_str()))
+                .expression_attribute_values(":ws", s(workspace.as_str()))
+                .expression_attribute_values(":now", n(now_epoch_seconds()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(item) = out.items().first() {
+                return event_from_item(item).map(Some);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn corrupt_items_are_reported_not_panicked_on() {
+        let item: Item = HashMap::from([("event_id".to_owned(), n(5))]);
+        assert!(matches!(
+            event_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,105 @@
+//! DynamoDB adapter for delivery logs, one per attempt, kept for the retention period.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+
+use super::{get_s, n, s, subscription_key, unavailable, Item};
+use crate::adapters::now_epoch_seconds;
+use crate::delivery::{log_key_range, DeliveryLog};
+use crate::error::StoreError;
+use crate::ids::WorkspaceId;
+use crate::ports::{LogQuery, LogStore};
+
+/// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
+pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
+
+/// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
+#[derive(Clone)]
+pub struct DynamoLogs {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLogs {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl LogStore for DynamoLogs {
+    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(log).expect("logs always serialize");
+        let item = HashMap::from([
+            ("pk".to_owned(), s(log.workspace_id.as_str())),
+            ("sk".to_owned(), s(log.sort_key())),
+            (
+                "subscription_key".to_owned(),
+                s(subscription_key(&log.workspace_id, &log.subscription_id)),
+            ),
+            ("doc".to_owned(), s(doc)),
+            ("expires_at".to_owned(), n(log.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn query_logs(
+        &self,
+        workspace: &WorkspaceId,
+        query: &LogQuery,
+        max: usize,
+    ) -> Result<Vec<DeliveryLog>, StoreError> {
+        let (lower, upper) = log_key_range(query.from, query.to);
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        while found.len() < max {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .scan_index_forward(false)
+                // `expiry::is_live`.
+                .filter_expression("expires_at >= :now")
+                .expression_attribute_values(":now", n(now_epoch_seconds()))
+                .expression_attribute_values(":lower", s(&lower))
+                .expression_attribute_values(":upper", s(&upper))
+                .set_exclusive_start_key(start.take());
+            request = match &query.subscription {
+                Some(subscription) => request
+                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
+                    .key_condition_expression(
+                        "subscription_key = :key AND sk BETWEEN :lower AND :upper",
+                    )
+                    .expression_attribute_values(
+                        ":key",
+                        s(subscription_key(workspace, subscription)),
+                    ),
+                None => request
+                    .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
+                    .expression_attribute_values(":key", s(workspace.as_str())),
+            };
+            let out = request.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let log: DeliveryLog = serde_json::from_str(get_s(item, "doc")?)
+                    .map_err(|e| StoreError::Corrupt(format!("log: {e}")))?;
+                found.push(log);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        found.truncate(max);
+        Ok(found)
+    }
+}

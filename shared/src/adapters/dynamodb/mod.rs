@@ -1,0 +1,100 @@
+//! DynamoDB adapters, one file per port, and the item codec they share.
+
+mod deliveries;
+mod events;
+mod logs;
+mod subscriptions;
+mod workspaces;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::ids::{SubscriptionId, WorkspaceId};
+
+pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
+pub use events::DynamoEvents;
+pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};
+pub use subscriptions::DynamoSubscriptions;
+pub use workspaces::DynamoWorkspaces;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// A strongly consistent read of one item.
+pub(crate) async fn get_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(out.item)
+}
+
+pub(crate) fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A key of `pk` and `sk`, the shape of every table but the workspaces one.
+pub(crate) fn pk_sk(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// The hash key of the per-subscription indexes (parked deliveries, logs): one subscription
+/// within its workspace.
+pub(crate) fn subscription_key(workspace: &WorkspaceId, subscription: &SubscriptionId) -> String {
+    format!("{workspace}#{subscription}")
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing or not a string")))
+}
+
+/// A number attribute, parsed to the type the caller wants.
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing or not a number")))
+}
+
+pub(crate) fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing or not a boolean")))
+}
+
+pub(crate) fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(get_s(item, name)?)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("attribute {name}: {e}")))
+}
+
+pub(crate) fn parse_id<T: TryFrom<String, Error = String>>(
+    item: &Item,
+    name: &str,
+) -> Result<T, StoreError> {
+    T::try_from(get_s(item, name)?.to_owned()).map_err(StoreError::Corrupt)
+}

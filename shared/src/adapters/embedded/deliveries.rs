@@ -1,0 +1,211 @@
+//! Embedded adapter for deliveries, claimed attempt by attempt.
+
+use std::time::Duration;
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::EmbeddedDb;
+use crate::adapters::now_epoch_seconds;
+use crate::delivery::{Delivery, DeliveryId, DeliveryState};
+use crate::error::StoreError;
+use crate::ids::{SubscriptionId, WorkspaceId};
+use crate::ports::{Claim, DeliveryStore};
+
+type DeliveryRow = (String, String, u32, u32);
+
+const DELIVERY_SELECT: &str =
+    "SELECT doc, state, attempts, completed FROM deliveries WHERE workspace_id = ?1 AND id = ?2";
+
+/// The row with its lease, for the claim rule.
+const DELIVERY_CLAIM_SELECT: &str = "SELECT doc, state, attempts, completed, claimed_until
+     FROM deliveries WHERE workspace_id = ?1 AND id = ?2";
+
+fn read_delivery_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn delivery_from_row(
+    (doc, state, attempts, completed): (String, String, u32, u32),
+) -> Result<Delivery, StoreError> {
+    let mut delivery: Delivery =
+        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
+    delivery.state = DeliveryState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state:?}")))?;
+    delivery.attempts = attempts;
+    delivery.completed = completed;
+    Ok(delivery)
+}
+
+impl DeliveryStore for EmbeddedDb {
+    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let written = delivery.clone();
+        let existing: Option<DeliveryRow> = self
+            .call(move |c| {
+                let delivery = written;
+                let doc = serde_json::to_string(&delivery).expect("deliveries always serialize");
+                let inserted = c.execute(
+                    "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                    params![
+                        delivery.workspace_id.as_str(),
+                        delivery.id.as_str(),
+                        doc,
+                        delivery.state.as_str(),
+                        delivery.attempts,
+                        delivery.completed
+                    ],
+                )?;
+                if inserted == 1 {
+                    // The row is exactly what was written.
+                    return Ok(None);
+                }
+                c.query_row(DELIVERY_SELECT, params![delivery.workspace_id.as_str(), delivery.id.as_str()], read_delivery_row)
+                    .map(Some)
+            })
+            .await?;
+        existing.map_or_else(|| Ok(delivery.clone()), delivery_from_row)
+    }
+
+    async fn claim_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let now = now_epoch_seconds();
+        let lease_end = now + lease.as_secs() as i64;
+        self.call(move |c| {
+            // Immediate: the read, the rule and the write happen under one write lock.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((row, claimed_until)) = tx
+                .query_row(
+                    DELIVERY_CLAIM_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    |r| Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?)),
+                )
+                .optional()?
+            else {
+                return Ok(Claim::Missing);
+            };
+            let mut delivery = delivery_from_row(row)?;
+            if !delivery.can_claim(attempt, claimed_until, now) {
+                return Ok(Claim::Unavailable);
+            }
+            tx.execute(
+                "UPDATE deliveries SET attempts = ?1, claimed_until = ?2, parked_subscription = NULL
+                 WHERE workspace_id = ?3 AND id = ?4",
+                params![attempt, lease_end, ws.as_str(), id.as_str()],
+            )?;
+            tx.commit()?;
+            delivery.attempts = attempt;
+            Ok(Claim::Claimed(delivery))
+        })
+        .await
+    }
+
+    async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        let (ws, id) = (delivery.workspace_id.clone(), delivery.id.clone());
+        let subscription = delivery.subscription_id.clone();
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(row) = tx
+                .query_row(
+                    DELIVERY_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    read_delivery_row,
+                )
+                .optional()?
+            else {
+                return Ok(());
+            };
+            // Someone else holds a later attempt, or this one finished: nothing to park.
+            if !delivery_from_row(row)?.can_park(attempt) {
+                return Ok(());
+            }
+            tx.execute(
+                "UPDATE deliveries SET claimed_until = 0, parked_subscription = ?3
+                 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.as_str(), id.as_str(), subscription.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parked_attempts(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        after: Option<&DeliveryId>,
+        max: usize,
+    ) -> Result<Vec<(DeliveryId, u32)>, StoreError> {
+        let (ws, subscription) = (workspace.clone(), subscription.clone());
+        let after = after.map_or_else(String::new, |id| id.to_string());
+        let rows: Vec<(String, u32)> = self
+            .call(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, attempts FROM deliveries
+                     WHERE workspace_id = ?1 AND parked_subscription = ?2 AND id > ?3
+                     ORDER BY id LIMIT ?4",
+                )?;
+                let rows = statement
+                    .query_map(
+                        params![ws.as_str(), subscription.as_str(), after, max as i64],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, attempt)| {
+                DeliveryId::parse(&id)
+                    .map(|id| (id, attempt))
+                    .ok_or_else(|| StoreError::Corrupt(format!("parked delivery id {id:?}")))
+            })
+            .collect()
+    }
+
+    async fn finish_attempt(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        attempt: u32,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE deliveries SET state = ?1, completed = ?2 WHERE workspace_id = ?3 AND id = ?4",
+                params![state.as_str(), attempt, ws.as_str(), id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::DeliveryLookup for EmbeddedDb {
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let row: Option<DeliveryRow> = self
+            .call(move |c| {
+                c.query_row(
+                    DELIVERY_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    read_delivery_row,
+                )
+                .optional()
+            })
+            .await?;
+        row.map(delivery_from_row).transpose()
+    }
+}

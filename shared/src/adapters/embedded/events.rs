@@ -1,0 +1,149 @@
+//! Embedded adapter for accepted events, deduplicated per workspace.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{corrupt, parse_time, EmbeddedDb};
+use crate::adapters::{ensure_event_fits, now_epoch_seconds};
+use crate::error::StoreError;
+use crate::expiry::is_live;
+use crate::ids::{EventId, WorkspaceId};
+use crate::ports::{EventStore, ExistingEvent, Inserted};
+use crate::{Category, Event, RawJson};
+
+impl EventStore for EmbeddedDb {
+    async fn insert_if_absent(
+        &self,
+        event: &Event,
+        expires_at: i64,
+    ) -> Result<Inserted, StoreError> {
+        ensure_event_fits(event.payload.as_json(), &event.dedup_id)?;
+        let event = event.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let existing: Option<(String, bool, i64)> = tx
+                .query_row(
+                    "SELECT event_id, queued, expires_at FROM events WHERE workspace_id = ?1 AND dedup_id = ?2",
+                    params![event.workspace_id.as_str(), event.dedup_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((event_id, queued, old_expiry)) = existing {
+                if is_live(old_expiry, now_epoch_seconds()) {
+                    let event_id = EventId::try_from(event_id).map_err(corrupt("event id"))?;
+                    return Ok(Inserted::Existing(ExistingEvent { event_id, queued }));
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO events (workspace_id, dedup_id, event_id, category, event_type,
+                    timestamp, received_at, should_process, payload, queued, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
+                params![
+                    event.workspace_id.as_str(),
+                    event.dedup_id,
+                    event.id.as_str(),
+                    event.category.as_str(),
+                    event.event_type,
+                    event.timestamp.to_rfc3339(),
+                    event.received_at.to_rfc3339(),
+                    event.should_process,
+                    event.payload.as_json(),
+                    expires_at,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Inserted::New)
+        })
+        .await
+    }
+
+    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
+        let (ws, dedup_id) = (workspace.clone(), dedup_id.to_owned());
+        self.call(move |c| {
+            let updated = c.execute(
+                "UPDATE events SET queued = 1 WHERE workspace_id = ?1 AND dedup_id = ?2",
+                params![ws.as_str(), dedup_id],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "no event with dedup id {dedup_id} to mark queued"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_event_by_dedup(
+        &self,
+        workspace: &WorkspaceId,
+        dedup_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        self.select_event(workspace, "dedup_id", dedup_id.to_owned())
+            .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::EventLookup for EmbeddedDb {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.select_event(workspace, "event_id", event_id.to_string())
+            .await
+    }
+}
+
+type EventRow = (String, String, String, String, String, String, bool, String);
+
+impl EmbeddedDb {
+    /// One unexpired event of the workspace whose `column` (a fixed column name) equals `key`.
+    async fn select_event(
+        &self,
+        workspace: &WorkspaceId,
+        column: &'static str,
+        key: String,
+    ) -> Result<Option<Event>, StoreError> {
+        let ws = workspace.clone();
+        let row: Option<EventRow> = self
+            .call(move |c| {
+                // `expires_at >= now` is `expiry::is_live`.
+                let sql = format!(
+                    "SELECT event_id, dedup_id, category, event_type, timestamp, received_at, should_process, payload
+                     FROM events WHERE {column} = ?1 AND workspace_id = ?2 AND expires_at >= ?3"
+                );
+                c.query_row(&sql, params![key, ws.as_str(), now_epoch_seconds()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })
+                .optional()
+            })
+            .await?;
+        let Some((
+            id,
+            dedup_id,
+            category,
+            event_type,
+            timestamp,
+            received_at,
+            should_process,
+            payload,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Event {
+            id: EventId::try_from(id).map_err(corrupt("event id"))?,
+            workspace_id: workspace.clone(),
+            dedup_id,
+            category: Category::parse(&category)
+                .ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?,
+            event_type,
+            timestamp: parse_time(&timestamp)?,
+            received_at: parse_time(&received_at)?,
+            should_process,
+            payload: RawJson::from_json(payload)
+                .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?,
+        }))
+    }
+}

@@ -1,0 +1,179 @@
+//! Embedded adapters for local mode: one SQLite file holds the stores and the queues.
+
+//!
+//! The database file holds every table; each port's impl on [`EmbeddedDb`] lives in the file
+//! named like its DynamoDB twin, and this one keeps the connection, schema and migrations.
+
+mod deliveries;
+mod events;
+mod logs;
+mod queue;
+mod subscriptions;
+mod workspaces;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+pub use queue::{EmbeddedQueue, Redrive};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    workspace_id TEXT NOT NULL, dedup_id TEXT NOT NULL, event_id TEXT NOT NULL,
+    category TEXT NOT NULL, event_type TEXT NOT NULL, timestamp TEXT NOT NULL,
+    received_at TEXT NOT NULL, should_process INTEGER NOT NULL, payload TEXT NOT NULL,
+    queued INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, dedup_id));
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL,
+    receipt TEXT UNIQUE);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_at_ms);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    workspace_id TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, id));
+CREATE TABLE IF NOT EXISTS subscription_routes (
+    workspace_id TEXT NOT NULL, event_type TEXT NOT NULL, subscription_id TEXT NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (workspace_id, event_type, subscription_id));
+CREATE TABLE IF NOT EXISTS subscription_health (
+    workspace_id TEXT NOT NULL, subscription_id TEXT NOT NULL, failures INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, subscription_id));
+CREATE TABLE IF NOT EXISTS deliveries (
+    workspace_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, completed INTEGER NOT NULL, claimed_until INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, id));
+CREATE TABLE IF NOT EXISTS delivery_logs (
+    workspace_id TEXT NOT NULL, sort_key TEXT NOT NULL, subscription_id TEXT NOT NULL,
+    doc TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, sort_key));
+CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
+    ON delivery_logs (workspace_id, subscription_id, sort_key);
+";
+
+/// Columns added since the tables were first shipped: databases created before gain them on
+/// open, so a local data directory survives an upgrade.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("deliveries", "parked_subscription", "TEXT")];
+
+/// Indexes over added columns, made once those exist; and indexes nothing reads any more.
+const LATER_INDEXES: &str = "
+DROP INDEX IF EXISTS events_by_event_id;
+CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (workspace_id, parked_subscription, id);
+";
+
+/// A SQLite database shared by the embedded stores and queues. Calls run on tokio's blocking
+/// pool so they never stall the async workers.
+#[derive(Clone)]
+pub struct EmbeddedDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl EmbeddedDb {
+    /// Opens (creating if needed) a durable database file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        Self::init(conn)
+    }
+
+    /// A throwaway database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let has_column = |table: &str, column: &str| {
+            conn.prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])
+        };
+        for (table, column, kind) in ADDED_COLUMNS {
+            if has_column(table, column)? {
+                continue;
+            }
+            let added =
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"));
+            // Another process opening the same file at once (an admin command beside `serve`)
+            // may have added it first.
+            if let Err(err) = added {
+                if !has_column(table, column)? {
+                    return Err(err.into());
+                }
+            }
+        }
+        conn.execute_batch(LATER_INDEXES)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    pub(crate) async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("embedded store task panicked")
+    }
+}
+
+pub(crate) fn corrupt(what: &str) -> impl Fn(String) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {raw:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{SubscriptionId, WorkspaceId};
+    use crate::ports::DeliveryStore;
+
+    /// A data directory from before deliveries could be parked opens, gains the column (which
+    /// the parked read selects on) and opens again with it in place.
+    #[tokio::test]
+    async fn a_database_from_before_parking_gains_the_parked_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE deliveries (
+                    workspace_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
+                    state TEXT NOT NULL, attempts INTEGER NOT NULL, completed INTEGER NOT NULL,
+                    claimed_until INTEGER NOT NULL, PRIMARY KEY (workspace_id, id));",
+            )
+            .unwrap();
+        let db = EmbeddedDb::open(&path).unwrap();
+        let workspace = WorkspaceId::generate();
+        let subscription = SubscriptionId::generate();
+        assert_eq!(
+            db.parked_attempts(&workspace, &subscription, None, 10)
+                .await
+                .unwrap(),
+            []
+        );
+        drop(db);
+        EmbeddedDb::open(&path).expect("opening again finds the column in place");
+    }
+}

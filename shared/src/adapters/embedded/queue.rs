@@ -1,0 +1,167 @@
+//! Embedded queues: SQS's semantics over a table of the local database.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rusqlite::params;
+
+use super::EmbeddedDb;
+use crate::error::QueueError;
+use crate::ports::{Queue, ReceivedMessage};
+
+/// How often an empty long poll looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Where a queue's messages go after too many receives, as SQS's redrive policy does.
+#[derive(Debug, Clone)]
+pub struct Redrive {
+    pub dead_letter_queue: String,
+    pub max_receives: u32,
+}
+
+/// A named queue inside an [`EmbeddedDb`] with SQS's delay, visibility and redrive semantics.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: EmbeddedDb,
+    name: String,
+    redrive: Option<Redrive>,
+}
+
+impl EmbeddedQueue {
+    pub fn new(db: EmbeddedDb, name: impl Into<String>, redrive: Option<Redrive>) -> Self {
+        Self {
+            db,
+            name: name.into(),
+            redrive,
+        }
+    }
+
+    async fn receive_now(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let (name, redrive) = (self.name.clone(), self.redrive.clone());
+        self.db
+            .call(move |c| {
+                let now = now_millis();
+                let tx = c.transaction()?;
+                let candidates: Vec<(i64, String, String, u32)> = {
+                    // Polled every few milliseconds during a long poll, so prepared once.
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT seq, message_id, body, receive_count FROM queue_messages
+                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY seq LIMIT ?3",
+                    )?;
+                    let rows = stmt.query_map(params![name, now, max.max(1)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                let mut received = Vec::new();
+                for (seq, message_id, body, receive_count) in candidates {
+                    if let Some(rule) = redrive.as_ref().filter(|r| receive_count >= r.max_receives) {
+                        tx.execute(
+                            "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt = NULL, visible_at_ms = ?2 WHERE seq = ?3",
+                            params![rule.dead_letter_queue, now, seq],
+                        )?;
+                        continue;
+                    }
+                    let receipt = format!("{message_id}:{}", uuid::Uuid::new_v4().simple());
+                    let visible_at = now.saturating_add(i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX));
+                    tx.execute(
+                        "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?1, visible_at_ms = ?2 WHERE seq = ?3",
+                        params![receipt, visible_at, seq],
+                    )?;
+                    received.push(ReceivedMessage { message_id, receipt, body, receive_count: receive_count + 1 });
+                }
+                tx.commit()?;
+                Ok(received)
+            })
+            .await
+    }
+}
+
+fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+impl Queue for EmbeddedQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        let (name, body) = (self.name.clone(), body.to_owned());
+        let message_id = uuid::Uuid::now_v7().to_string();
+        let id = message_id.clone();
+        let visible_at = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms, receive_count) VALUES (?1, ?2, ?3, ?4, 0)",
+                    params![name, id, body, visible_at],
+                )?;
+                Ok::<_, QueueError>(())
+            })
+            .await?;
+        Ok(message_id)
+    }
+
+    async fn receive(
+        &self,
+        max: u32,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let received = self.receive_now(max, visibility).await?;
+            if !received.is_empty() || Instant::now() >= deadline {
+                return Ok(received);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        self.db
+            .call(move |c| {
+                c.execute("DELETE FROM queue_messages WHERE receipt = ?1", [receipt])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn change_visibility(
+        &self,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let visible_at =
+            now_millis() + i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX / 2);
+        self.db
+            .call(move |c| {
+                let updated = c.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2",
+                    params![visible_at, receipt],
+                )?;
+                if updated == 0 {
+                    return Err(QueueError::InvalidReceipt);
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl crate::test_support::QueueDepth for EmbeddedQueue {
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let name = self.name.clone();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                    [name],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+}

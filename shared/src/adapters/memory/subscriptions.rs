@@ -1,0 +1,169 @@
+//! In-memory subscriptions and their failure runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{CallMeter, Metered};
+use crate::error::StoreError;
+use crate::ids::{SubscriptionId, WorkspaceId};
+use crate::ports::{Created, FailureCounter, SubscriptionStore};
+use crate::subscription::{room_for_another, Subscription};
+
+#[derive(Debug, Default)]
+struct State {
+    subscriptions: HashMap<WorkspaceId, HashMap<SubscriptionId, Subscription>>,
+    failures: HashMap<(WorkspaceId, SubscriptionId), u32>,
+}
+
+/// Routing reads filter the workspace's subscriptions: the routes DynamoDB and SQLite keep
+/// are copies of exactly these.
+/// Cloning shares the store.
+#[derive(Debug, Clone)]
+pub struct MemorySubscriptions(Arc<Metered<State>>);
+
+impl Default for MemorySubscriptions {
+    fn default() -> Self {
+        Self::metered(CallMeter::new())
+    }
+}
+
+impl MemorySubscriptions {
+    pub fn metered(meter: Arc<CallMeter>) -> Self {
+        Self(Arc::new(Metered::new(meter)))
+    }
+
+    /// Subscriptions stored disabled (paused or switched off), over every workspace.
+    pub fn disabled(&self) -> usize {
+        let state = self.0.lock();
+        let all = state.subscriptions.values().flat_map(HashMap::values);
+        all.filter(|s| !s.is_enabled).count()
+    }
+}
+
+impl SubscriptionStore for MemorySubscriptions {
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Created, StoreError> {
+        self.0.call(|s| {
+            let held = s
+                .subscriptions
+                .entry(subscription.workspace_id.clone())
+                .or_default();
+            if !room_for_another(held.len()) {
+                return Ok(Created::LimitReached);
+            }
+            if held.contains_key(&subscription.id) {
+                return Err(StoreError::Corrupt(format!(
+                    "subscription {} already exists",
+                    subscription.id
+                )));
+            }
+            held.insert(subscription.id.clone(), subscription.clone());
+            Ok(Created::Created)
+        })
+    }
+
+    async fn get_subscription(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.0.call(|s| {
+            Ok(s.subscriptions
+                .get(workspace)
+                .and_then(|held| held.get(id))
+                .cloned())
+        })
+    }
+
+    async fn list_subscriptions(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.0.call(|s| {
+            let held = s.subscriptions.get(workspace).into_iter();
+            Ok(held.flat_map(HashMap::values).cloned().collect())
+        })
+    }
+
+    async fn replace_subscription(
+        &self,
+        current: &Subscription,
+        updated: &Subscription,
+    ) -> Result<bool, StoreError> {
+        self.0.call(|s| {
+            let stored = s
+                .subscriptions
+                .get_mut(&current.workspace_id)
+                .and_then(|held| held.get_mut(&current.id));
+            match stored {
+                Some(stored) if stored.version == current.version => {
+                    *stored = updated.clone();
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
+        self.0.call(|s| {
+            let Some(held) = s.subscriptions.get_mut(&current.workspace_id) else {
+                return Ok(false);
+            };
+            if held.get(&current.id).map(|s| s.version) != Some(current.version) {
+                return Ok(false);
+            }
+            held.remove(&current.id);
+            s.failures
+                .remove(&(current.workspace_id.clone(), current.id.clone()));
+            Ok(true)
+        })
+    }
+
+    async fn enabled_subscriptions_for(
+        &self,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.0.call(|s| {
+            let held = s.subscriptions.get(workspace).into_iter();
+            Ok(held
+                .flat_map(HashMap::values)
+                .filter(|s| s.routed_event_types().iter().any(|t| t == event_type))
+                .cloned()
+                .collect())
+        })
+    }
+}
+
+impl FailureCounter for MemorySubscriptions {
+    async fn record_failure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<u32, StoreError> {
+        self.0.call(|s| {
+            let run = s
+                .failures
+                .entry((workspace.clone(), id.clone()))
+                .or_default();
+            *run += 1;
+            Ok(*run)
+        })
+    }
+
+    async fn reset_failures(
+        &self,
+        workspace: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<(), StoreError> {
+        self.0.call(|s| {
+            if let Some(run) = s.failures.get_mut(&(workspace.clone(), id.clone())) {
+                *run = 0;
+            }
+            Ok(())
+        })
+    }
+}
