@@ -16,7 +16,7 @@
 //! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::hint::black_box;
@@ -34,16 +34,14 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use cpu_time::ThreadTime;
 use delivery::{Handled, Worker};
-use hookline_shared::adapters::memory::CallMeter;
-use hookline_shared::delivery::{
-    envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, RetrySchedule,
+use hookline_shared::adapters::memory::{
+    CallMeter, MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemoryWorkspaces,
 };
-use hookline_shared::expiry::is_live;
+use hookline_shared::delivery::{envelope, Delivery, DeliveryId, RetrySchedule};
 use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::{
-    ApiKeyHash, Category, Claim, Created, DeliveryStore, Event, EventId, EventStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, QueueError, QueueMessage,
-    RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore,
+    Category, Created, Event, EventId, EventStore, FailureCounter, Inserted, NewSubscription,
+    Queue, QueueMessage, RawJson, StoreError, Subscription, SubscriptionId, SubscriptionStore,
     SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::{json, Value};
@@ -69,7 +67,7 @@ const FAILING_EVERY: usize = 10;
 const WAVE_EVENTS: usize = 8;
 const TARGET_THROUGHPUT: f64 = 0.9;
 const TARGET_POSTS: f64 = 1.05;
-/// Paused work is requeued with this delay; the in-memory queue parks it (see `MemQueue`).
+/// Paused work is requeued with this delay, so it waits in the in-memory queue until the end.
 const PAUSED_RECHECK: Duration = Duration::from_secs(900);
 /// Iterations of each single-thread cost measurement.
 const MICRO_ITERS: u32 = 2000;
@@ -80,8 +78,8 @@ const MICRO_ITERS: u32 = 2000;
 /// One per fixture; the stores count into `stores`, the queue into `queue`.
 #[derive(Default)]
 struct Meters {
-    stores: CallMeter,
-    queue: CallMeter,
+    stores: Arc<CallMeter>,
+    queue: Arc<CallMeter>,
 }
 
 /// Rows kept per workspace, so lookups borrow their keys instead of cloning them.
@@ -120,106 +118,9 @@ impl<K: Hash + Eq, V> Scoped<K, V> {
     }
 }
 
-struct MemWorkspaces {
-    meters: Arc<Meters>,
-    workspaces: Mutex<HashMap<WorkspaceId, Workspace>>,
-}
-
-impl WorkspaceStore for MemWorkspaces {
-    async fn create_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            let mut workspaces = self.workspaces.lock().unwrap();
-            workspaces.insert(workspace.id.clone(), workspace.clone());
-            Ok(())
-        })
-    }
-
-    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
-        self.meters
-            .stores
-            .time(|| Ok(self.workspaces.lock().unwrap().get(id).cloned()))
-    }
-
-    async fn add_api_key(
-        &self,
-        _workspace: &WorkspaceId,
-        _key: &ApiKeyHash,
-    ) -> Result<(), StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
-    async fn workspace_for_key(
-        &self,
-        _key: &ApiKeyHash,
-    ) -> Result<Option<WorkspaceId>, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-}
-
-struct StoredEvent {
-    event: Event,
-    queued: bool,
-    expires_at: i64,
-}
-
-/// Events by (workspace, dedup id), with an (workspace, event id) index for reads.
-struct MemEvents {
-    meters: Arc<Meters>,
-    rows: Mutex<Scoped<String, StoredEvent>>,
-}
-
-impl EventStore for MemEvents {
-    async fn insert_if_absent(
-        &self,
-        event: &Event,
-        expires_at: i64,
-    ) -> Result<Inserted, StoreError> {
-        self.meters.stores.time(|| {
-            let now = Utc::now().timestamp();
-            let mut rows = self.rows.lock().unwrap();
-            let rows = rows.of(&event.workspace_id);
-            if let Some(row) = rows
-                .get(&event.dedup_id)
-                .filter(|row| is_live(row.expires_at, now))
-            {
-                return Ok(Inserted::Existing(ExistingEvent {
-                    event_id: row.event.id.clone(),
-                    queued: row.queued,
-                }));
-            }
-            rows.insert(
-                event.dedup_id.clone(),
-                StoredEvent {
-                    event: event.clone(),
-                    queued: false,
-                    expires_at,
-                },
-            );
-            Ok(Inserted::New)
-        })
-    }
-
-    async fn mark_queued(
-        &self,
-        _workspace: &WorkspaceId,
-        _dedup_id: &str,
-    ) -> Result<(), StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
-    async fn get_event_by_dedup(
-        &self,
-        workspace: &WorkspaceId,
-        dedup_id: &str,
-    ) -> Result<Option<Event>, StoreError> {
-        self.meters.stores.time(|| {
-            let rows = self.rows.lock().unwrap();
-            Ok(rows.get(workspace, dedup_id).map(|row| row.event.clone()))
-        })
-    }
-}
-
-/// Subscriptions by (workspace, id), and each subscription's failure run.
+/// Subscriptions by (workspace, id), and each subscription's failure run. The bench's one
+/// workspace holds 100 subscriptions, twice the product's limit, which the shared in-memory
+/// store enforces; so subscriptions keep a store of the bench's own that does not.
 struct MemSubscriptions {
     meters: Arc<Meters>,
     rows: Mutex<Scoped<SubscriptionId, Subscription>>,
@@ -333,213 +234,14 @@ impl FailureCounter for MemSubscriptions {
     }
 }
 
-struct DeliveryRow {
-    delivery: Delivery,
-    /// Epoch seconds until which the last claimed attempt is held.
-    claimed_until: i64,
-}
-
-/// Deliveries by (workspace, id), and every attempt log.
-struct MemDeliveries {
-    meters: Arc<Meters>,
-    rows: Mutex<Scoped<DeliveryId, DeliveryRow>>,
-    logs: Mutex<Vec<DeliveryLog>>,
-}
-
-impl MemDeliveries {
-    /// How many deliveries are in each state: (pending, succeeded, gave up).
-    fn states(&self) -> (usize, usize, usize) {
-        let rows = self.rows.lock().unwrap();
-        let count = |state| rows.values().filter(|r| r.delivery.state == state).count();
-        (
-            count(DeliveryState::Pending),
-            count(DeliveryState::Succeeded),
-            count(DeliveryState::GaveUp),
-        )
-    }
-}
-
-impl DeliveryStore for MemDeliveries {
-    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            let rows = rows.of(&delivery.workspace_id);
-            let row = rows
-                .entry(delivery.id.clone())
-                .or_insert_with(|| DeliveryRow {
-                    delivery: delivery.clone(),
-                    claimed_until: 0,
-                });
-            Ok(row.delivery.clone())
-        })
-    }
-
-    async fn claim_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-        attempt: u32,
-        lease: Duration,
-    ) -> Result<Claim, StoreError> {
-        self.meters.stores.time(|| {
-            let now = Utc::now().timestamp();
-            let mut rows = self.rows.lock().unwrap();
-            let Some(row) = rows.get_mut(workspace, id) else {
-                return Ok(Claim::Missing);
-            };
-            if !row.delivery.can_claim(attempt, row.claimed_until, now) {
-                return Ok(Claim::Unavailable);
-            }
-            row.delivery.attempts = attempt;
-            row.claimed_until = now + lease.as_secs() as i64;
-            Ok(Claim::Claimed(row.delivery.clone()))
-        })
-    }
-
-    async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
-        // The bench never enables a paused subscription again, so parked work needs no index:
-        // parking only gives the claim back.
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(&delivery.workspace_id, &delivery.id) {
-                if row.delivery.can_park(attempt) {
-                    row.claimed_until = 0;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    async fn parked_attempts(
-        &self,
-        _workspace: &WorkspaceId,
-        _subscription: &SubscriptionId,
-        _after: Option<&DeliveryId>,
-        _max: usize,
-    ) -> Result<Vec<(DeliveryId, u32)>, StoreError> {
-        unreachable!("the bench never enables a paused subscription again")
-    }
-
-    async fn finish_attempt(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-        attempt: u32,
-        state: DeliveryState,
-    ) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(workspace, id) {
-                row.delivery.state = state;
-                row.delivery.completed = attempt;
-                row.delivery.updated_at = Utc::now();
-            }
-            Ok(())
-        })
-    }
-}
-
-impl LogStore for MemDeliveries {
-    async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            self.logs.lock().unwrap().push(log.clone());
-            Ok(())
-        })
-    }
-
-    async fn query_logs(
-        &self,
-        _workspace: &WorkspaceId,
-        _query: &LogQuery,
-        _max: usize,
-    ) -> Result<Vec<DeliveryLog>, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-}
-
-/// FIFO. Sends without delay are visible at once; delayed sends (only the paused-subscription
-/// recheck here, retries have no delay) are parked until due, so paused work cannot spin.
-struct MemQueue {
-    meters: Arc<Meters>,
-    inner: Mutex<QueueState>,
-}
-
-#[derive(Default)]
-struct QueueState {
-    ready: VecDeque<String>,
-    delayed: Vec<(Instant, String)>,
-    sent: u64,
-}
-
-impl MemQueue {
-    fn parked(&self) -> usize {
-        self.inner.lock().unwrap().delayed.len()
-    }
-}
-
-impl Queue for MemQueue {
-    async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
-        self.meters.queue.time(|| {
-            let mut state = self.inner.lock().unwrap();
-            state.sent += 1;
-            if delay.is_zero() {
-                state.ready.push_back(body.to_owned());
-            } else {
-                state
-                    .delayed
-                    .push((Instant::now() + delay, body.to_owned()));
-            }
-            Ok(format!("msg-{}", state.sent))
-        })
-    }
-
-    async fn receive(
-        &self,
-        max: u32,
-        _visibility: Duration,
-        _wait: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.meters.queue.time(|| {
-            let mut state = self.inner.lock().unwrap();
-            let now = Instant::now();
-            if state.delayed.iter().any(|(due, _)| *due <= now) {
-                let (due, later) = std::mem::take(&mut state.delayed)
-                    .into_iter()
-                    .partition(|(due, _)| *due <= now);
-                state.delayed = later;
-                state
-                    .ready
-                    .extend(due.into_iter().map(|(_, body): (Instant, String)| body));
-            }
-            let n = (max as usize).min(state.ready.len());
-            Ok(state
-                .ready
-                .drain(..n)
-                .map(|body| ReceivedMessage {
-                    message_id: String::new(),
-                    receipt: String::new(),
-                    body,
-                    receive_count: 1,
-                })
-                .collect())
-        })
-    }
-
-    async fn delete(&self, _receipt: &str) -> Result<(), QueueError> {
-        Ok(())
-    }
-
-    async fn change_visibility(
-        &self,
-        _receipt: &str,
-        _visibility: Duration,
-    ) -> Result<(), QueueError> {
-        Ok(())
-    }
-}
-
-type BenchWorker =
-    Worker<MemWorkspaces, MemEvents, MemSubscriptions, MemDeliveries, MemDeliveries, MemQueue>;
+type BenchWorker = Worker<
+    MemoryWorkspaces,
+    MemoryEvents,
+    MemSubscriptions,
+    MemoryDeliveries,
+    MemoryLogs,
+    MemoryQueue,
+>;
 
 // ---------------------------------------------------------------------------------------------
 // Receiver
@@ -704,33 +406,16 @@ impl Fixture {
     fn new(rt: &Runtime, receiver: &Receiver, sender: &WebhookSender, events: usize) -> Self {
         let meters = Arc::new(Meters::default());
         let worker = Arc::new(Worker {
-            workspaces: MemWorkspaces {
-                meters: Arc::clone(&meters),
-                workspaces: Mutex::default(),
-            },
-            events: MemEvents {
-                meters: Arc::clone(&meters),
-                rows: Mutex::default(),
-            },
+            workspaces: MemoryWorkspaces::metered(Arc::clone(&meters.stores)),
+            events: MemoryEvents::metered(Arc::clone(&meters.stores)),
             subscriptions: MemSubscriptions {
                 meters: Arc::clone(&meters),
                 rows: Mutex::default(),
                 failures: Mutex::default(),
             },
-            deliveries: MemDeliveries {
-                meters: Arc::clone(&meters),
-                rows: Mutex::default(),
-                logs: Mutex::default(),
-            },
-            logs: MemDeliveries {
-                meters: Arc::clone(&meters),
-                rows: Mutex::default(),
-                logs: Mutex::default(),
-            },
-            queue: MemQueue {
-                meters: Arc::clone(&meters),
-                inner: Mutex::default(),
-            },
+            deliveries: MemoryDeliveries::metered(Arc::clone(&meters.stores)),
+            logs: MemoryLogs::metered(Arc::clone(&meters.stores)),
+            queue: MemoryQueue::metered(Arc::clone(&meters.queue)),
             sender: sender.clone(),
             schedule: RetrySchedule::new(vec![Duration::ZERO; 7], 0.0),
             log_retention: Duration::from_secs(7 * 86_400),
@@ -1205,7 +890,7 @@ fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
         tally,
         states: fixture.worker.deliveries.states(),
         paused: fixture.worker.subscriptions.paused(),
-        parked: fixture.worker.queue.parked(),
+        parked: fixture.worker.queue.waiting(),
     }
 }
 

@@ -14,7 +14,11 @@ pub mod memory;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
-use crate::error::StoreError;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::error::{QueueError, StoreError};
+use crate::ports::ReceivedMessage;
 
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
@@ -71,4 +75,28 @@ pub(crate) fn subscription_doc(subscription: &crate::Subscription) -> String {
 pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, StoreError> {
     serde_json::from_str(doc)
         .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))
+}
+
+/// SQS's long poll over a queue that can only be looked at: looks every `interval` until a
+/// look receives something or `wait` has passed, and returns the last look.
+#[cfg_attr(
+    not(any(feature = "embedded", feature = "test-support")),
+    allow(dead_code)
+)]
+pub(crate) async fn long_poll<Fut>(
+    wait: Duration,
+    interval: Duration,
+    mut look: impl FnMut() -> Fut,
+) -> Result<Vec<ReceivedMessage>, QueueError>
+where
+    Fut: Future<Output = Result<Vec<ReceivedMessage>, QueueError>>,
+{
+    let deadline = Instant::now() + wait;
+    loop {
+        let received = look().await?;
+        if !received.is_empty() || Instant::now() >= deadline {
+            return Ok(received);
+        }
+        tokio::time::sleep(interval).await;
+    }
 }

@@ -1,11 +1,12 @@
 //! Embedded queues: SQS's semantics over a table of the local database.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use rusqlite::params;
 
 use super::EmbeddedDb;
+use crate::adapters::long_poll;
 use crate::error::QueueError;
 use crate::ports::{Queue, ReceivedMessage};
 
@@ -107,14 +108,7 @@ impl Queue for EmbeddedQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let received = self.receive_now(max, visibility).await?;
-            if !received.is_empty() || Instant::now() >= deadline {
-                return Ok(received);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        long_poll(wait, POLL_INTERVAL, || self.receive_now(max, visibility)).await
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {

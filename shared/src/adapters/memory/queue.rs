@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CallMeter, Metered};
+use crate::adapters::long_poll;
 use crate::error::QueueError;
 use crate::ports::{Queue, ReceivedMessage};
 
@@ -162,14 +163,8 @@ impl Queue for MemoryQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let received = self.receive_now(max, visibility);
-            if !received.is_empty() || Instant::now() >= deadline {
-                return Ok(received);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        let look = || std::future::ready(Ok(self.receive_now(max, visibility)));
+        long_poll(wait, POLL_INTERVAL, look).await
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
