@@ -33,7 +33,7 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use cpu_time::ThreadTime;
-use delivery::{Handled, Worker};
+use delivery::{Adapters, Handled, Worker};
 use hookline_shared::adapters::memory::{
     CallMeter, MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemoryWorkspaces,
 };
@@ -235,12 +235,14 @@ impl FailureCounter for MemSubscriptions {
 }
 
 type BenchWorker = Worker<
-    MemoryWorkspaces,
-    MemoryEvents,
-    MemSubscriptions,
-    MemoryDeliveries,
-    MemoryLogs,
-    MemoryQueue,
+    Adapters<
+        MemoryWorkspaces,
+        MemoryEvents,
+        MemSubscriptions,
+        MemoryDeliveries,
+        MemoryLogs,
+        MemoryQueue,
+    >,
 >;
 
 // ---------------------------------------------------------------------------------------------
@@ -406,16 +408,18 @@ impl Fixture {
     fn new(rt: &Runtime, receiver: &Receiver, sender: &WebhookSender, events: usize) -> Self {
         let meters = Arc::new(Meters::default());
         let worker = Arc::new(Worker {
-            workspaces: MemoryWorkspaces::metered(Arc::clone(&meters.stores)),
-            events: MemoryEvents::metered(Arc::clone(&meters.stores)),
-            subscriptions: MemSubscriptions {
-                meters: Arc::clone(&meters),
-                rows: Mutex::default(),
-                failures: Mutex::default(),
+            ports: Adapters {
+                workspaces: MemoryWorkspaces::metered(Arc::clone(&meters.stores)),
+                events: MemoryEvents::metered(Arc::clone(&meters.stores)),
+                subscriptions: MemSubscriptions {
+                    meters: Arc::clone(&meters),
+                    rows: Mutex::default(),
+                    failures: Mutex::default(),
+                },
+                deliveries: MemoryDeliveries::metered(Arc::clone(&meters.stores)),
+                logs: MemoryLogs::metered(Arc::clone(&meters.stores)),
+                queue: MemoryQueue::metered(Arc::clone(&meters.queue)),
             },
-            deliveries: MemoryDeliveries::metered(Arc::clone(&meters.stores)),
-            logs: MemoryLogs::metered(Arc::clone(&meters.stores)),
-            queue: MemoryQueue::metered(Arc::clone(&meters.queue)),
             sender: sender.clone(),
             schedule: RetrySchedule::new(vec![Duration::ZERO; 7], 0.0),
             log_retention: Duration::from_secs(7 * 86_400),
@@ -445,7 +449,7 @@ impl Fixture {
             })
             .collect();
         rt.block_on(async {
-            let w = &worker;
+            let w = &worker.ports;
             w.workspaces.create_workspace(&workspace).await.unwrap();
             for s in &subscriptions {
                 w.subscriptions.create_subscription(s).await.unwrap();
@@ -474,7 +478,7 @@ impl Fixture {
                     event_id: e.id.clone(),
                     dedup_id: e.dedup_id.clone(),
                 };
-                let queue = &self.worker.queue;
+                let queue = &self.worker.ports.queue;
                 queue
                     .send(&message.to_body(), Duration::ZERO)
                     .await
@@ -565,6 +569,7 @@ fn run_worker(rt: &Runtime, fixture: &Fixture, deliveries: usize) -> (Duration, 
         8 * (EVENTS + 2 * deliveries),
         |free| async move {
             let messages = worker
+                .ports
                 .queue
                 .receive(free as u32, Duration::from_secs(60), Duration::ZERO)
                 .await
@@ -576,7 +581,12 @@ fn run_worker(rt: &Runtime, fixture: &Fixture, deliveries: usize) -> (Duration, 
                     async move {
                         let handled = worker.handle(&m.body).await;
                         if handled.is_ok() {
-                            worker.queue.delete(&m.receipt).await.expect("no-op delete");
+                            worker
+                                .ports
+                                .queue
+                                .delete(&m.receipt)
+                                .await
+                                .expect("no-op delete");
                         }
                         handled.map_err(|e| e.to_string())
                     }
@@ -830,7 +840,7 @@ impl Bench {
                 let meters = (fixture.meters.stores.take(), fixture.meters.queue.take());
                 assert_eq!(tally.fanned_out, count, "fan-out: {tally:?}");
                 assert_eq!(tally.delivered, count, "deliveries: {tally:?}");
-                let states = fixture.worker.deliveries.states();
+                let states = fixture.worker.ports.deliveries.states();
                 assert_eq!(states, (0, count, 0), "(pending, succeeded, gave up)");
                 (elapsed, cpu, Some(meters))
             }
@@ -888,9 +898,9 @@ fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
         posts: bench.receiver.take_posts(),
         ideal: (DELIVERIES + failing) as u64,
         tally,
-        states: fixture.worker.deliveries.states(),
-        paused: fixture.worker.subscriptions.paused(),
-        parked: fixture.worker.queue.waiting(),
+        states: fixture.worker.ports.deliveries.states(),
+        paused: fixture.worker.ports.subscriptions.paused(),
+        parked: fixture.worker.ports.queue.waiting(),
     }
 }
 

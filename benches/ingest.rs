@@ -19,9 +19,10 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use chrono::Utc;
 use cpu_time::ThreadTime;
 use hookline_shared::adapters::memory::MemoryWorkspaces;
@@ -31,8 +32,8 @@ use hookline_shared::{
     ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, QueueError,
     ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
 };
-use ingest::{handle_ingest, Ingest, ROUTE_PREFIX};
-use lambda_http::{Body, Request};
+use ingest::{router, Ingest, ROUTE_PREFIX};
+use lambda_http::tower::ServiceExt as _;
 use serde_json::{json, Map, Value};
 use tokio::runtime::Runtime;
 
@@ -68,9 +69,9 @@ struct StoredEvent {
 
 /// Kept apart from the shared in-memory store on purpose: it stores no payload, so the
 /// measurement is the handler's, not the copying of 1 KB events into a store.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct MemEvents {
-    rows: Mutex<HashMap<WorkspaceId, HashMap<String, StoredEvent>>>,
+    rows: Arc<Mutex<HashMap<WorkspaceId, HashMap<String, StoredEvent>>>>,
 }
 
 impl MemEvents {
@@ -154,9 +155,9 @@ impl EventStore for MemEvents {
 }
 
 /// Counts sends; nothing is ever received.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct CountingQueue {
-    sent: AtomicU64,
+    sent: Arc<AtomicU64>,
 }
 
 impl CountingQueue {
@@ -193,7 +194,12 @@ impl Queue for CountingQueue {
     }
 }
 
-type Deps = Ingest<MemoryWorkspaces, MemEvents, CountingQueue>;
+/// The ingest router as the Lambda serves it, and handles on the stores it writes to.
+struct Deps {
+    app: axum::Router,
+    events: MemEvents,
+    queue: CountingQueue,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Bodies
@@ -394,7 +400,7 @@ impl Case {
         bytes
     }
 
-    fn request(&self, bytes: Vec<u8>) -> Request {
+    fn request(&self, bytes: Vec<u8>) -> http::Request<Body> {
         http::Request::builder()
             .method("POST")
             .uri(self.uri.as_str())
@@ -435,18 +441,21 @@ impl Case {
 fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, n: usize) -> Duration {
     case.batched(
         n,
-        |bytes| case.request(bytes),
+        |bytes| (dedup_marker(case, &bytes), case.request(bytes)),
         |requests| {
             let m = requests.len();
-            let first_id = dedup_marker(case, requests[0].body().as_ref());
+            let first_id = requests[0].0.clone();
             let (elapsed, accepted, first_response) = rt.block_on(async {
                 let mut accepted = 0usize;
                 let mut first_response = None;
                 let start = ThreadTime::now();
-                for request in requests {
-                    let response = handle_ingest(deps, request)
+                for (_, request) in requests {
+                    let response = deps
+                        .app
+                        .clone()
+                        .oneshot(request)
                         .await
-                        .expect("the handler never errors");
+                        .expect("the router never errors");
                     accepted += usize::from(response.status() == http::StatusCode::OK);
                     if first_response.is_none() {
                         first_response = Some(response);
@@ -454,9 +463,12 @@ fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, n: usize) -> Duration {
                         black_box(response);
                     }
                 }
-                (start.elapsed(), accepted, first_response)
+                let elapsed = start.elapsed();
+                let first = first_response.expect("at least one request").into_body();
+                let first = axum::body::to_bytes(first, usize::MAX).await;
+                (elapsed, accepted, first.expect("an in-memory body"))
             });
-            let (duplicate, dedup_id) = summarize(&first_response.expect("at least one request"));
+            let (duplicate, dedup_id) = summarize(&first_response);
             assert_eq!(
                 accepted, m,
                 "{:?}: every request is accepted",
@@ -498,8 +510,8 @@ fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, n: usize) -> Duration {
 }
 
 /// (duplicate, dedupId) from an accepted response, read outside the timed loop.
-fn summarize(response: &http::Response<Body>) -> (bool, String) {
-    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON response");
+fn summarize(response: &[u8]) -> (bool, String) {
+    let body: Value = serde_json::from_slice(response).expect("JSON response");
     assert_eq!(body["received"], true, "accepted: {body}");
     let data = &body["additionalData"];
     (
@@ -640,11 +652,10 @@ impl Row {
 }
 
 fn setup(rt: &Runtime) -> (Deps, ApiKey) {
-    let deps = Ingest::new(
+    let (workspaces, events, queue) = (
         MemoryWorkspaces::default(),
         MemEvents::default(),
         CountingQueue::default(),
-        Duration::from_secs(24 * 3600),
     );
     let key = ApiKey::generate();
     let workspace = Workspace {
@@ -653,16 +664,23 @@ fn setup(rt: &Runtime) -> (Deps, ApiKey) {
         created_at: Utc::now(),
     };
     rt.block_on(async {
-        deps.workspaces
+        workspaces
             .create_workspace(&workspace)
             .await
             .expect("in-memory store");
-        deps.workspaces
+        workspaces
             .add_api_key(&workspace.id, &key.hash())
             .await
             .expect("in-memory store");
     });
-    (deps, key)
+    let window = Duration::from_secs(24 * 3600);
+    let app = router(Ingest::new(
+        workspaces,
+        events.clone(),
+        queue.clone(),
+        window,
+    ));
+    (Deps { app, events, queue }, key)
 }
 
 fn main() {
