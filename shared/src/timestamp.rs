@@ -72,16 +72,20 @@ fn from_epoch(number: f64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis as i64).single()
 }
 
+/// The fixed "now" the unit tests of timestamps and validation judge windows against.
+#[cfg(test)]
+pub(crate) fn test_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use test_now as now;
 
     fn parse(v: Value) -> Result<String, TimestampError> {
         parse_event_timestamp(&v, now()).map(|t| t.to_rfc3339())

@@ -450,12 +450,7 @@ fn dotted(pointer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::timestamp::test_now as now;
 
     fn valid(category: Category) -> Value {
         match category {
