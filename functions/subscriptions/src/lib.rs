@@ -39,7 +39,7 @@ pub struct Notify<W, S, D, Q> {
     pub keyring: Keyring<W>,
     pub subscriptions: S,
     /// Read for the logs API.
-    pub deliveries: D,
+    pub logs: D,
     /// The deliveries queue: enabling a subscription asks the worker to resume its parked work.
     pub resumes: Q,
     /// Test-send goes through the same client, signer and SSRF guard as deliveries.
@@ -52,7 +52,7 @@ impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
     pub fn new(
         workspaces: W,
         subscriptions: S,
-        deliveries: D,
+        logs: D,
         resumes: Q,
         sender: WebhookSender,
         allow_http: bool,
@@ -60,7 +60,7 @@ impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
         Self {
             keyring: Keyring::new(workspaces),
             subscriptions,
-            deliveries,
+            logs,
             resumes,
             sender,
             allow_http,
@@ -112,7 +112,7 @@ where
     }
 
     fn logs(&self) -> &D {
-        &self.deliveries
+        &self.logs
     }
 
     fn resumes(&self) -> &Q {
