@@ -246,7 +246,9 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
 mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
+    use hookline_shared::adapters::memory::{
+        MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+    };
     use hookline_shared::webhook::SenderConfig;
     use hookline_shared::{ApiKey, Workspace, WorkspaceId};
     use lambda_http::tower::ServiceExt as _;
@@ -256,20 +258,26 @@ mod tests {
     const WS: &str = "ws_00000000000000000000000000000001";
 
     /// The notify API as the Lambda serves it, and a key of [`WS`].
-    async fn lambda_app(dir: &std::path::Path) -> (Router, ApiKey) {
-        let db = EmbeddedDb::open(&dir.join("hookline.db")).unwrap();
+    async fn lambda_app() -> (Router, ApiKey) {
+        let workspaces = MemoryWorkspaces::default();
         let id = WorkspaceId::parse(WS).unwrap();
         let workspace = Workspace {
             id: id.clone(),
             name: "routes".into(),
             created_at: chrono::Utc::now(),
         };
-        db.create_workspace(&workspace).await.unwrap();
+        workspaces.create_workspace(&workspace).await.unwrap();
         let key = ApiKey::generate();
-        db.add_api_key(&id, &key.hash()).await.unwrap();
+        workspaces.add_api_key(&id, &key.hash()).await.unwrap();
         let sender = WebhookSender::new(SenderConfig::local_development());
-        let queue = EmbeddedQueue::new(db.clone(), "deliveries", None);
-        let deps = Notify::new(db.clone(), db.clone(), db, queue, sender, false);
+        let deps = Notify::new(
+            workspaces,
+            MemorySubscriptions::default(),
+            MemoryLogs::default(),
+            MemoryQueue::default(),
+            sender,
+            false,
+        );
         let app = hookline_shared::http::front_door(router(deps), &[API_PREFIX], |_| None);
         (app, key)
     }
@@ -293,8 +301,7 @@ mod tests {
 
     #[tokio::test]
     async fn routes_match_with_and_without_a_stage_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let (app, key) = lambda_app(dir.path()).await;
+        let (app, key) = lambda_app().await;
         assert_eq!(
             route(&app, &key, "/notify/api/v1/event_types")
                 .await
