@@ -38,6 +38,31 @@ async fn ingest(serving: &Serving, body: &Value) -> Value {
     answer
 }
 
+/// A receiver to deliver to, and local mode with `env` in a fresh data directory (kept
+/// while the server runs).
+async fn serving_with_receiver(env: &[(&str, &str)]) -> (Receiver, tempfile::TempDir, Serving) {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start_with(dir.path(), env);
+    (receiver, dir, serving)
+}
+
+/// Asks the notify API to send a test `event_type` to `url`.
+async fn test_send(api: &Api<'_>, event_type: &str, url: &str) -> (u16, Value) {
+    let body = json!({"event_type": event_type, "webhook_url": url});
+    api.send("POST", "/workspaces/{ws}/test", Some(body)).await
+}
+
+/// Subscribes the receiver's endpoint `name`, answering as `behavior`, to `emails.sent`.
+async fn subscribe_endpoint(
+    api: &Api<'_>,
+    receiver: &Receiver,
+    name: &str,
+    behavior: Behavior,
+) -> Value {
+    subscribe(api, &receiver.endpoint(name, behavior), &["emails.sent"]).await
+}
+
 /// The seed email with a unique subject, so each call is a new event.
 fn email(subject: &str) -> Value {
     let mut body = seed_email();
@@ -86,16 +111,9 @@ async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Va
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingested_event_reaches_its_subscriber_signed_and_logged() {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let serving = Serving::start(dir.path());
+    let (receiver, _dir, serving) = serving_with_receiver(&[]).await;
     let api = Api { serving: &serving };
-    let subscription = subscribe(
-        &api,
-        &receiver.endpoint("hook", Behavior::Ok),
-        &["emails.sent"],
-    )
-    .await;
+    let subscription = subscribe_endpoint(&api, &receiver, "hook", Behavior::Ok).await;
     let other = subscribe(
         &api,
         &receiver.endpoint("crm", Behavior::Ok),
@@ -149,29 +167,13 @@ async fn an_ingested_event_reaches_its_subscriber_signed_and_logged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_subscription() {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let schedule = "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3";
-    let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", schedule)]);
+    let (receiver, _dir, serving) =
+        serving_with_receiver(&[("HOOKLINE_RETRY_SCHEDULE", schedule)]).await;
     let api = Api { serving: &serving };
-    let flaky = subscribe(
-        &api,
-        &receiver.endpoint("flaky", Behavior::FailTimes(3)),
-        &["emails.sent"],
-    )
-    .await;
-    let broken = subscribe(
-        &api,
-        &receiver.endpoint("broken", Behavior::AlwaysFail),
-        &["emails.sent"],
-    )
-    .await;
-    subscribe(
-        &api,
-        &receiver.endpoint("healthy", Behavior::Ok),
-        &["emails.sent"],
-    )
-    .await;
+    let flaky = subscribe_endpoint(&api, &receiver, "flaky", Behavior::FailTimes(3)).await;
+    let broken = subscribe_endpoint(&api, &receiver, "broken", Behavior::AlwaysFail).await;
+    subscribe_endpoint(&api, &receiver, "healthy", Behavior::Ok).await;
 
     ingest(&serving, &email("retry me")).await;
     let flaky_posts = receiver.wait_for("flaky", 4, Duration::from_secs(30)).await;
@@ -248,14 +250,13 @@ async fn retries_follow_the_schedule_and_ten_failures_pause_only_the_failing_sub
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
-    let receiver = Receiver::start().await;
+    let (receiver, _dir, serving) =
+        serving_with_receiver(&[("HOOKLINE_RETRY_SCHEDULE", "600")]).await;
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempfile::tempdir().unwrap();
-    let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", "600")]);
     let api = Api { serving: &serving };
     let unreachable = format!("http://127.0.0.1:{closed_port}/hook");
     let slow = Behavior::Slow(Duration::from_secs(20));
@@ -325,22 +326,13 @@ async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployed_configuration_never_reaches_loopback() {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let serving = Serving::start_with(
-        dir.path(),
-        &[
-            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false"),
-            ("HOOKLINE_RETRY_SCHEDULE", "600"),
-        ],
-    );
-    let api = Api { serving: &serving };
-    let subscription = subscribe(
-        &api,
-        &receiver.endpoint("internal", Behavior::Ok),
-        &["emails.sent"],
-    )
+    let (receiver, _dir, serving) = serving_with_receiver(&[
+        ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false"),
+        ("HOOKLINE_RETRY_SCHEDULE", "600"),
+    ])
     .await;
+    let api = Api { serving: &serving };
+    let subscription = subscribe_endpoint(&api, &receiver, "internal", Behavior::Ok).await;
     ingest(&serving, &email("ssrf")).await;
     let attempts = wait_for_logs(&api, &subscription, Duration::from_secs(10)).await;
     assert_eq!(attempts.len(), 1);
@@ -356,13 +348,7 @@ async fn a_deployed_configuration_never_reaches_loopback() {
 
     // Test-send obeys the same guard.
     let url = receiver.endpoint("internal", Behavior::Ok);
-    let (status, outcome) = api
-        .send(
-            "POST",
-            "/workspaces/{ws}/test",
-            Some(json!({"event_type": "conversation.new", "webhook_url": url})),
-        )
-        .await;
+    let (status, outcome) = test_send(&api, "conversation.new", &url).await;
     assert_eq!(status, 200);
     assert_eq!(outcome["success"], false);
     assert!(
@@ -374,18 +360,10 @@ async fn a_deployed_configuration_never_reaches_loopback() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let serving = Serving::start(dir.path());
+    let (receiver, _dir, serving) = serving_with_receiver(&[]).await;
     let api = Api { serving: &serving };
     let url = receiver.endpoint("test", Behavior::Ok);
-    let (status, outcome) = api
-        .send(
-            "POST",
-            "/workspaces/{ws}/test",
-            Some(json!({"event_type": "conversation.new", "webhook_url": url})),
-        )
-        .await;
+    let (status, outcome) = test_send(&api, "conversation.new", &url).await;
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["success"], true);
     assert_eq!(outcome["status_code"], 200);
@@ -404,13 +382,7 @@ async fn test_send_delivers_the_catalog_sample_signed_like_a_real_delivery() {
         [Verdict::Verified, Verdict::Verified]
     );
 
-    let (status, refused) = api
-        .send(
-            "POST",
-            "/workspaces/{ws}/test",
-            Some(json!({"event_type": "emails.forwarded", "webhook_url": "nope"})),
-        )
-        .await;
+    let (status, refused) = test_send(&api, "emails.forwarded", "nope").await;
     assert_eq!(status, 400);
     assert!(
         refused["fieldErrors"]["event_type"].is_array()

@@ -6,10 +6,10 @@ use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::{LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
 use serde_json::{json, Value};
-use subscriptions::{router, Notify};
 
+use crate::backends::both_backends;
 use crate::ingest_api::answer;
-use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
+use crate::notify_api::notify_app;
 
 struct Caller {
     app: Router,
@@ -62,22 +62,17 @@ async fn tenant_with_subscription<W: WorkspaceStore>(
     (tenant, serde_json::from_str(&text).unwrap())
 }
 
-async fn no_leaks_and_no_5xx<W, S, D, Q>(workspaces: W, subscriptions: S, deliveries: D, resumes: Q)
+/// Nothing of the other workspace leaks, nothing is a 5xx.
+async fn hostile_caller<W, S, D, Q>(workspaces: W, subscriptions: S, deliveries: D, resumes: Q)
 where
     W: WorkspaceStore + Clone + 'static,
     S: SubscriptionStore + 'static,
     D: LogStore + 'static,
     Q: Queue + 'static,
 {
-    let deps = Notify::new(
-        workspaces.clone(),
-        subscriptions,
-        deliveries,
-        resumes,
-        loopback_sender(),
-        false,
-    );
-    let caller = Caller { app: router(deps) };
+    let caller = Caller {
+        app: notify_app(workspaces.clone(), subscriptions, deliveries, resumes),
+    };
     let (alice, alice_sub) = tenant_with_subscription(&caller, &workspaces, "alice").await;
     let (mallory, _) = tenant_with_subscription(&caller, &workspaces, "mallory").await;
     let (a_ws, a_sub) = (
@@ -239,53 +234,21 @@ where
         }
     }
     // Alice's subscription is exactly as she left it.
-    let (status, text) = caller
-        .call(
-            "GET",
-            &format!("/workspaces/{a_ws}/subscription/{a_sub}"),
-            Some(alice.api_key.expose()),
-            None,
-        )
-        .await;
+    let (caller, alice_key) = (&caller, alice.api_key.expose());
+    let alice_path = format!("/workspaces/{a_ws}/subscription/{a_sub}");
+    let as_alice =
+        |path: String| async move { caller.call("GET", &path, Some(alice_key), None).await };
+    let (status, text) = as_alice(alice_path.clone()).await;
     assert_eq!(status, 200);
     let now: Value = serde_json::from_str(&text).unwrap();
     let mut before = alice_sub.clone();
     before.as_object_mut().unwrap().remove("secret");
     assert_eq!(now, before);
-    let (_, secret) = caller
-        .call(
-            "GET",
-            &format!("/workspaces/{a_ws}/subscription/{a_sub}/secret"),
-            Some(alice.api_key.expose()),
-            None,
-        )
-        .await;
+    let (_, secret) = as_alice(format!("{alice_path}/secret")).await;
     assert!(
         secret.contains(&secrets[0]),
         "Alice's secret was not rotated by anyone else"
     );
 }
 
-#[tokio::test]
-async fn hostile_caller_on_dynamodb() {
-    let stack = MotoStack::create(5).await;
-    no_leaks_and_no_5xx(
-        stack.workspaces(),
-        stack.subscriptions(),
-        stack.logs(),
-        stack.queue(),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn hostile_caller_embedded() {
-    let stack = EmbeddedStack::create(5);
-    no_leaks_and_no_5xx(
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.queue.clone(),
-    )
-    .await;
-}
+both_backends!(hostile_caller(workspaces, subscriptions, logs, queue));

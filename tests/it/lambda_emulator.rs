@@ -44,10 +44,11 @@ struct Emulated {
 }
 
 impl Emulated {
-    /// `cargo test --workspace` builds each function binary beside ours (their packages have
-    /// tests), so the binary under test is the one the Lambda would run.
-    fn start(binary: &str, fixtures: &str, env: &[(&str, &str)]) -> Self {
-        let path = Path::new(env!("CARGO_BIN_EXE_hookline")).with_file_name(binary);
+    /// Function `name` fed the fixtures in `events/{name}`. `cargo test --workspace` builds
+    /// each function binary beside ours (their packages have tests), so the binary under
+    /// test is the one the Lambda would run.
+    fn start(name: &str, env: &[(&str, impl AsRef<str>)]) -> Self {
+        let path = Path::new(env!("CARGO_BIN_EXE_hookline")).with_file_name(name);
         assert!(
             path.exists(),
             "{} missing: run the workspace tests (scripts/test.sh)",
@@ -88,7 +89,7 @@ impl Emulated {
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
                 .env("RUST_LOG", "warn")
-                .envs(env.iter().copied())
+                .envs(env.iter().map(|(key, value)| (key, value.as_ref())))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -96,7 +97,7 @@ impl Emulated {
         );
         Self {
             port,
-            fixtures: repo_root().join("events").join(fixtures),
+            fixtures: repo_root().join("events").join(name),
             _emulator: emulator,
             _function: function,
         }
@@ -105,6 +106,18 @@ impl Emulated {
     /// Invokes with one fixture; returns the response and, for HTTP answers, the parsed body.
     async fn invoke(&self, fixture: &str) -> (Value, Value) {
         self.invoke_file(self.fixtures.join(fixture)).await
+    }
+
+    /// Invokes with one fixture, which must answer `status` with a body that mentions
+    /// `mentions`; returns that body.
+    async fn answers(&self, fixture: &str, status: u16, mentions: &str) -> Value {
+        let (response, body) = self.invoke(fixture).await;
+        assert_eq!(response["statusCode"], status, "{fixture}: {response}");
+        assert!(
+            body.to_string().contains(mentions),
+            "{fixture} mentions {mentions}: {body}"
+        );
+        body
     }
 
     async fn invoke_file(&self, file: PathBuf) -> (Value, Value) {
@@ -176,7 +189,6 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
     fixture_workspace(&stack).await;
     let function = Emulated::start(
         "ingest",
-        "ingest",
         &[
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
@@ -197,12 +209,7 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
     ];
     let mut first_email_id = Value::Null;
     for (fixture, status, mentions) in expectations {
-        let (response, body) = function.invoke(fixture).await;
-        assert_eq!(response["statusCode"], status, "{fixture}: {response}");
-        assert!(
-            body.to_string().contains(mentions),
-            "{fixture} mentions {mentions}: {body}"
-        );
+        let body = function.answers(fixture, status, mentions).await;
         match fixture {
             "emails-valid.json" => first_email_id = body["additionalData"]["eventId"].clone(),
             "emails-duplicate.json" => {
@@ -249,7 +256,6 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         .unwrap();
     let function = Emulated::start(
         "subscriptions",
-        "subscriptions",
         &[
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
@@ -273,12 +279,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         ("delete.json", 204, ""),
     ];
     for (fixture, status, mentions) in expectations {
-        let (response, body) = function.invoke(fixture).await;
-        assert_eq!(response["statusCode"], status, "{fixture}: {response}");
-        assert!(
-            body.to_string().contains(mentions),
-            "{fixture} mentions {mentions}: {body}"
-        );
+        function.answers(fixture, status, mentions).await;
     }
     // patch.json enables the subscription, which asks the delivery worker to resume its work.
     let queued: Vec<Value> = stack
@@ -395,16 +396,10 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
             ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
         ]
     };
-    let healthy_env = env(&stack.queue_url);
-    let healthy_refs: Vec<(&str, &str)> =
-        healthy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     // A queue that does not exist: the fan-out cannot queue its attempt, so SQS must retry it.
     {
-        let broken_env = env(&format!("{}-missing", stack.queue_url));
-        let broken_refs: Vec<(&str, &str)> =
-            broken_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let broken = Emulated::start("delivery", "delivery", &broken_refs);
+        let broken = Emulated::start("delivery", &env(&format!("{}-missing", stack.queue_url)));
         let (response, _) = broken.invoke("event-accepted.json").await;
         assert_eq!(
             response,
@@ -412,7 +407,7 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         );
     }
 
-    let function = Emulated::start("delivery", "delivery", &healthy_refs);
+    let function = Emulated::start("delivery", &env(&stack.queue_url));
     let (response, _) = function.invoke("event-accepted.json").await;
     assert_eq!(
         response,

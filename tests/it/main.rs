@@ -1,6 +1,7 @@
 //! Integration tests: adapters against a real DynamoDB/SQS-compatible server and SQLite, the
 //! ingest handler end to end, local mode as a process, and the Lambda binary under emulation.
 
+mod backends;
 mod contract;
 mod delivery;
 mod hostile;

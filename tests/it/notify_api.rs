@@ -11,10 +11,11 @@ use lambda_http::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use subscriptions::{router, Notify, ORDER_BY_VALUES};
 
+use crate::backends::both_backends;
 use crate::contract::subscription;
 use crate::ingest_api::answer;
 use crate::local_mode::{client, Serving};
-use crate::support::{loopback_sender, EmbeddedStack, MotoStack};
+use crate::support::{loopback_sender, MotoStack};
 
 /// The notify API of a local-mode server, as its dev workspace's key; `{ws}` in a path is that
 /// workspace.
@@ -54,6 +55,35 @@ async fn serve(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
         false => serde_json::from_slice(response.body()).expect("answers are JSON"),
     };
     (response.status(), body)
+}
+
+/// A GET through the notify router, as the holder of `key`.
+async fn get(app: &Router, key: &str, uri: String) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .uri(uri)
+        .header("x-api-key", key)
+        .body(Body::empty())
+        .unwrap();
+    serve(app, req).await
+}
+
+/// The notify router on these ports, as the Lambda builds it: https webhooks only, with a
+/// sender that may reach loopback receivers.
+pub(crate) fn notify_app<W, S, D, Q>(workspaces: W, subscriptions: S, logs: D, resumes: Q) -> Router
+where
+    W: WorkspaceStore + 'static,
+    S: SubscriptionStore + 'static,
+    D: LogStore + 'static,
+    Q: Queue + 'static,
+{
+    router(Notify::new(
+        workspaces,
+        subscriptions,
+        logs,
+        resumes,
+        loopback_sender(),
+        false,
+    ))
 }
 
 const SUBSCRIPTION_FIELDS: [&str; 9] = [
@@ -99,14 +129,9 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
     );
     assert_eq!(created["type"], "SEASALT");
     let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/workspaces/{{ws}}/subscription/{id}");
 
-    let (status, fetched) = api
-        .send(
-            "GET",
-            &format!("/workspaces/{{ws}}/subscription/{id}"),
-            None,
-        )
-        .await;
+    let (status, fetched) = api.send("GET", &path, None).await;
     assert_eq!(status, 200);
     assert_subscription_shape(&fetched, false);
 
@@ -127,23 +152,13 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
 
     let seed_patch = json!({"webhook_url": "https://api.example.com/webhook",
         "event_types": ["conversation.new", "message.new"], "updated_by": "user_12345", "is_enabled": true});
-    let (status, patched) = api
-        .send(
-            "PATCH",
-            &format!("/workspaces/{{ws}}/subscription/{id}"),
-            Some(seed_patch),
-        )
-        .await;
+    let (status, patched) = api.send("PATCH", &path, Some(seed_patch)).await;
     assert_eq!(status, 200, "{patched}");
     assert_subscription_shape(&patched, false);
     assert_eq!(patched["updated_by"], "user_12345");
 
     let (status, refused) = api
-        .send(
-            "PATCH",
-            &format!("/workspaces/{{ws}}/subscription/{id}"),
-            Some(json!({"is_enabled": false})),
-        )
+        .send("PATCH", &path, Some(json!({"is_enabled": false})))
         .await;
     assert_eq!(status, 400);
     assert_eq!(refused["fieldErrors"]["updated_by"], json!(["Required"]));
@@ -157,11 +172,7 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
         "description": "Triggered when a new conversation is created"})));
 
     let (status, rotated) = api
-        .send(
-            "POST",
-            &format!("/workspaces/{{ws}}/subscription/{id}/secret/rotate"),
-            None,
-        )
+        .send("POST", &format!("{path}/secret/rotate"), None)
         .await;
     assert_eq!(status, 200);
     assert_ne!(rotated["secret"], created["secret"]);
@@ -169,30 +180,12 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
         rotated["previous_secret_expires_at"].is_string(),
         "{rotated}"
     );
-    let (_, revealed) = api
-        .send(
-            "GET",
-            &format!("/workspaces/{{ws}}/subscription/{id}/secret"),
-            None,
-        )
-        .await;
+    let (_, revealed) = api.send("GET", &format!("{path}/secret"), None).await;
     assert_eq!(revealed["secret"], rotated["secret"]);
 
-    let (status, gone) = api
-        .send(
-            "DELETE",
-            &format!("/workspaces/{{ws}}/subscription/{id}"),
-            None,
-        )
-        .await;
+    let (status, gone) = api.send("DELETE", &path, None).await;
     assert_eq!((status, gone), (204, Value::Null));
-    let (status, again) = api
-        .send(
-            "DELETE",
-            &format!("/workspaces/{{ws}}/subscription/{id}"),
-            None,
-        )
-        .await;
+    let (status, again) = api.send("DELETE", &path, None).await;
     assert_eq!(status, 404, "{again}");
 }
 
@@ -270,16 +263,11 @@ fn rank(value: &Value) -> (u8, String) {
     }
 }
 
-async fn ordering_holds_for_every_order_by<
-    S: SubscriptionStore + 'static,
-    W: WorkspaceStore + 'static,
-    D: LogStore + 'static,
-    Q: Queue + 'static,
->(
-    workspaces: W,
-    store: S,
-    deliveries: D,
-    resumes: Q,
+async fn ordering_holds_for_every_order_by(
+    workspaces: impl WorkspaceStore + 'static,
+    store: impl SubscriptionStore + 'static,
+    deliveries: impl LogStore + 'static,
+    resumes: impl Queue + 'static,
 ) {
     let workspace = hookline::admin::create_workspace(&workspaces, "ordering")
         .await
@@ -338,23 +326,11 @@ async fn ordering_holds_for_every_order_by<
         s.kind = kind;
         store.create_subscription(&s).await.unwrap();
     }
-    let app = router(Notify::new(
-        workspaces,
-        store,
-        deliveries,
-        resumes,
-        loopback_sender(),
-        false,
-    ));
+    let app = notify_app(workspaces, store, deliveries, resumes);
+    let key = workspace.api_key.expose();
+    let list = format!("/notify/api/v1/workspaces/{ws}/subscription");
     for order_by in ORDER_BY_VALUES {
-        let req = Request::builder()
-            .uri(format!(
-                "/notify/api/v1/workspaces/{ws}/subscription?order_by={order_by}"
-            ))
-            .header("x-api-key", workspace.api_key.expose())
-            .body(Body::empty())
-            .unwrap();
-        let (status, body) = serve(&app, req).await;
+        let (status, body) = get(&app, key, format!("{list}?order_by={order_by}")).await;
         assert_eq!(status, StatusCode::OK);
         let listed = body["subscriptions"].as_array().unwrap().clone();
         assert_eq!(listed.len(), specs.len());
@@ -368,12 +344,7 @@ async fn ordering_holds_for_every_order_by<
             }
         }
     }
-    let req = Request::builder()
-        .uri(format!("/notify/api/v1/workspaces/{ws}/subscription"))
-        .header("x-api-key", workspace.api_key.expose())
-        .body(Body::empty())
-        .unwrap();
-    let (_, default) = serve(&app, req).await;
+    let (_, default) = get(&app, key, list).await;
     let created: Vec<&str> = default["subscriptions"]
         .as_array()
         .unwrap()
@@ -386,40 +357,18 @@ async fn ordering_holds_for_every_order_by<
     );
 }
 
-#[tokio::test]
-async fn ordering_holds_for_every_order_by_on_dynamodb() {
-    let stack = MotoStack::create(5).await;
-    ordering_holds_for_every_order_by(
-        stack.workspaces(),
-        stack.subscriptions(),
-        stack.logs(),
-        stack.queue(),
-    )
-    .await;
-}
+both_backends!(ordering_holds_for_every_order_by(
+    workspaces,
+    subscriptions,
+    logs,
+    queue
+));
 
-#[tokio::test]
-async fn ordering_holds_for_every_order_by_embedded() {
-    let stack = EmbeddedStack::create(5);
-    ordering_holds_for_every_order_by(
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.queue.clone(),
-    )
-    .await;
-}
-
-async fn logs_api_filters_orders_and_pages<
-    W: WorkspaceStore + 'static,
-    S: SubscriptionStore + 'static,
-    D: LogStore + 'static,
-    Q: Queue + 'static,
->(
-    workspaces: W,
-    subscriptions: S,
-    deliveries: D,
-    resumes: Q,
+async fn logs_api_filters_orders_and_pages(
+    workspaces: impl WorkspaceStore + 'static,
+    subscriptions: impl SubscriptionStore + 'static,
+    deliveries: impl LogStore + 'static,
+    resumes: impl Queue + 'static,
 ) {
     use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
     let workspace = hookline::admin::create_workspace(&workspaces, "logs")
@@ -462,23 +411,12 @@ async fn logs_api_filters_orders_and_pages<
         };
         deliveries.append_log(&log).await.unwrap();
     }
-    let app = router(Notify::new(
-        workspaces,
-        subscriptions,
-        deliveries,
-        resumes,
-        loopback_sender(),
-        false,
-    ));
+    let app = notify_app(workspaces, subscriptions, deliveries, resumes);
     let get = |query: String| {
-        let req = Request::builder()
-            .uri(format!("/notify/api/v1/workspaces/{ws}/logs{query}"))
-            .header("x-api-key", workspace.api_key.expose())
-            .body(Body::empty())
-            .unwrap();
-        let app = &app;
+        let uri = format!("/notify/api/v1/workspaces/{ws}/logs{query}");
+        let (app, key) = (&app, workspace.api_key.expose());
         async move {
-            let (status, body) = serve(app, req).await;
+            let (status, body) = get(app, key, uri).await;
             (status.as_u16(), body)
         }
     };
@@ -528,39 +466,16 @@ async fn logs_api_filters_orders_and_pages<
         (json!(5), vec!["log-4".to_owned(), "log-3".to_owned()])
     );
 
+    #[rustfmt::skip] // one row per order, as a table
     let expected: [(&str, [&str; 5]); 8] = [
-        (
-            "created_at:asc",
-            ["log-1", "log-2", "log-3", "log-4", "log-5"],
-        ),
-        (
-            "created_at:desc",
-            ["log-5", "log-4", "log-3", "log-2", "log-1"],
-        ),
-        (
-            "event_type:asc",
-            ["log-5", "log-2", "log-1", "log-3", "log-4"],
-        ),
-        (
-            "event_type:desc",
-            ["log-4", "log-3", "log-1", "log-2", "log-5"],
-        ),
-        (
-            "delivery_status:asc",
-            ["log-2", "log-3", "log-4", "log-1", "log-5"],
-        ),
-        (
-            "delivery_status:desc",
-            ["log-5", "log-1", "log-4", "log-3", "log-2"],
-        ),
-        (
-            "status_code:asc",
-            ["log-3", "log-1", "log-5", "log-4", "log-2"],
-        ),
-        (
-            "status_code:desc",
-            ["log-2", "log-4", "log-5", "log-1", "log-3"],
-        ),
+        ("created_at:asc", ["log-1", "log-2", "log-3", "log-4", "log-5"]),
+        ("created_at:desc", ["log-5", "log-4", "log-3", "log-2", "log-1"]),
+        ("event_type:asc", ["log-5", "log-2", "log-1", "log-3", "log-4"]),
+        ("event_type:desc", ["log-4", "log-3", "log-1", "log-2", "log-5"]),
+        ("delivery_status:asc", ["log-2", "log-3", "log-4", "log-1", "log-5"]),
+        ("delivery_status:desc", ["log-5", "log-1", "log-4", "log-3", "log-2"]),
+        ("status_code:asc", ["log-3", "log-1", "log-5", "log-4", "log-2"]),
+        ("status_code:desc", ["log-2", "log-4", "log-5", "log-1", "log-3"]),
     ];
     for (order_by, order) in expected {
         let (status, page) = get(format!("?order_by={order_by}")).await;
@@ -574,29 +489,12 @@ async fn logs_api_filters_orders_and_pages<
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
-async fn logs_api_filters_orders_and_pages_on_dynamodb() {
-    let stack = MotoStack::create(5).await;
-    logs_api_filters_orders_and_pages(
-        stack.workspaces(),
-        stack.subscriptions(),
-        stack.logs(),
-        stack.queue(),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn logs_api_filters_orders_and_pages_embedded() {
-    let stack = EmbeddedStack::create(5);
-    logs_api_filters_orders_and_pages(
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.queue.clone(),
-    )
-    .await;
-}
+both_backends!(logs_api_filters_orders_and_pages(
+    workspaces,
+    subscriptions,
+    logs,
+    queue
+));
 
 /// Enabling is saved and answered even when its resume cannot be queued (here a queue that
 /// does not exist): parked work then waits for its recheck rather than the caller for a retry.
@@ -614,14 +512,12 @@ async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
         .await
         .unwrap();
     let missing_queue = format!("{}-missing", stack.queue_url);
-    let app = router(Notify::new(
+    let app = notify_app(
         stack.workspaces(),
         stack.subscriptions(),
         stack.logs(),
         hookline_shared::adapters::SqsQueue::new(stack.sqs.clone(), missing_queue),
-        loopback_sender(),
-        false,
-    ));
+    );
     let req = Request::builder()
         .method("PATCH")
         .uri(format!(

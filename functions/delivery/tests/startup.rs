@@ -1,15 +1,11 @@
 //! The delivery binary's cold start: configuration problems stop it at once, naming the variable.
 
-use std::process::Command;
+#[path = "../../cold_start.rs"]
+mod cold_start;
 
+/// Runs the binary with only `env`; it must fail, and its stderr is returned.
 fn start(env: &[(&str, &str)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_delivery"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("delivery binary runs");
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    cold_start::start(env!("CARGO_BIN_EXE_delivery"), env)
 }
 
 const TABLES: [(&str, &str); 6] = [

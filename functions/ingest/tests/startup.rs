@@ -1,16 +1,11 @@
 //! The ingest binary's cold start: configuration problems stop it at once, naming the variable.
 
-use std::process::Command;
+#[path = "../../cold_start.rs"]
+mod cold_start;
 
 /// Runs the binary with only `env`; it must fail, and its stderr is returned.
 fn start(env: &[(&str, &str)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("ingest binary runs");
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    cold_start::start(env!("CARGO_BIN_EXE_ingest"), env)
 }
 
 #[test]
