@@ -115,15 +115,12 @@ mod tests {
     use crate::validation::{validate, PASSTHROUGH_KEY};
     use crate::Category;
 
+    /// The notify seed's conversation/call types in its order, written out independently of
+    /// the file list so a reordering there is caught.
+    #[rustfmt::skip]
     const CONVERSATION_TYPES: [&str; 9] = [
-        "conversation.new",
-        "conversation.updated",
-        "conversation.ended",
-        "message.new",
-        "conversation.label.added",
-        "conversation.label.deleted",
-        "call.new",
-        "call.ended",
+        "conversation.new", "conversation.updated", "conversation.ended", "message.new",
+        "conversation.label.added", "conversation.label.deleted", "call.new", "call.ended",
         "call.updated",
     ];
 
