@@ -12,9 +12,6 @@ use super::request::{api_key, require_json};
 use crate::keys::KeyCache;
 use crate::{Subscription, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore};
 
-/// Bodies beyond this are refused before they are read in full, like API Gateway's 10 MB cap.
-const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
-
 /// The name of the path parameter that scopes a route to one workspace.
 pub const WORKSPACE_PARAM: &str = "workspace_id";
 /// The name of the path parameter that names one subscription.
@@ -124,12 +121,22 @@ impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
     async fn from_request(req: Request, _: &Arc<A>) -> Result<Self, ApiError> {
         let limit = A::MAX_BODY_BYTES;
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_READ_BYTES)
-            .await
-            .map_err(|_| ApiError::BodyTooLarge {
-                size: MAX_READ_BYTES,
-                limit,
-            })?;
+        // A declared size over the limit is refused unread; otherwise no more than one byte
+        // past the limit is ever buffered, whatever the sender streams.
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if let Some(size) = declared.filter(|&size| size > limit) {
+            return Err(ApiError::BodyTooLarge { size, limit });
+        }
+        let bytes =
+            axum::body::to_bytes(body, limit + 1)
+                .await
+                .map_err(|_| ApiError::BodyTooLarge {
+                    size: limit + 1,
+                    limit,
+                })?;
         if bytes.len() > limit {
             return Err(ApiError::BodyTooLarge {
                 size: bytes.len(),
