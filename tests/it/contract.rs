@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
@@ -462,6 +463,53 @@ async fn limit_holds<S: SubscriptionStore>(store: &S, concurrent: bool) {
 async fn sequential_subscription_limit_on_dynamodb() {
     let stack = MotoStack::create(MAX_RECEIVES).await;
     sequential_subscription_limit(&stack.subscriptions()).await;
+}
+
+/// A workspace whose subscriptions were written before its count item existed (a stack
+/// deployed before the limit was kept atomically) is counted the first time a create or a
+/// delete needs it: it can neither pass the limit nor drive its count below what it holds.
+#[tokio::test]
+async fn a_workspace_from_before_the_count_is_counted_when_first_needed() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    let store = stack.subscriptions();
+    let ws = WorkspaceId::generate();
+    let forget_count = || {
+        stack
+            .dynamodb
+            .delete_item()
+            .table_name(&stack.subscriptions_table)
+            .key("pk", AttributeValue::S(ws.to_string()))
+            .key("sk", AttributeValue::S("count".into()))
+            .send()
+    };
+    let held: Vec<_> = (0..MAX_SUBSCRIPTIONS_PER_WORKSPACE)
+        .map(|_| subscription(&ws, &["emails.sent"], true))
+        .collect();
+    for s in &held {
+        assert_eq!(
+            store.create_subscription(s).await.unwrap(),
+            Created::Created
+        );
+    }
+    forget_count().await.unwrap();
+    let over = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&over).await.unwrap(),
+        Created::LimitReached,
+        "the 51st is refused though the count item was missing"
+    );
+    forget_count().await.unwrap();
+    assert!(store.delete_subscription(&held[0]).await.unwrap());
+    assert_eq!(
+        store.create_subscription(&over).await.unwrap(),
+        Created::Created,
+        "a delete made room for exactly one"
+    );
+    let next = subscription(&ws, &["emails.sent"], true);
+    assert_eq!(
+        store.create_subscription(&next).await.unwrap(),
+        Created::LimitReached
+    );
 }
 
 fn delivery_log(

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -17,6 +18,8 @@ use crate::subscription::{Subscription, MAX_SUBSCRIPTIONS_PER_WORKSPACE};
 const COUNT_SK: &str = "count";
 /// Where the count's write sits in a create's transaction, to tell its refusal apart.
 const COUNT_WRITE: usize = 0;
+/// Where it sits in a delete's (after the subscription and its health item).
+const COUNT_WRITE_ON_DELETE: usize = 2;
 /// Tries of a transaction another one kept from running, before it counts as an outage.
 const MAX_CONFLICT_RETRIES: u64 = 5;
 
@@ -153,26 +156,97 @@ impl DynamoSubscriptions {
         }
     }
 
-    /// The workspace's subscription count moving by `by`; with `limit`, only while the count
-    /// leaves room for one more (`subscription::room_for_another`, as a condition).
+    /// The workspace's subscription count moving by `by`, refused while the count item is
+    /// missing (see [`Self::seed_count`]); with `limit`, also unless the count leaves room for
+    /// one more (`subscription::room_for_another`, as a condition).
     fn count_update(
         &self,
         workspace: &WorkspaceId,
         by: i64,
         limit: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(pk_sk(workspace.as_str(), COUNT_SK)))
             .update_expression("ADD subscriptions :by")
             .expression_attribute_values(":by", n(by));
-        if limit {
-            update = update
-                .condition_expression("attribute_not_exists(subscriptions) OR subscriptions < :max")
-                .expression_attribute_values(":max", n(MAX_SUBSCRIPTIONS_PER_WORKSPACE as i64));
-        }
+        let update = if limit {
+            update
+                .condition_expression("subscriptions < :max")
+                .expression_attribute_values(":max", n(MAX_SUBSCRIPTIONS_PER_WORKSPACE as i64))
+        } else {
+            update.condition_expression("attribute_exists(subscriptions)")
+        };
         let update = update.build().map_err(unavailable)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Whether the workspace's count item exists yet.
+    async fn has_count(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
+        let key = pk_sk(workspace.as_str(), COUNT_SK);
+        Ok(get_item(&self.client, &self.table, key).await?.is_some())
+    }
+
+    /// Gives a workspace that has no count item yet (a new one, or one whose subscriptions
+    /// predate the count) the count of the subscriptions it holds. Creates and deletes are
+    /// refused while the item is missing, so none can commit between the count and the put;
+    /// a put that finds the item already there lost a harmless race with another seed.
+    async fn seed_count(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
+        let mut held: i64 = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(workspace.as_str()))
+                .expression_attribute_values(":prefix", s("sub#"))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            held += i64::from(out.count);
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let mut item = pk_sk(workspace.as_str(), COUNT_SK);
+        item.insert("subscriptions".into(), n(held));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    /// Runs a create or delete whose count write is write `count_at`; if that write was
+    /// refused only because the count item is missing, seeds it and runs the writes once more.
+    async fn transact_counted(
+        &self,
+        workspace: &WorkspaceId,
+        items: Vec<TransactWriteItem>,
+        count_at: usize,
+    ) -> Result<Option<usize>, StoreError> {
+        let refused = self.transact_at(items.clone()).await?;
+        if refused != Some(count_at) || self.has_count(workspace).await? {
+            return Ok(refused);
+        }
+        self.seed_count(workspace).await?;
+        self.transact_at(items).await
     }
 
     async fn query_docs(
@@ -226,7 +300,8 @@ impl SubscriptionStore for DynamoSubscriptions {
             self.put(main, Some(("attribute_not_exists(pk)", None)))?,
         ];
         items.extend(self.route_puts(subscription, &doc)?);
-        match self.transact_at(items).await? {
+        let workspace = &subscription.workspace_id;
+        match self.transact_counted(workspace, items, COUNT_WRITE).await? {
             None => Ok(Created::Created),
             Some(COUNT_WRITE) => Ok(Created::LimitReached),
             Some(_) => Err(StoreError::Corrupt(format!(
@@ -297,7 +372,18 @@ impl SubscriptionStore for DynamoSubscriptions {
                 None,
             )?);
         }
-        self.transact(items).await
+        let workspace = &current.workspace_id;
+        match self
+            .transact_counted(workspace, items, COUNT_WRITE_ON_DELETE)
+            .await?
+        {
+            None => Ok(true),
+            // The subscription changed or went; a missing count after seeding is an outage.
+            Some(0) => Ok(false),
+            Some(_) => Err(StoreError::Unavailable(format!(
+                "subscription count of {workspace} could not be kept"
+            ))),
+        }
     }
 
     async fn enabled_subscriptions_for(
