@@ -32,13 +32,6 @@ pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
 pub const MAX_RECEIVES: u32 = 5;
 const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
-/// A received message stays invisible this long: longer than an attempt's claim (60 s), so a
-/// message that failed mid-attempt comes back only once its claim can be taken over.
-const WORKER_VISIBILITY: Duration = Duration::from_secs(90);
-/// How often an idle worker looks at the queues.
-const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
-/// Messages the local worker handles at once.
-const WORKER_CONCURRENCY: usize = 32;
 
 pub type LocalWorker =
     Worker<Adapters<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;

@@ -10,7 +10,15 @@ use hookline_shared::{Queue as _, ReceivedMessage};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::{LocalStack, LocalWorker, WORKER_CONCURRENCY, WORKER_IDLE_POLL, WORKER_VISIBILITY};
+use super::{LocalStack, LocalWorker};
+
+/// A received message stays invisible this long: longer than an attempt's claim (60 s), so a
+/// message that failed mid-attempt comes back only once its claim can be taken over.
+const WORKER_VISIBILITY: Duration = Duration::from_secs(90);
+/// How often an idle worker looks at the queues.
+const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
+/// Messages the local worker handles at once.
+const WORKER_CONCURRENCY: usize = 32;
 
 impl LocalStack {
     /// Runs the delivery worker on both queues until `shutdown` turns true, then waits for the
