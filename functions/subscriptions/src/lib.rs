@@ -2,6 +2,7 @@
 //! test sends, one file per resource, each with its own router, merged here.
 
 mod event_types;
+mod found;
 mod logs;
 mod order;
 mod secrets;
@@ -10,22 +11,18 @@ mod test_send;
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::middleware::from_fn;
 use axum::routing::any;
 use axum::Router;
-use hookline_shared::http::{
-    api_layer, no_route, ApiError, ApiState, Caller, Envelope, Keyring, SubscriptionParam,
-};
+use hookline_shared::http::{api_layer, no_route, ApiError, ApiState, Envelope, Keyring};
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    LogStore, Queue, Subscription, SubscriptionStore, WorkspaceStore,
-    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    LogStore, Queue, SubscriptionStore, WorkspaceStore, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
+pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
 
 /// Every route lives under this prefix.
@@ -125,23 +122,6 @@ where
 
     fn allow_http(&self) -> bool {
         self.allow_http
-    }
-}
-
-/// The caller's subscription a route's `{subscription_id}` names, looked up once the caller is
-/// known; `NotFound` for ids that are malformed, unknown or another workspace's.
-pub struct Found(pub Subscription);
-
-impl<N: Ports> FromRequestParts<Arc<N>> for Found {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Arc<N>) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, api).await?;
-        let id = SubscriptionParam::from_request_parts(parts, api).await;
-        let id = id.unwrap_or_else(|never| match never {});
-        Ok(Found(
-            id.find(api.subscriptions(), &caller.workspace).await?,
-        ))
     }
 }
 

@@ -10,14 +10,12 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
-use hookline_shared::http::{
-    authenticated, json, query_param, ApiError, Caller, SubscriptionParam,
-};
+use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller};
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::{LogQuery, LogStore, SubscriptionId, WorkspaceId};
 use serde_json::{json, Value};
 
-use crate::Ports;
+use crate::{Ports, SubscriptionParam};
 
 pub fn router<N: Ports>() -> Router<Arc<N>> {
     Router::new()

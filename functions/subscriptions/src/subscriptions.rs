@@ -9,9 +9,7 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hookline_shared::http::{
-    authenticated, json, query_param, ApiError, Caller, JsonBody, SubscriptionParam,
-};
+use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller, JsonBody};
 use hookline_shared::validation::{compile, schema_errors, ValidationErrors};
 use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
 use hookline_shared::{
@@ -23,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::order::{OrderBy, ORDER_BY_VALUES};
-use crate::{Found, Ports};
+use crate::{Found, Ports, SubscriptionParam};
 
 const MAX_ACTOR_LEN: usize = 256;
 

@@ -10,12 +10,10 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request::{api_key, require_json};
 use crate::keys::KeyCache;
-use crate::{Subscription, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore};
+use crate::{WorkspaceId, WorkspaceStore};
 
 /// The name of the path parameter that scopes a route to one workspace.
 pub const WORKSPACE_PARAM: &str = "workspace_id";
-/// The name of the path parameter that names one subscription.
-pub const SUBSCRIPTION_PARAM: &str = "subscription_id";
 
 /// What an API's state offers the shared extractors.
 pub trait ApiState: Send + Sync + 'static {
@@ -148,43 +146,5 @@ impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
             return Err(ApiError::EmptyBody);
         }
         Ok(JsonBody(bytes))
-    }
-}
-
-/// The route's `{subscription_id}`. One that is malformed reads exactly like an unknown one (or
-/// another workspace's: the store is keyed by workspace, so those are indistinguishable).
-#[derive(Debug, Clone)]
-pub struct SubscriptionParam(Option<SubscriptionId>);
-
-impl SubscriptionParam {
-    pub fn id(&self) -> Result<&SubscriptionId, ApiError> {
-        self.0.as_ref().ok_or(ApiError::NotFound)
-    }
-
-    /// The subscription of `workspace` it names, or `NotFound`.
-    pub async fn find<S: SubscriptionStore>(
-        &self,
-        store: &S,
-        workspace: &WorkspaceId,
-    ) -> Result<Subscription, ApiError> {
-        store
-            .get_subscription(workspace, self.id()?)
-            .await?
-            .ok_or(ApiError::NotFound)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for SubscriptionParam {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state).await.ok();
-        let id = params.as_ref().and_then(|params| {
-            params
-                .iter()
-                .find(|(name, _)| *name == SUBSCRIPTION_PARAM)
-                .and_then(|(_, value)| SubscriptionId::parse(value))
-        });
-        Ok(SubscriptionParam(id))
     }
 }

@@ -19,10 +19,7 @@ use serde::Serialize;
 use tracing::Instrument as _;
 
 pub use error::{ApiError, Envelope};
-pub use extract::{
-    ApiState, Caller, JsonBody, Keyring, RequestId, SubscriptionParam, SUBSCRIPTION_PARAM,
-    WORKSPACE_PARAM,
-};
+pub use extract::{ApiState, Caller, JsonBody, Keyring, RequestId, WORKSPACE_PARAM};
 pub use request::{api_key, query_param, request_id, require_json, REQUEST_ID_HEADER};
 
 /// How a successful request is summed up in its log line (`accepted`, `duplicate`…); a handler
