@@ -77,6 +77,29 @@ pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, St
         .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))
 }
 
+/// The JSON document a delivery's fixed fields are stored as, in both adapters.
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn delivery_doc(delivery: &crate::delivery::Delivery) -> String {
+    serde_json::to_string(delivery).expect("deliveries always serialize")
+}
+
+/// A delivery from its document and the fields both adapters update in place.
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn delivery_from_parts(
+    doc: &str,
+    state: &str,
+    attempts: u32,
+    completed: u32,
+) -> Result<crate::delivery::Delivery, StoreError> {
+    let mut delivery: crate::delivery::Delivery =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
+    delivery.state = crate::delivery::DeliveryState::parse(state)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state:?}")))?;
+    delivery.attempts = attempts;
+    delivery.completed = completed;
+    Ok(delivery)
+}
+
 /// SQS's long poll over a queue that can only be looked at: looks every `interval` until a
 /// look receives something or `wait` has passed, and returns the last look.
 #[cfg_attr(

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
 use super::{get_n, get_s, n, pk_sk, s, subscription_key, unavailable, Item};
+use crate::adapters::{delivery_doc, delivery_from_parts};
 use crate::delivery::{Delivery, DeliveryId, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -30,13 +31,13 @@ pub struct DynamoDeliveries {
 }
 
 fn delivery_from_item(item: &Item) -> Result<Delivery, StoreError> {
-    let mut delivery: Delivery = serde_json::from_str(get_s(item, "doc")?)
-        .map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
-    delivery.state = DeliveryState::parse(get_s(item, "state")?)
-        .ok_or_else(|| StoreError::Corrupt("delivery state".into()))?;
-    delivery.attempts = get_n(item, "attempts")?;
-    delivery.completed = get_n(item, "completed")?;
-    Ok(delivery)
+    let (attempts, completed) = (get_n(item, "attempts")?, get_n(item, "completed")?);
+    delivery_from_parts(
+        get_s(item, "doc")?,
+        get_s(item, "state")?,
+        attempts,
+        completed,
+    )
 }
 
 impl DynamoDeliveries {
@@ -56,7 +57,7 @@ impl DynamoDeliveries {
 impl DeliveryStore for DynamoDeliveries {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         let mut item = Self::key(&delivery.workspace_id, &delivery.id);
-        let doc = serde_json::to_string(delivery).expect("deliveries always serialize");
+        let doc = delivery_doc(delivery);
         item.extend([
             ("doc".to_owned(), s(doc)),
             ("state".to_owned(), s(delivery.state.as_str())),

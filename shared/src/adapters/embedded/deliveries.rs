@@ -5,7 +5,7 @@ use std::time::Duration;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::EmbeddedDb;
-use crate::adapters::now_epoch_seconds;
+use crate::adapters::{delivery_doc, delivery_from_parts, now_epoch_seconds};
 use crate::delivery::{Delivery, DeliveryId, DeliveryState};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -25,15 +25,9 @@ fn read_delivery_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 fn delivery_from_row(
-    (doc, state, attempts, completed): (String, String, u32, u32),
+    (doc, state, attempts, completed): DeliveryRow,
 ) -> Result<Delivery, StoreError> {
-    let mut delivery: Delivery =
-        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
-    delivery.state = DeliveryState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state:?}")))?;
-    delivery.attempts = attempts;
-    delivery.completed = completed;
-    Ok(delivery)
+    delivery_from_parts(&doc, &state, attempts, completed)
 }
 
 impl DeliveryStore for EmbeddedDb {
@@ -42,7 +36,7 @@ impl DeliveryStore for EmbeddedDb {
         let existing: Option<DeliveryRow> = self
             .call(move |c| {
                 let delivery = written;
-                let doc = serde_json::to_string(&delivery).expect("deliveries always serialize");
+                let doc = delivery_doc(&delivery);
                 let inserted = c.execute(
                     "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
