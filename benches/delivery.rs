@@ -15,10 +15,8 @@
 //! worker errors or deliveries do not finish. Run with `cargo bench --bench delivery`;
 //! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
 
-use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::hash::Hash;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,14 +33,14 @@ use chrono::{DateTime, Utc};
 use cpu_time::ThreadTime;
 use delivery::{Adapters, Handled, Worker};
 use hookline_shared::adapters::memory::{
-    CallMeter, MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemoryWorkspaces,
+    CallMeter, MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions,
+    MemoryWorkspaces,
 };
 use hookline_shared::delivery::{envelope, Delivery, DeliveryId, RetrySchedule};
 use hookline_shared::webhook::{sign, AttemptOutcome, SenderConfig, WebhookSender};
 use hookline_shared::{
-    Category, Created, Event, EventId, EventStore, FailureCounter, Inserted, NewSubscription,
-    Queue, QueueMessage, RawJson, StoreError, Subscription, SubscriptionId, SubscriptionStore,
-    SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    Category, Event, EventId, EventStore, Inserted, NewSubscription, Queue, QueueMessage, RawJson,
+    Subscription, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
 };
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -82,163 +80,11 @@ struct Meters {
     queue: Arc<CallMeter>,
 }
 
-/// Rows kept per workspace, so lookups borrow their keys instead of cloning them.
-struct Scoped<K, V>(HashMap<WorkspaceId, HashMap<K, V>>);
-
-impl<K, V> Default for Scoped<K, V> {
-    fn default() -> Self {
-        Self(HashMap::new())
-    }
-}
-
-impl<K: Hash + Eq, V> Scoped<K, V> {
-    fn get<Q: Hash + Eq + ?Sized>(&self, workspace: &WorkspaceId, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-    {
-        self.0.get(workspace)?.get(key)
-    }
-
-    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, workspace: &WorkspaceId, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-    {
-        self.0.get_mut(workspace)?.get_mut(key)
-    }
-
-    fn of(&mut self, workspace: &WorkspaceId) -> &mut HashMap<K, V> {
-        if !self.0.contains_key(workspace) {
-            self.0.insert(workspace.clone(), HashMap::new());
-        }
-        self.0.get_mut(workspace).expect("inserted above")
-    }
-
-    fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.values().flat_map(HashMap::values)
-    }
-}
-
-/// Subscriptions by (workspace, id), and each subscription's failure run. The bench's one
-/// workspace holds 100 subscriptions, twice the product's limit, which the shared in-memory
-/// store enforces; so subscriptions keep a store of the bench's own that does not.
-struct MemSubscriptions {
-    meters: Arc<Meters>,
-    rows: Mutex<Scoped<SubscriptionId, Subscription>>,
-    failures: Mutex<Scoped<SubscriptionId, u32>>,
-}
-
-impl MemSubscriptions {
-    fn paused(&self) -> usize {
-        let rows = self.rows.lock().unwrap();
-        rows.values().filter(|s| !s.is_enabled).count()
-    }
-}
-
-impl SubscriptionStore for MemSubscriptions {
-    async fn create_subscription(
-        &self,
-        subscription: &Subscription,
-    ) -> Result<Created, StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            rows.of(&subscription.workspace_id)
-                .insert(subscription.id.clone(), subscription.clone());
-            Ok(Created::Created)
-        })
-    }
-
-    async fn get_subscription(
-        &self,
-        workspace: &WorkspaceId,
-        id: &SubscriptionId,
-    ) -> Result<Option<Subscription>, StoreError> {
-        self.meters.stores.time(|| {
-            let rows = self.rows.lock().unwrap();
-            Ok(rows.get(workspace, id).cloned())
-        })
-    }
-
-    async fn list_subscriptions(
-        &self,
-        _workspace: &WorkspaceId,
-    ) -> Result<Vec<Subscription>, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
-    async fn replace_subscription(
-        &self,
-        current: &Subscription,
-        updated: &Subscription,
-    ) -> Result<bool, StoreError> {
-        self.meters.stores.time(|| {
-            let mut rows = self.rows.lock().unwrap();
-            match rows.get_mut(&current.workspace_id, &current.id) {
-                Some(stored) if stored.version == current.version => {
-                    *stored = updated.clone();
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        })
-    }
-
-    async fn delete_subscription(&self, _current: &Subscription) -> Result<bool, StoreError> {
-        unreachable!("the delivery worker never calls this")
-    }
-
-    async fn enabled_subscriptions_for(
-        &self,
-        workspace: &WorkspaceId,
-        event_type: &str,
-    ) -> Result<Vec<Subscription>, StoreError> {
-        self.meters.stores.time(|| {
-            let rows = self.rows.lock().unwrap();
-            Ok(rows
-                .0
-                .get(workspace)
-                .into_iter()
-                .flat_map(HashMap::values)
-                .filter(|s| s.is_enabled && s.event_types.iter().any(|t| t == event_type))
-                .cloned()
-                .collect())
-        })
-    }
-}
-
-impl FailureCounter for MemSubscriptions {
-    async fn record_failure(
-        &self,
-        workspace: &WorkspaceId,
-        id: &SubscriptionId,
-    ) -> Result<u32, StoreError> {
-        self.meters.stores.time(|| {
-            let mut failures = self.failures.lock().unwrap();
-            let count = failures.of(workspace).entry(id.clone()).or_default();
-            *count += 1;
-            Ok(*count)
-        })
-    }
-
-    async fn reset_failures(
-        &self,
-        workspace: &WorkspaceId,
-        id: &SubscriptionId,
-    ) -> Result<(), StoreError> {
-        self.meters.stores.time(|| {
-            let mut failures = self.failures.lock().unwrap();
-            if let Some(count) = failures.get_mut(workspace, id) {
-                *count = 0;
-            }
-            Ok(())
-        })
-    }
-}
-
 type BenchWorker = Worker<
     Adapters<
         MemoryWorkspaces,
         MemoryEvents,
-        MemSubscriptions,
+        MemorySubscriptions,
         MemoryDeliveries,
         MemoryLogs,
         MemoryQueue,
@@ -411,11 +257,11 @@ impl Fixture {
             ports: Adapters {
                 workspaces: MemoryWorkspaces::metered(Arc::clone(&meters.stores)),
                 events: MemoryEvents::metered(Arc::clone(&meters.stores)),
-                subscriptions: MemSubscriptions {
-                    meters: Arc::clone(&meters),
-                    rows: Mutex::default(),
-                    failures: Mutex::default(),
-                },
+                // One workspace holds all `PATHS` subscriptions, over the product's limit.
+                subscriptions: MemorySubscriptions::metered_with_limit(
+                    Arc::clone(&meters.stores),
+                    PATHS,
+                ),
                 deliveries: MemoryDeliveries::metered(Arc::clone(&meters.stores)),
                 logs: MemoryLogs::metered(Arc::clone(&meters.stores)),
                 queue: MemoryQueue::metered(Arc::clone(&meters.queue)),
@@ -899,7 +745,7 @@ fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
         ideal: (DELIVERIES + failing) as u64,
         tally,
         states: fixture.worker.ports.deliveries.states(),
-        paused: fixture.worker.ports.subscriptions.paused(),
+        paused: fixture.worker.ports.subscriptions.disabled(),
         parked: fixture.worker.ports.queue.waiting(),
     }
 }

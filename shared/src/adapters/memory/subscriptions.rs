@@ -13,6 +13,8 @@ use crate::subscription::{room_for_another, Subscription};
 struct State {
     subscriptions: HashMap<WorkspaceId, HashMap<SubscriptionId, Subscription>>,
     failures: HashMap<(WorkspaceId, SubscriptionId), u32>,
+    /// A bench's own per-workspace limit in place of the product's.
+    raised_limit: Option<usize>,
 }
 
 /// Routing reads filter the workspace's subscriptions: the routes DynamoDB and SQLite keep
@@ -32,6 +34,14 @@ impl MemorySubscriptions {
         Self(Arc::new(Metered::new(meter)))
     }
 
+    /// A store that lets a workspace hold `limit` subscriptions, for benches that fan out
+    /// wider than the product allows.
+    pub fn metered_with_limit(meter: Arc<CallMeter>, limit: usize) -> Self {
+        let store = Self::metered(meter);
+        store.0.lock().raised_limit = Some(limit);
+        store
+    }
+
     /// Subscriptions stored disabled (paused or switched off), over every workspace.
     pub fn disabled(&self) -> usize {
         let state = self.0.lock();
@@ -46,11 +56,13 @@ impl SubscriptionStore for MemorySubscriptions {
         subscription: &Subscription,
     ) -> Result<Created, StoreError> {
         self.0.call(|s| {
+            let limit = s.raised_limit;
             let held = s
                 .subscriptions
                 .entry(subscription.workspace_id.clone())
                 .or_default();
-            if !room_for_another(held.len()) {
+            let room = limit.map_or_else(|| room_for_another(held.len()), |l| held.len() < l);
+            if !room {
                 return Ok(Created::LimitReached);
             }
             if held.contains_key(&subscription.id) {
