@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CallMeter, Metered};
+use super::Metered;
 use crate::adapters::now_epoch_seconds;
 use crate::delivery::{Delivery, DeliveryId, DeliveryState};
 use crate::error::StoreError;
@@ -25,17 +25,9 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct MemoryDeliveries(Arc<Metered<BTreeMap<(WorkspaceId, DeliveryId), Row>>>);
 
-impl Default for MemoryDeliveries {
-    fn default() -> Self {
-        Self::metered(CallMeter::new())
-    }
-}
+metered_store!(MemoryDeliveries);
 
 impl MemoryDeliveries {
-    pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Arc::new(Metered::new(meter)))
-    }
-
     /// How many deliveries are in each state: (pending, succeeded, gave up).
     pub fn states(&self) -> (usize, usize, usize) {
         let rows = self.0.lock();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{CallMeter, Metered};
+use super::Metered;
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
@@ -23,17 +23,9 @@ struct Stored {
 #[derive(Debug, Clone)]
 pub struct MemoryEvents(Arc<Metered<HashMap<(WorkspaceId, String), Stored>>>);
 
-impl Default for MemoryEvents {
-    fn default() -> Self {
-        Self::metered(CallMeter::new())
-    }
-}
+metered_store!(MemoryEvents);
 
 impl MemoryEvents {
-    pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Arc::new(Metered::new(meter)))
-    }
-
     /// A scan: only tests read events by id.
     fn live(&self, workspace: &WorkspaceId, hit: impl Fn(&Event) -> bool) -> Option<Event> {
         let now = now_epoch_seconds();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{CallMeter, Metered};
+use super::Metered;
 use crate::adapters::now_epoch_seconds;
 use crate::delivery::{log_key_range, DeliveryLog};
 use crate::error::StoreError;
@@ -16,17 +16,7 @@ use crate::ports::{LogQuery, LogStore};
 #[derive(Debug, Clone)]
 pub struct MemoryLogs(Arc<Metered<BTreeMap<(WorkspaceId, String), DeliveryLog>>>);
 
-impl Default for MemoryLogs {
-    fn default() -> Self {
-        Self::metered(CallMeter::new())
-    }
-}
-
-impl MemoryLogs {
-    pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Arc::new(Metered::new(meter)))
-    }
-}
+metered_store!(MemoryLogs);
 
 impl LogStore for MemoryLogs {
     async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {

@@ -2,6 +2,24 @@
 //! `embedded/`. They obey the same contract (the domain's claim, TTL and limit rules, SQS's
 //! queue semantics) and count their calls, so a bench can report store calls per delivery.
 
+/// `Default` (a meter of its own) and `metered` (a meter shared with other stores) for a store
+/// that is one `Arc<Metered<_>>`.
+macro_rules! metered_store {
+    ($store:ident) => {
+        impl Default for $store {
+            fn default() -> Self {
+                Self::metered(super::CallMeter::new())
+            }
+        }
+
+        impl $store {
+            pub fn metered(meter: std::sync::Arc<super::CallMeter>) -> Self {
+                Self(std::sync::Arc::new(super::Metered::new(meter)))
+            }
+        }
+    };
+}
+
 mod deliveries;
 mod events;
 mod logs;

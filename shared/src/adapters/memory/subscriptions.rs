@@ -23,17 +23,9 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct MemorySubscriptions(Arc<Metered<State>>);
 
-impl Default for MemorySubscriptions {
-    fn default() -> Self {
-        Self::metered(CallMeter::new())
-    }
-}
+metered_store!(MemorySubscriptions);
 
 impl MemorySubscriptions {
-    pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Arc::new(Metered::new(meter)))
-    }
-
     /// A store that lets a workspace hold `limit` subscriptions, for benches that fan out
     /// wider than the product allows.
     pub fn metered_with_limit(meter: Arc<CallMeter>, limit: usize) -> Self {

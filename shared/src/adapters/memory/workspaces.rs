@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{CallMeter, Metered};
+use super::Metered;
 use crate::error::StoreError;
 use crate::ids::{ApiKeyHash, WorkspaceId};
 use crate::ports::WorkspaceStore;
@@ -19,17 +19,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct MemoryWorkspaces(Arc<Metered<State>>);
 
-impl Default for MemoryWorkspaces {
-    fn default() -> Self {
-        Self::metered(CallMeter::new())
-    }
-}
-
-impl MemoryWorkspaces {
-    pub fn metered(meter: Arc<CallMeter>) -> Self {
-        Self(Arc::new(Metered::new(meter)))
-    }
-}
+metered_store!(MemoryWorkspaces);
 
 fn exists(what: &str) -> StoreError {
     StoreError::Unavailable(format!("{what} already exists"))
