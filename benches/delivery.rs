@@ -15,6 +15,8 @@
 //! worker errors or deliveries do not finish. Run with `cargo bench --bench delivery`;
 //! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hint::black_box;
@@ -30,6 +32,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use common::median;
 use cpu_time::ThreadTime;
 use delivery::{Adapters, Handled, Worker};
 use hookline_shared::adapters::memory::{
@@ -576,16 +579,6 @@ struct Run {
     /// Store calls per delivery, fan-out included.
     store_calls: Option<f64>,
     queue_us: Option<f64>,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 fn median_of(runs: &[Run], field: impl Fn(&Run) -> Option<f64>) -> Option<f64> {

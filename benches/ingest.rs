@@ -14,6 +14,8 @@
 //! `category/bytes`) runs only the matching cases, and `INGEST_BENCH_PROFILE=N` runs just N
 //! handler events of each, for a profiler.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -576,14 +578,7 @@ struct Sample {
 
 impl Sample {
     fn median(&self) -> f64 {
-        let mut sorted = self.micros.clone();
-        sorted.sort_by(f64::total_cmp);
-        let mid = sorted.len() / 2;
-        if sorted.len() % 2 == 1 {
-            sorted[mid]
-        } else {
-            (sorted[mid - 1] + sorted[mid]) / 2.0
-        }
+        common::median(self.micros.clone())
     }
 
     /// (max - min) / median, in percent: how noisy the rounds were.
