@@ -2,9 +2,11 @@
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use aws_sdk_dynamodb::Client;
 
-use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, unavailable, Item};
+use super::{
+    get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, query_pages, s, unavailable,
+    Item,
+};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
@@ -12,21 +14,10 @@ use crate::ids::WorkspaceId;
 use crate::ports::{EventStore, ExistingEvent, Inserted};
 use crate::{Category, Event};
 
-/// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
-#[derive(Clone)]
-pub struct DynamoEvents {
-    client: Client,
-    table: String,
-}
-
-impl DynamoEvents {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-}
+table_adapter!(
+    /// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
+    DynamoEvents
+);
 
 fn key(workspace: &WorkspaceId, dedup_id: &str) -> Item {
     pk_sk(workspace.as_str(), format!("dedup#{dedup_id}"))
@@ -142,31 +133,24 @@ impl crate::test_support::EventLookup for DynamoEvents {
         workspace: &WorkspaceId,
         event_id: &crate::ids::EventId,
     ) -> Result<Option<Event>, StoreError> {
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :ws")
-                // `expiry::is_live`.
-                .filter_expression("event_id = :id AND expires_at >= :now")
-                .expression_attribute_values(":id", s(event_id.as_str()))
-                .expression_attribute_values(":ws", s(workspace.as_str()))
-                .expression_attribute_values(":now", n(now_epoch_seconds()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            if let Some(item) = out.items().first() {
-                return event_from_item(item).map(Some);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(None),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :ws")
+            // `expiry::is_live`.
+            .filter_expression("event_id = :id AND expires_at >= :now")
+            .expression_attribute_values(":id", s(event_id.as_str()))
+            .expression_attribute_values(":ws", s(workspace.as_str()))
+            .expression_attribute_values(":now", n(now_epoch_seconds()));
+        let mut found = None;
+        query_pages(query, |page| {
+            found = page.items().first().map(event_from_item).transpose()?;
+            Ok(found.is_none())
+        })
+        .await?;
+        Ok(found)
     }
 }
 

@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client;
-
-use super::{get_s, n, s, subscription_key, unavailable, Item};
+use super::{get_s, n, query_pages, s, subscription_key, unavailable};
 use crate::adapters::now_epoch_seconds;
 use crate::delivery::{log_key_range, DeliveryLog};
 use crate::error::StoreError;
@@ -14,21 +12,10 @@ use crate::ports::{LogQuery, LogStore};
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
 
-/// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
-#[derive(Clone)]
-pub struct DynamoLogs {
-    client: Client,
-    table: String,
-}
-
-impl DynamoLogs {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-}
+table_adapter!(
+    /// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
+    DynamoLogs
+);
 
 impl LogStore for DynamoLogs {
     async fn append_log(&self, log: &DeliveryLog) -> Result<(), StoreError> {
@@ -60,45 +47,37 @@ impl LogStore for DynamoLogs {
         max: usize,
     ) -> Result<Vec<DeliveryLog>, StoreError> {
         let (lower, upper) = log_key_range(query.from, query.to);
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .scan_index_forward(false)
+            // `expiry::is_live`.
+            .filter_expression("expires_at >= :now")
+            .expression_attribute_values(":now", n(now_epoch_seconds()))
+            .expression_attribute_values(":lower", s(&lower))
+            .expression_attribute_values(":upper", s(&upper));
+        let request = match &query.subscription {
+            Some(subscription) => request
+                .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
+                .key_condition_expression(
+                    "subscription_key = :key AND sk BETWEEN :lower AND :upper",
+                )
+                .expression_attribute_values(":key", s(subscription_key(workspace, subscription))),
+            None => request
+                .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
+                .expression_attribute_values(":key", s(workspace.as_str())),
+        };
         let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        while found.len() < max {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .scan_index_forward(false)
-                // `expiry::is_live`.
-                .filter_expression("expires_at >= :now")
-                .expression_attribute_values(":now", n(now_epoch_seconds()))
-                .expression_attribute_values(":lower", s(&lower))
-                .expression_attribute_values(":upper", s(&upper))
-                .set_exclusive_start_key(start.take());
-            request = match &query.subscription {
-                Some(subscription) => request
-                    .index_name(LOGS_BY_SUBSCRIPTION_INDEX)
-                    .key_condition_expression(
-                        "subscription_key = :key AND sk BETWEEN :lower AND :upper",
-                    )
-                    .expression_attribute_values(
-                        ":key",
-                        s(subscription_key(workspace, subscription)),
-                    ),
-                None => request
-                    .key_condition_expression("pk = :key AND sk BETWEEN :lower AND :upper")
-                    .expression_attribute_values(":key", s(workspace.as_str())),
-            };
-            let out = request.send().await.map_err(unavailable)?;
-            for item in out.items() {
+        query_pages(request, |page| {
+            for item in page.items() {
                 let log: DeliveryLog = serde_json::from_str(get_s(item, "doc")?)
                     .map_err(|e| StoreError::Corrupt(format!("log: {e}")))?;
                 found.push(log);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+            Ok(found.len() < max)
+        })
+        .await?;
         found.truncate(max);
         Ok(found)
     }

@@ -1,5 +1,26 @@
 //! DynamoDB adapters, one file per port, and the item codec they share.
 
+/// An adapter on one DynamoDB table: its client and the table's name, built with `new`.
+macro_rules! table_adapter {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            client: aws_sdk_dynamodb::Client,
+            table: String,
+        }
+
+        impl $name {
+            pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+                Self {
+                    client,
+                    table: table.into(),
+                }
+            }
+        }
+    };
+}
+
 mod deliveries;
 mod events;
 mod logs;
@@ -9,6 +30,8 @@ mod workspaces;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -23,6 +46,30 @@ pub use subscriptions::DynamoSubscriptions;
 pub use workspaces::DynamoWorkspaces;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Runs `query` page after page, handing each page to `page` until it answers `false` or the
+/// last page is read.
+pub(crate) async fn query_pages(
+    query: QueryFluentBuilder,
+    mut page: impl FnMut(&QueryOutput) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start: Option<Item> = None;
+    loop {
+        let out = query
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !page(&out)? {
+            return Ok(());
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(()),
+        }
+    }
+}
 
 /// A strongly consistent read of one item.
 pub(crate) async fn get_item(

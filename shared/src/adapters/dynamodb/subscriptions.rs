@@ -5,9 +5,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
 
-use super::{get_item, get_n, get_s, n, pk_sk, s, unavailable, Item};
+use super::{get_item, get_n, get_s, n, pk_sk, query_pages, s, unavailable, Item};
 use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -23,25 +22,16 @@ const COUNT_WRITE_ON_DELETE: usize = 2;
 /// Tries of a transaction another one kept from running, before it counts as an outage.
 const MAX_CONFLICT_RETRIES: u64 = 5;
 
-/// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
-/// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
-/// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
-/// routes in the same transaction as the subscription, guarded by its version; creates and
-/// deletes also move the workspace's count item, which enforces the limit.
-#[derive(Clone)]
-pub struct DynamoSubscriptions {
-    client: Client,
-    table: String,
-}
+table_adapter!(
+    /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
+    /// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
+    /// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
+    /// routes in the same transaction as the subscription, guarded by its version; creates and
+    /// deletes also move the workspace's count item, which enforces the limit.
+    DynamoSubscriptions
+);
 
 impl DynamoSubscriptions {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     fn main_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
         pk_sk(workspace.as_str(), format!("sub#{id}"))
     }
@@ -193,27 +183,20 @@ impl DynamoSubscriptions {
     /// a put that finds the item already there lost a harmless race with another seed.
     async fn seed_count(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
         let mut held: i64 = 0;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(workspace.as_str()))
-                .expression_attribute_values(":prefix", s("sub#"))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            held += i64::from(out.count);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(workspace.as_str()))
+            .expression_attribute_values(":prefix", s("sub#"))
+            .select(aws_sdk_dynamodb::types::Select::Count);
+        query_pages(query, |page| {
+            held += i64::from(page.count);
+            Ok(true)
+        })
+        .await?;
         let mut item = pk_sk(workspace.as_str(), COUNT_SK);
         item.insert("subscriptions".into(), n(held));
         let put = self
@@ -254,31 +237,27 @@ impl DynamoSubscriptions {
         pk: String,
         sk_prefix: Option<&str>,
     ) -> Result<Vec<Subscription>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_values(":pk", s(&pk));
+        let query = match sk_prefix {
+            Some(prefix) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("pk = :pk"),
+        };
         let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .expression_attribute_values(":pk", s(&pk))
-                .set_exclusive_start_key(start.take());
-            query = match sk_prefix {
-                Some(prefix) => query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix)),
-                None => query.key_condition_expression("pk = :pk"),
-            };
-            let out = query.send().await.map_err(unavailable)?;
-            for item in out.items() {
+        query_pages(query, |page| {
+            for item in page.items() {
                 found.push(subscription_from_doc(get_s(item, "doc")?)?);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+            Ok(true)
+        })
+        .await?;
+        Ok(found)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
 use super::{get_item, get_s, get_time, parse_id, s, unavailable, Item};
@@ -11,21 +10,12 @@ use crate::ids::{ApiKeyHash, WorkspaceId};
 use crate::ports::WorkspaceStore;
 use crate::Workspace;
 
-/// Workspaces table: `pk` = `ws#<id>` (workspace) or `key#<sha256>` (API key).
-#[derive(Clone)]
-pub struct DynamoWorkspaces {
-    client: Client,
-    table: String,
-}
+table_adapter!(
+    /// Workspaces table: `pk` = `ws#<id>` (workspace) or `key#<sha256>` (API key).
+    DynamoWorkspaces
+);
 
 impl DynamoWorkspaces {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     async fn put_new(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
