@@ -216,6 +216,8 @@ impl WebhookSender {
         match (redirect, read_error) {
             (Some(redirect), _) => Err(redirect),
             (None, Some(e)) => Err(format!("reading the response body: {}", self.describe(&e))),
+            // A log of a refused attempt says why, not only its status column.
+            (None, None) if !status.is_success() => Err(format!("HTTP {}", status.as_u16())),
             (None, None) => Ok(()),
         }
     }
@@ -583,7 +585,11 @@ mod tests {
         assert_eq!(attempt.outcome, AttemptOutcome::Failure);
         assert_eq!(attempt.status_code, Some(500));
         assert_eq!(attempt.response_body, "boom");
-        assert_eq!(attempt.error, None);
+        assert_eq!(
+            attempt.error.as_deref(),
+            Some("HTTP 500"),
+            "the log says why"
+        );
         assert_eq!(attempt.retry_after, None);
     }
 
@@ -592,6 +598,7 @@ mod tests {
         let attempt = answered("410 Gone", "", "").await;
         assert_eq!(attempt.outcome, AttemptOutcome::Gone);
         assert_eq!(attempt.status_code, Some(410));
+        assert_eq!(attempt.error.as_deref(), Some("HTTP 410"));
     }
 
     #[tokio::test]
