@@ -362,3 +362,42 @@ fn admin_commands_print_json_and_their_keys_work() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not exist"));
 }
+
+/// The status line a raw HTTP/1.1 request to local mode is answered with.
+async fn raw_status(serving: &Serving, request: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = serving.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+    read.await.expect("local mode answers").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A body whose chunked framing is broken is a 400 naming the body, not a 413: nothing about
+/// it was too large, on either API.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = Serving::start(dir.path());
+    let paths = [
+        "/api/v2/analytics/webhook/receive/generic/emails".to_owned(),
+        format!(
+            "/notify/api/v1/workspaces/{}/subscription",
+            serving.workspace_id
+        ),
+    ];
+    for path in paths {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             x-api-key: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+             zz\r\n{{}}\r\n0\r\n\r\n",
+            serving.api_key
+        );
+        let status = raw_status(&serving, request).await;
+        assert!(status.contains(" 400 "), "{path}: {status}");
+    }
+    serving.stop();
+}

@@ -346,6 +346,9 @@ fn caller_view(err: &ApiError) -> (String, ValidationErrors) {
             "Body of at least {size} bytes exceeds the limit of {limit} bytes (256 KiB)"
         )),
         ApiError::EmptyBody => form("Request body is empty; expected a JSON object".to_owned()),
+        ApiError::UnreadableBody(detail) => form(format!(
+            "The request body could not be read ({detail}); send it again, complete"
+        )),
         ApiError::MalformedJson(detail) => form(format!("Malformed JSON: {detail}")),
         ApiError::Invalid(errors) => ("Validation failed".into(), errors.clone()),
         ApiError::Store(StoreError::TooLarge { limit, .. }) => form(format!(

@@ -195,6 +195,11 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
             format!("Body of at least {size} bytes exceeds the limit of {limit} bytes"),
             none(),
         ),
+        ApiError::UnreadableBody(detail) => (
+            "invalid_body",
+            format!("The request body could not be read ({detail}); send it again, complete"),
+            none(),
+        ),
         ApiError::EmptyBody => (
             "invalid_json",
             "Malformed JSON: the body is empty; expected a JSON object".into(),

@@ -36,6 +36,9 @@ pub enum ApiError {
     BodyTooLarge { size: usize, limit: usize },
     #[error("empty body")]
     EmptyBody,
+    /// The body broke off or was framed wrongly (a malformed chunked encoding, say).
+    #[error("unreadable body: {0}")]
+    UnreadableBody(String),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("validation failed with {} fault(s)", .0.count())]
@@ -64,9 +67,10 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } | ApiError::Store(StoreError::TooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            ApiError::EmptyBody | ApiError::MalformedJson(_) | ApiError::Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::EmptyBody
+            | ApiError::UnreadableBody(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::LimitReached | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

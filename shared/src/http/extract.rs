@@ -128,13 +128,9 @@ impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
         if let Some(size) = declared.filter(|&size| size > limit) {
             return Err(ApiError::BodyTooLarge { size, limit });
         }
-        let bytes =
-            axum::body::to_bytes(body, limit + 1)
-                .await
-                .map_err(|_| ApiError::BodyTooLarge {
-                    size: limit + 1,
-                    limit,
-                })?;
+        let bytes = axum::body::to_bytes(body, limit + 1)
+            .await
+            .map_err(|err| read_failure(err, limit))?;
         if bytes.len() > limit {
             return Err(ApiError::BodyTooLarge {
                 size: bytes.len(),
@@ -147,4 +143,20 @@ impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
         }
         Ok(JsonBody(bytes))
     }
+}
+
+/// Why a body could not be read: past the limit, or broken off or badly framed by the sender.
+fn read_failure(err: axum::Error, limit: usize) -> ApiError {
+    let err = err.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+    while let Some(at) = cause {
+        if at.is::<http_body_util::LengthLimitError>() {
+            return ApiError::BodyTooLarge {
+                size: limit + 1,
+                limit,
+            };
+        }
+        cause = at.source();
+    }
+    ApiError::UnreadableBody(err.to_string())
 }
