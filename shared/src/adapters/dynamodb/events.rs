@@ -3,10 +3,7 @@
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{
-    get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, query_pages, s, unavailable,
-    Item,
-};
+use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, unavailable, Item};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
@@ -145,7 +142,7 @@ impl crate::test_support::EventLookup for DynamoEvents {
             .expression_attribute_values(":ws", s(workspace.as_str()))
             .expression_attribute_values(":now", n(now_epoch_seconds()));
         let mut found = None;
-        query_pages(query, |page| {
+        super::query_pages(query, |page| {
             found = page.items().first().map(event_from_item).transpose()?;
             Ok(found.is_none())
         })
