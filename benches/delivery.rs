@@ -273,6 +273,7 @@ impl Fixture {
             schedule: RetrySchedule::new(vec![Duration::ZERO; 7], 0.0),
             log_retention: Duration::from_secs(7 * 86_400),
             paused_recheck: PAUSED_RECHECK,
+            admission: delivery::Admission::default(),
         });
         let now = Utc::now();
         let workspace = Workspace {
@@ -910,6 +911,7 @@ fn main() {
     let message = QueueMessage::Deliver {
         workspace_id: delivery.workspace_id.clone(),
         delivery_id: delivery.id.clone(),
+        subscription_id: Some(delivery.subscription_id.clone()),
         attempt: 1,
         not_before: 0,
         resumed: false,

@@ -20,6 +20,9 @@ pub const ALLOW_PRIVATE_TARGETS: &str = "HOOKLINE_ALLOW_PRIVATE_TARGETS";
 /// Development switch: accept plain-http webhook URLs.
 pub const ALLOW_HTTP_WEBHOOKS: &str = "HOOKLINE_ALLOW_HTTP_WEBHOOKS";
 
+/// Attempts of one subscription a delivery worker has in flight at once (default 4).
+pub const MAX_IN_FLIGHT_PER_SUBSCRIPTION: &str = "HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION";
+
 pub const DEFAULT_DEDUP_WINDOW_DAYS: u64 = 30;
 pub const DEFAULT_LOG_RETENTION_DAYS: u64 = 30;
 
@@ -51,6 +54,26 @@ pub fn days_from_env(name: &'static str, default: u64) -> Result<Duration, Confi
             })?,
     };
     Ok(Duration::from_secs(days * 86_400))
+}
+
+/// A whole number between 1 and `max`; unset means `default`.
+pub fn count_from_env(
+    name: &'static str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("expected a whole number between 1 and {max}, got {raw:?}"),
+            }),
+    }
 }
 
 /// The retry schedule from [`RETRY_SCHEDULE`], or the default one.

@@ -19,6 +19,10 @@ pub enum QueueMessage {
     Deliver {
         workspace_id: WorkspaceId,
         delivery_id: DeliveryId,
+        /// Whose attempt this is, so the worker can admit it before claiming anything.
+        /// Absent from messages queued before it was carried.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscription_id: Option<SubscriptionId>,
         attempt: u32,
         not_before: i64,
         /// Queued by a resume, beside the recheck the parked delivery already has: if the

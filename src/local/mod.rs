@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use delivery::{Adapters, Worker};
+use delivery::{Adapters, Admission, IsolationPolicy, Worker};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::{
@@ -44,6 +44,8 @@ pub struct LocalOptions {
     pub allow_private: bool,
     pub log_retention: Duration,
     pub paused_recheck: Duration,
+    /// Per-subscription in-flight cap and circuit breaker.
+    pub isolation: IsolationPolicy,
 }
 
 impl Default for LocalOptions {
@@ -54,6 +56,7 @@ impl Default for LocalOptions {
             log_retention: Duration::from_secs(DEFAULT_LOG_RETENTION_DAYS * 86_400),
             // Enabling a subscription resumes its work at once; this only backs that up.
             paused_recheck: Duration::from_secs(60),
+            isolation: IsolationPolicy::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl LocalOptions {
         Ok(Self {
             schedule: retry_schedule_from_env()?,
             allow_private: flag_or(ALLOW_PRIVATE_TARGETS, defaults.allow_private)?,
+            isolation: IsolationPolicy::from_env()?,
             ..defaults
         })
     }
@@ -124,6 +128,7 @@ impl LocalStack {
             schedule: options.schedule,
             log_retention: options.log_retention,
             paused_recheck: options.paused_recheck,
+            admission: Admission::new(options.isolation),
         };
         let apis = ingest::router(ingest)
             .merge(subscriptions::router(notify))

@@ -16,7 +16,7 @@ use crate::support::poll_until;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
+pub(crate) async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
     let body = json!({"webhook_url": url, "event_types": event_types, "is_enabled": true, "created_by": "tests"});
     let (status, created) = api
         .send("POST", "/workspaces/{ws}/subscription", Some(body))
@@ -25,7 +25,7 @@ async fn subscribe(api: &Api<'_>, url: &str, event_types: &[&str]) -> Value {
     created
 }
 
-async fn ingest(serving: &Serving, body: &Value) -> Value {
+pub(crate) async fn ingest(serving: &Serving, body: &Value) -> Value {
     let (status, answer) = post(
         serving,
         &format!("{ROUTE_PREFIX}emails"),
@@ -40,7 +40,9 @@ async fn ingest(serving: &Serving, body: &Value) -> Value {
 
 /// A receiver to deliver to, and local mode with `env` in a fresh data directory (kept
 /// while the server runs).
-async fn serving_with_receiver(env: &[(&str, &str)]) -> (Receiver, tempfile::TempDir, Serving) {
+pub(crate) async fn serving_with_receiver(
+    env: &[(&str, &str)],
+) -> (Receiver, tempfile::TempDir, Serving) {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let serving = Serving::start_with(dir.path(), env);
@@ -64,13 +66,13 @@ async fn subscribe_endpoint(
 }
 
 /// The seed email with a unique subject, so each call is a new event.
-fn email(subject: &str) -> Value {
+pub(crate) fn email(subject: &str) -> Value {
     let mut body = seed_email();
     body["subject"] = json!(subject);
     body
 }
 
-async fn logs(api: &Api<'_>, subscription: &Value) -> Vec<Value> {
+pub(crate) async fn logs(api: &Api<'_>, subscription: &Value) -> Vec<Value> {
     let id = subscription["id"].as_str().unwrap();
     let (status, page) = api
         .send(
@@ -95,7 +97,7 @@ async fn wait_for_logs(api: &Api<'_>, subscription: &Value, limit: Duration) -> 
 }
 
 /// Polls the subscription until `is_enabled` is `false` (paused), for at most `limit`.
-async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Value {
+pub(crate) async fn wait_paused(api: &Api<'_>, subscription: &Value, limit: Duration) -> Value {
     let path = format!(
         "/workspaces/{{ws}}/subscription/{}",
         subscription["id"].as_str().unwrap()
@@ -449,6 +451,7 @@ fn embedded_worker(stack: &crate::support::EmbeddedStack) -> delivery::Worker<Em
         schedule: hookline_shared::delivery::RetrySchedule::default(),
         log_retention: Duration::from_secs(3600),
         paused_recheck: Duration::from_secs(900),
+        admission: delivery::Admission::default(),
     }
 }
 
@@ -575,6 +578,7 @@ async fn only_one_recheck_stays_queued_per_parked_delivery() {
     // Rechecks due at once, so the queue shows them.
     let worker = delivery::Worker {
         paused_recheck: Duration::ZERO,
+        admission: delivery::Admission::default(),
         ..embedded_worker(&stack)
     };
     let (paused, deliveries) = parked_deliveries(&stack, 1).await;
@@ -583,6 +587,7 @@ async fn only_one_recheck_stays_queued_per_parked_delivery() {
         QueueMessage::Deliver {
             workspace_id: delivery.workspace_id.clone(),
             delivery_id: delivery.id.clone(),
+            subscription_id: Some(delivery.subscription_id.clone()),
             attempt: 1,
             not_before: 0,
             resumed,

@@ -6,6 +6,7 @@ mod contract;
 mod delivery;
 mod hostile;
 mod ingest_api;
+mod isolation;
 mod lambda_emulator;
 mod local_mode;
 mod notify_api;

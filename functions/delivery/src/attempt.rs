@@ -29,16 +29,30 @@ impl<P: Ports> Worker<P> {
         queued: Queued,
         now: DateTime<Utc>,
     ) -> WorkerResult {
-        let Queued {
-            attempt, resumed, ..
-        } = queued;
         let early = queued.not_before - now.timestamp();
         if early > 0 {
             // The rest of a wait longer than one message delay.
-            self.queue_attempt(workspace, id, queued, Duration::from_secs(early as u64))
-                .await?;
+            let wait = Duration::from_secs(early as u64);
+            self.queue_attempt(workspace, id, queued, wait).await?;
             return Ok(Handled::Deferred);
         }
+        // Admitted before anything is claimed: a deferred attempt leaves no lease behind.
+        let ticket = match &queued.subscription {
+            Some(subscription) => match self.admission.admit(subscription).await {
+                Ok(ticket) => Some(ticket),
+                Err(wait) => {
+                    tracing::debug!(?wait, "subscription busy or its breaker open; deferred");
+                    self.queue_attempt(workspace, id, queued, wait).await?;
+                    return Ok(Handled::Deferred);
+                }
+            },
+            None => None,
+        };
+        let Queued {
+            attempt, resumed, ..
+        } = queued;
+        // An admitted attempt may have waited for its place; it is signed and logged as of now.
+        let now = Utc::now();
         let deliveries = self.ports.deliveries();
         let delivery = match deliveries
             .claim_attempt(workspace, id, attempt, ATTEMPT_LEASE)
@@ -77,7 +91,8 @@ impl<P: Ports> Worker<P> {
             // copy a resume queued leaves that later look to the recheck already queued.
             deliveries.park_attempt(&delivery, attempt).await?;
             if !resumed {
-                self.requeue(workspace, id, attempt, now, self.paused_recheck)
+                let recheck = self.paused_recheck;
+                self.requeue(workspace, id, &subscription.id, attempt, now, recheck)
                     .await?;
             }
             return Ok(Handled::Deferred);
@@ -116,7 +131,7 @@ impl<P: Ports> Worker<P> {
         // The log and the bookkeeping touch different items, so they are written at once.
         let (_, settled) = tokio::join!(
             self.write_log(&delivery, &subscription, attempt, body, &result, now),
-            self.settle(&subscription, id, attempt, &result, now),
+            self.settle(&subscription, id, attempt, &result, now, ticket),
         );
         settled
     }

@@ -67,7 +67,8 @@ impl<P: Ports> Worker<P> {
             .create_delivery(&Delivery::new(event, subscription, now))
             .await?;
         if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
-            self.requeue(&delivery.workspace_id, &delivery.id, 1, now, Duration::ZERO)
+            let (workspace, id) = (&delivery.workspace_id, &delivery.id);
+            self.requeue(workspace, id, &subscription.id, 1, now, Duration::ZERO)
                 .await?;
         }
         Ok(())

@@ -5,7 +5,9 @@
 //! `settle.rs`) or `resume.rs`, all on one [`Ports`] set; [`Disposition`] then tells every
 //! queue (SQS in `sqs.rs`, local mode's) what to do with the message.
 
+mod admission;
 mod attempt;
+mod breaker;
 mod fan_out;
 mod ports;
 mod queueing;
@@ -22,6 +24,8 @@ use hookline_shared::{EventId, QueueError, QueueMessage, StoreError};
 use tracing::field::{display, Empty};
 use tracing::{Instrument as _, Span};
 
+pub use admission::{Admission, IsolationPolicy};
+pub use breaker::BreakerPolicy;
 pub use ports::{Adapters, Ports};
 pub use settle::PAUSE_AFTER_FAILURES;
 pub use sqs::handle_sqs;
@@ -38,6 +42,8 @@ pub struct Worker<P> {
     /// How often work for a paused subscription looks again whether it was re-enabled. Enabling
     /// it resumes the work at once; this catches a resume that raced with parking.
     pub paused_recheck: Duration,
+    /// Keeps one subscription's slow or failing receiver from holding everyone's slots.
+    pub admission: Admission,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +77,8 @@ pub enum Handled {
         after: Duration,
     },
     GaveUp,
-    /// Waiting for its time, or for a paused subscription; requeued with a delay.
+    /// Waiting for its time, for a paused subscription, or for room at a busy or failing
+    /// receiver; requeued with a delay, without using an attempt.
     Deferred,
     /// A re-enabled subscription's parked attempts, queued again.
     Resumed {
@@ -156,6 +163,7 @@ impl<P: Ports> Worker<P> {
             QueueMessage::Deliver {
                 workspace_id,
                 delivery_id,
+                subscription_id,
                 attempt,
                 not_before,
                 resumed,
@@ -163,7 +171,11 @@ impl<P: Ports> Worker<P> {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("delivery_id", display(&delivery_id));
                 span.record("attempt", attempt);
+                if let Some(subscription_id) = &subscription_id {
+                    span.record("subscription_id", display(subscription_id));
+                }
                 let queued = Queued {
+                    subscription: subscription_id,
                     attempt,
                     not_before,
                     resumed,

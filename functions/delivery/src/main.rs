@@ -1,6 +1,6 @@
 //! Delivery Lambda wiring: config, AWS clients, the HTTP sender, then the runtime loop.
 
-use delivery::{handle_sqs, Adapters, Worker};
+use delivery::{handle_sqs, Adapters, Admission, IsolationPolicy, Worker};
 use hookline_shared::adapters::{
     CachedWorkspaces, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
     DynamoWorkspaces, SqsQueue,
@@ -47,6 +47,7 @@ async fn main() -> Result<(), Error> {
         schedule,
         log_retention,
         paused_recheck: PAUSED_RECHECK,
+        admission: Admission::new(IsolationPolicy::from_env()?),
     };
     run(service_fn(|event: LambdaEvent<_>| {
         handle_sqs(&worker, event)

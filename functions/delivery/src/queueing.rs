@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_shared::delivery::DeliveryId;
-use hookline_shared::{Queue as _, QueueMessage, WorkspaceId};
+use hookline_shared::{Queue as _, QueueMessage, SubscriptionId, WorkspaceId};
 
 use crate::{Ports, Worker, WorkerError};
 
@@ -12,8 +12,10 @@ use crate::{Ports, Worker, WorkerError};
 const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// One queued attempt, as its `Deliver` message carries it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Queued {
+    /// Absent only from messages queued before it was carried; those are not admitted.
+    pub subscription: Option<SubscriptionId>,
     pub attempt: u32,
     /// Epoch seconds before which the attempt is not made.
     pub not_before: i64,
@@ -28,11 +30,13 @@ impl<P: Ports> Worker<P> {
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
+        subscription: &SubscriptionId,
         attempt: u32,
         now: DateTime<Utc>,
         wait: Duration,
     ) -> Result<(), WorkerError> {
         let queued = Queued {
+            subscription: Some(subscription.clone()),
             attempt,
             not_before: later(now, wait),
             resumed: false,
@@ -50,6 +54,7 @@ impl<P: Ports> Worker<P> {
         let message = QueueMessage::Deliver {
             workspace_id: workspace.clone(),
             delivery_id: id.clone(),
+            subscription_id: queued.subscription,
             attempt: queued.attempt,
             not_before: queued.not_before,
             resumed: queued.resumed,

@@ -31,6 +31,7 @@ impl<P: Ports> Worker<P> {
             .await?;
         let sent = join_all(parked.iter().map(|(id, attempt)| {
             let queued = Queued {
+                subscription: Some(subscription.clone()),
                 attempt: *attempt,
                 not_before: now.timestamp(),
                 resumed: true,

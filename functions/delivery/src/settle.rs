@@ -8,6 +8,7 @@ use hookline_shared::{
     DeliveryStore as _, FailureCounter as _, Subscription, SubscriptionStore as _,
 };
 
+use crate::admission::Ticket;
 use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
 /// Consecutive failed attempts after which a subscription is paused.
@@ -17,7 +18,8 @@ const PAUSE_TRIES: usize = 3;
 
 impl<P: Ports> Worker<P> {
     /// Records how attempt `attempt` went: finished, or failed and counted and, while the
-    /// schedule allows, the next attempt queued.
+    /// schedule allows, the next attempt queued. Its admission `ticket` learns the outcome
+    /// once the failure run is counted, so no attempt is admitted on a stale count.
     pub(crate) async fn settle(
         &self,
         subscription: &Subscription,
@@ -25,6 +27,7 @@ impl<P: Ports> Worker<P> {
         attempt: u32,
         result: &Attempt,
         now: DateTime<Utc>,
+        ticket: Option<Ticket>,
     ) -> WorkerResult {
         let workspace = &subscription.workspace_id;
         let deliveries = self.ports.deliveries();
@@ -38,16 +41,24 @@ impl<P: Ports> Worker<P> {
             if let Err(err) = reset {
                 tracing::warn!(error = %err, "failure count not reset");
             }
+            if let Some(ticket) = ticket {
+                ticket.finish(false, Some(0));
+            }
             finished?;
             return Ok(Handled::Delivered);
         }
         // Counted (and paused) before the next attempt is queued, so none follows a pause.
-        self.count_failure(subscription, result, now).await;
+        let streak = self.count_failure(subscription, result, now).await;
+        if let Some(ticket) = ticket {
+            ticket.finish(true, streak);
+        }
         match self.schedule.next_delay(attempt, result.retry_after) {
             Some(after) => {
                 // Queued before the attempt is marked finished: a failed send retries this
                 // message, which could not claim a finished attempt again.
-                self.requeue(workspace, id, attempt + 1, now, after).await?;
+                let next = attempt + 1;
+                self.requeue(workspace, id, &subscription.id, next, now, after)
+                    .await?;
                 deliveries
                     .finish_attempt(workspace, id, attempt, DeliveryState::Pending)
                     .await?;
@@ -66,14 +77,15 @@ impl<P: Ports> Worker<P> {
         }
     }
 
-    /// Counts a failed attempt and pauses the subscription on 410 Gone or a long failure run.
+    /// Counts a failed attempt and pauses the subscription on 410 Gone or a long failure run;
+    /// says how long the run is now (0 once paused, `None` if the count failed).
     /// Bookkeeping errors are logged: they must not turn a finished attempt into a repeat.
     async fn count_failure(
         &self,
         subscription: &Subscription,
         result: &Attempt,
         now: DateTime<Utc>,
-    ) {
+    ) -> Option<u32> {
         let (workspace, id) = (&subscription.workspace_id, &subscription.id);
         let failures = match self
             .ports
@@ -84,7 +96,7 @@ impl<P: Ports> Worker<P> {
             Ok(count) => count,
             Err(err) => {
                 tracing::warn!(error = %err, "failure not counted");
-                return;
+                return None;
             }
         };
         let reason = if result.outcome == AttemptOutcome::Gone {
@@ -94,9 +106,14 @@ impl<P: Ports> Worker<P> {
         } else {
             None
         };
-        if let Some(reason) = reason {
-            if let Err(err) = self.pause(subscription, reason, now).await {
+        let Some(reason) = reason else {
+            return Some(failures);
+        };
+        match self.pause(subscription, reason, now).await {
+            Ok(()) => Some(0),
+            Err(err) => {
                 tracing::warn!(error = %err, "subscription not paused");
+                Some(failures)
             }
         }
     }

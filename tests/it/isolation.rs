@@ -1,0 +1,116 @@
+//! One receiver's trouble stays its own: a hanging receiver does not hold up a healthy one, and
+//! a failing one is paused after exactly its run of failures, however many attempts were queued.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt as _};
+use serde_json::Value;
+
+use crate::delivery::{email, ingest, logs, serving_with_receiver, subscribe, wait_paused};
+use crate::local_mode::Serving;
+use crate::notify_api::Api;
+use crate::receiver::Behavior;
+
+/// Ingests one email per subject, `concurrency` at a time, and says when each was answered.
+async fn ingest_subjects(
+    serving: &Serving,
+    subjects: &[String],
+    concurrency: usize,
+) -> HashMap<String, Instant> {
+    stream::iter(subjects)
+        .map(|subject| async move {
+            ingest(serving, &email(subject)).await;
+            (subject.clone(), Instant::now())
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+fn subject_of(body: &str) -> String {
+    let envelope: Value = serde_json::from_str(body).expect("a JSON envelope");
+    envelope["data"]["subject"]
+        .as_str()
+        .expect("the email's subject")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+    let (receiver, _dir, serving) = serving_with_receiver(&[]).await;
+    let api = Api { serving: &serving };
+    // Never answers within the sender's timeout: every attempt to it holds its slot for 15 s.
+    let hanging = receiver.endpoint("hanging", Behavior::Slow(Duration::from_secs(3600)));
+    subscribe(&api, &hanging, &["emails.sent"]).await;
+    let healthy = receiver.endpoint("healthy", Behavior::Ok);
+    subscribe(&api, &healthy, &["emails.sent"]).await;
+
+    // 40 events at once: 40 attempts for the hanging receiver, more than the worker's slots.
+    let burst: Vec<String> = (0..40).map(|i| format!("burst {i}")).collect();
+    let mut answered = ingest_subjects(&serving, &burst, 16).await;
+    // Then a steady trickle while those hang.
+    for i in 0..40 {
+        let subject = format!("paced {i}");
+        answered.extend(ingest_subjects(&serving, &[subject], 1).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver
+        .wait_for("healthy", answered.len(), Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        got.len(),
+        answered.len(),
+        "the healthy receiver got every event"
+    );
+    let mut delays: Vec<Duration> = got
+        .iter()
+        .map(|r| {
+            r.at.saturating_duration_since(answered[&subject_of(&r.body)])
+        })
+        .collect();
+    delays.sort();
+    let p99 = delays[(delays.len() * 99).div_ceil(100) - 1];
+    eprintln!(
+        "healthy receiver beside a hanging one: p50 {:?}, p99 {p99:?}, {} events",
+        delays[delays.len() / 2],
+        delays.len()
+    );
+    assert!(
+        p99 < Duration::from_secs(1),
+        "healthy p99 {p99:?} (p50 {:?})",
+        delays[delays.len() / 2]
+    );
+    assert!(
+        receiver.received("hanging").len() <= 4,
+        "at most 4 attempts of one subscription in flight: {}",
+        receiver.received("hanging").len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_receiver_is_paused_after_exactly_ten_failures_with_many_queued() {
+    let schedule = "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3";
+    let (receiver, _dir, serving) =
+        serving_with_receiver(&[("HOOKLINE_RETRY_SCHEDULE", schedule)]).await;
+    let api = Api { serving: &serving };
+    let broken = subscribe(
+        &api,
+        &receiver.endpoint("broken", Behavior::AlwaysFail),
+        &["emails.sent"],
+    )
+    .await;
+
+    let subjects: Vec<String> = (0..30).map(|i| format!("doomed {i}")).collect();
+    ingest_subjects(&serving, &subjects, 16).await;
+    let paused = wait_paused(&api, &broken, Duration::from_secs(60)).await;
+    assert_eq!(paused["is_enabled"], false, "{paused}");
+    // Whatever was still in flight or queued had its chance to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.received("broken").len(),
+        10,
+        "POSTs before the pause"
+    );
+    assert_eq!(logs(&api, &broken).await.len(), 10, "attempts logged");
+}
