@@ -1,5 +1,6 @@
 //! Local mode: the Lambdas' routers served over plain HTTP on the embedded store and queue.
 
+mod data_dir;
 mod worker;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use subscriptions::Notify;
 
 use crate::admin::{create_workspace, AdminError};
+use data_dir::DataDirLock;
 
 pub const EVENTS_QUEUE: &str = "events";
 pub const EVENTS_DLQ: &str = "events-dlq";
@@ -76,6 +78,8 @@ impl LocalOptions {
 
 /// The embedded stack: one database file under `data_dir`.
 pub struct LocalStack {
+    /// Held for as long as the stack lives: no second process shares its claims.
+    _lock: DataDirLock,
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
     pub deliveries_queue: EmbeddedQueue,
@@ -89,7 +93,18 @@ impl LocalStack {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
+        let lock = DataDirLock::acquire(data_dir)?;
         let db = EmbeddedDb::open(&data_dir.join(DATABASE_FILE))?;
+        // A previous process of this directory is gone (we hold its lock): what it had claimed
+        // is handed out again now, not after the visibility timeout and the attempt lease.
+        let released = db.release_claims_of_dead_workers()?;
+        if released != Default::default() {
+            tracing::warn!(
+                messages = released.messages,
+                attempts = released.attempts,
+                "took over work the previous process left claimed"
+            );
+        }
         let queue = |name: &str, dead_letters: &str| {
             let redrive = Redrive {
                 dead_letter_queue: dead_letters.into(),
@@ -135,6 +150,7 @@ impl LocalStack {
             .route("/health", axum::routing::get(|| async { "ok" }));
         let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];
         Ok(Self {
+            _lock: lock,
             db,
             events_queue,
             deliveries_queue,

@@ -3,6 +3,7 @@
 
 mod backends;
 mod contract;
+mod crash;
 mod delivery;
 mod hostile;
 mod ingest_api;

@@ -8,6 +8,7 @@ mod deliveries;
 mod events;
 mod logs;
 mod queue;
+mod recovery;
 mod subscriptions;
 mod workspaces;
 
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 
 pub use queue::{EmbeddedQueue, Redrive};
+pub use recovery::Released;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workspaces (
