@@ -437,7 +437,9 @@ type EmbeddedPorts = delivery::Adapters<
 >;
 
 /// The worker on an embedded stack, with the production recheck period.
-fn embedded_worker(stack: &crate::support::EmbeddedStack) -> delivery::Worker<EmbeddedPorts> {
+pub(crate) fn embedded_worker(
+    stack: &crate::support::EmbeddedStack,
+) -> delivery::Worker<EmbeddedPorts> {
     delivery::Worker {
         ports: delivery::Adapters {
             workspaces: stack.db.clone(),

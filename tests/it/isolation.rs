@@ -114,3 +114,82 @@ async fn a_failing_receiver_is_paused_after_exactly_ten_failures_with_many_queue
     );
     assert_eq!(logs(&api, &broken).await.len(), 10, "attempts logged");
 }
+
+/// The delivery Lambda's batch: nine records for a healthy receiver are sent while the tenth
+/// waits on one that hangs, not after its timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lambda_batch_sends_nine_while_the_tenth_hangs() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use hookline_shared::delivery::Delivery;
+    use hookline_shared::{
+        DeliveryStore as _, EventStore as _, QueueMessage, SubscriptionStore as _, Workspace,
+        WorkspaceId, WorkspaceStore as _,
+    };
+
+    let receiver = crate::receiver::Receiver::start().await;
+    let stack = crate::support::EmbeddedStack::create(5);
+    let worker = std::sync::Arc::new(crate::delivery::embedded_worker(&stack));
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        name: "batch".into(),
+        created_at: chrono::Utc::now(),
+    };
+    stack.db.create_workspace(&workspace).await.unwrap();
+    let subscribed = |name: &str, behavior| {
+        let mut subscription =
+            crate::contract::subscription(&workspace.id, &["crm.deal_won"], true);
+        subscription.webhook_url = receiver.endpoint(name, behavior);
+        subscription
+    };
+    let hanging = subscribed("hanging", Behavior::Slow(Duration::from_secs(3600)));
+    let healthy = subscribed("healthy", Behavior::Ok);
+    for subscription in [&hanging, &healthy] {
+        stack.db.create_subscription(subscription).await.unwrap();
+    }
+    let now = chrono::Utc::now();
+    let mut records = Vec::new();
+    for i in 0..10 {
+        let event = crate::contract::event(&workspace.id, &format!("deal-{i}"));
+        stack
+            .db
+            .insert_if_absent(&event, now.timestamp() + 3600)
+            .await
+            .unwrap();
+        let to = if i == 0 { &hanging } else { &healthy };
+        let delivery = stack
+            .db
+            .create_delivery(&Delivery::new(&event, to, now))
+            .await
+            .unwrap();
+        let message = QueueMessage::Deliver {
+            workspace_id: workspace.id.clone(),
+            delivery_id: delivery.id.clone(),
+            subscription_id: Some(to.id.clone()),
+            attempt: 1,
+            not_before: 0,
+            resumed: false,
+        };
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("m{i}"));
+        record.body = Some(message.to_body());
+        records.push(record);
+    }
+    let mut batch = SqsEvent::default();
+    batch.records = records;
+    let invocation = lambda_runtime::LambdaEvent::new(batch, Default::default());
+    let handling = tokio::spawn({
+        let worker = std::sync::Arc::clone(&worker);
+        async move { delivery::handle_sqs(&worker, invocation).await.is_ok() }
+    });
+
+    let got = receiver
+        .wait_for("healthy", 9, Duration::from_secs(5))
+        .await;
+    assert_eq!(got.len(), 9, "the healthy records were sent at once");
+    assert_eq!(receiver.received("hanging").len(), 1);
+    assert!(
+        !handling.is_finished(),
+        "the hanging record is still waiting"
+    );
+    handling.abort();
+}
