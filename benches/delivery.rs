@@ -286,16 +286,17 @@ impl Fixture {
             .collect();
         let (category, event_type) = EVENT_TYPE.split_once('.').expect("category.type");
         let events: Vec<Event> = (0..events)
-            .map(|i| Event {
-                id: EventId::generate(),
-                workspace_id: workspace.id.clone(),
-                dedup_id: format!("bench-{i:08}"),
-                category: Category::parse(category).expect("a category"),
-                event_type: event_type.into(),
-                timestamp: now,
-                received_at: now,
-                should_process: true,
-                payload: RawJson::from_value(&payload(i)),
+            .map(|i| {
+                Event::generic(
+                    EventId::generate(),
+                    workspace.id.clone(),
+                    format!("bench-{i:08}"),
+                    Category::parse(category).expect("a category"),
+                    event_type,
+                    now,
+                    now,
+                    RawJson::from_value(&payload(i)),
+                )
             })
             .collect();
         rt.block_on(async {
@@ -327,6 +328,7 @@ impl Fixture {
                     workspace_id: e.workspace_id.clone(),
                     event_id: e.id.clone(),
                     dedup_id: e.dedup_id.clone(),
+                    not_before: None,
                 };
                 let queue = &self.worker.ports.queue;
                 queue

@@ -69,6 +69,25 @@ impl Category {
         }
     }
 
+    /// The catalog name of one of its body `eventType` values, e.g. `emails.sent`.
+    pub fn full_type(self, event_type: &str) -> String {
+        let mut name = String::with_capacity(self.as_str().len() + 1 + event_type.len());
+        name.push_str(self.as_str());
+        name.push('.');
+        name.push_str(event_type);
+        name
+    }
+
+    /// The category and body `eventType` of a generic catalog name (`emails.sent`), if it is one.
+    pub fn split_type(name: &str) -> Option<(Self, &str)> {
+        let (category, event_type) = name.split_once('.')?;
+        let category = Self::parse(category)?;
+        category
+            .event_types()
+            .contains(&event_type)
+            .then_some((category, event_type))
+    }
+
     pub fn valid_values() -> String {
         Self::ALL.map(Category::as_str).join(", ")
     }

@@ -89,7 +89,7 @@ impl Delivery {
             event_id: event.id.clone(),
             event_dedup_id: event.dedup_id.clone(),
             subscription_id: subscription.id.clone(),
-            event_type: event.full_type(),
+            event_type: event.full_type().to_owned(),
             state: DeliveryState::Pending,
             attempts: 0,
             completed: 0,
@@ -275,19 +275,20 @@ pub fn envelope(
     workspace: &Workspace,
     subscription: &Subscription,
 ) -> Result<RawJson, serde_json::Error> {
+    let (source_id, kind, identifier) = event.envelope_source();
     let body = Envelope {
         id: delivery.id.as_str(),
         event_type: &delivery.event_type,
-        affect: "add",
+        affect: event.affect.as_str(),
         timestamp: event.timestamp,
         workspace: EnvelopeWorkspace {
             id: workspace.id.as_str(),
             name: &workspace.name,
         },
         source: EnvelopeSource {
-            id: event.id.as_str(),
-            kind: "GENERIC",
-            identifier: event.category.as_str(),
+            id: source_id,
+            kind,
+            identifier,
         },
         data: event.payload.as_raw()?,
         subscription: Some(subscription),

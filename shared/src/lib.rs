@@ -12,6 +12,7 @@ pub mod expiry;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ids;
+pub mod intake;
 pub mod keys;
 pub mod ports;
 pub mod queue_message;
@@ -28,7 +29,7 @@ pub mod workspace;
 
 pub use category::Category;
 pub use error::{QueueError, StoreError};
-pub use event::Event;
+pub use event::{Affect, Event, EventSource, SourceRef};
 pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
 pub use ports::{
     Claim, Created, DeliveryStore, EventStore, ExistingEvent, FailureCounter, Inserted, LogQuery,

@@ -1,9 +1,14 @@
 //! What travels on the queues: references, so a message stays small whatever the payload.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryId;
 use crate::ids::{EventId, SubscriptionId, WorkspaceId};
+
+/// SQS refuses longer message delays; longer waits are chained.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// What travels on the events queue: a reference, so the message stays small whatever the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +18,9 @@ pub enum QueueMessage {
         workspace_id: WorkspaceId,
         event_id: EventId,
         dedup_id: String,
+        /// Epoch seconds before which the event is not fanned out (its `deliver_at`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<i64>,
     },
     /// Attempt number `attempt` of one delivery, not before `not_before` (epoch seconds):
     /// SQS caps a message delay at 15 minutes, so longer waits are chained.
@@ -64,7 +72,9 @@ mod tests {
             workspace_id: WorkspaceId::generate(),
             event_id: EventId::generate(),
             dedup_id: "abc".into(),
+            not_before: None,
         };
+        assert!(!msg.to_body().contains("not_before"), "{}", msg.to_body());
         assert_eq!(QueueMessage::from_body(&msg.to_body()).unwrap(), msg);
         let resume = QueueMessage::Resume {
             workspace_id: WorkspaceId::generate(),

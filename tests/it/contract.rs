@@ -75,19 +75,18 @@ fn workspace(name: &str) -> Workspace {
 
 pub(crate) fn event(workspace_id: &WorkspaceId, dedup_id: &str) -> Event {
     let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    Event {
-        id: EventId::generate(),
-        workspace_id: workspace_id.clone(),
-        dedup_id: dedup_id.into(),
-        category: Category::Crm,
-        event_type: "deal_won".into(),
-        timestamp: at("2024-02-03T10:30:00Z"),
-        received_at: at("2026-11-23T10:00:00.123Z"),
-        should_process: true,
-        payload: RawJson::from_value(
+    Event::generic(
+        EventId::generate(),
+        workspace_id.clone(),
+        dedup_id.into(),
+        Category::Crm,
+        "deal_won",
+        at("2024-02-03T10:30:00Z"),
+        at("2026-11-23T10:00:00.123Z"),
+        RawJson::from_value(
             &json!({"opportunityId": "o1", "amount": 12.5, "nested": {"ü": ["x", null, true]}}),
         ),
-    }
+    )
 }
 
 async fn workspace_store_contract<S: WorkspaceStore>(store: &S) {

@@ -332,17 +332,16 @@ fn sqs_event(dir: &Path, message_id: &str, body: &str) -> PathBuf {
 
 async fn fixture_event(stack: &MotoStack, workspace: &WorkspaceId, id: &str, dedup_id: &str) {
     let now = chrono::Utc::now();
-    let event = Event {
-        id: EventId::parse(id).unwrap(),
-        workspace_id: workspace.clone(),
-        dedup_id: dedup_id.into(),
-        category: Category::Emails,
-        event_type: "sent".into(),
-        timestamp: now,
-        received_at: now,
-        should_process: true,
-        payload: RawJson::from_value(&seed_email()),
-    };
+    let event = Event::generic(
+        EventId::parse(id).unwrap(),
+        workspace.clone(),
+        dedup_id.into(),
+        Category::Emails,
+        "sent",
+        now,
+        now,
+        RawJson::from_value(&seed_email()),
+    );
     stack
         .events()
         .insert_if_absent(&event, now.timestamp() + 3600)

@@ -4,12 +4,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_shared::delivery::DeliveryId;
+use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::{Queue as _, QueueMessage, SubscriptionId, WorkspaceId};
 
 use crate::{Ports, Worker, WorkerError};
-
-/// SQS refuses longer message delays; longer waits are chained.
-const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// One queued attempt, as its `Deliver` message carries it.
 #[derive(Debug, Clone)]

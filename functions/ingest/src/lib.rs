@@ -15,10 +15,10 @@ use hookline_shared::http::{
     api_layer, no_route, ApiError, ApiState, Caller, Envelope, JsonBody, Keyring, Outcome,
     RequestId,
 };
+use hookline_shared::intake::{accept, Intake};
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
-    Category, Event, EventId, EventStore, Inserted, Queue, QueueMessage, StoreError, WorkspaceId,
-    WorkspaceStore,
+    Category, Event, EventId, EventStore, Queue, StoreError, WorkspaceId, WorkspaceStore,
 };
 use serde::Serialize;
 
@@ -147,59 +147,25 @@ where
         Rejection::Malformed(detail) => ApiError::MalformedJson(detail),
         Rejection::Invalid(errors) => ApiError::Invalid(errors),
     })?;
-    let dedup_id = valid.dedup_id;
-    let event = Event {
-        id: EventId::generate(),
+    let event = Event::generic(
+        EventId::generate(),
         workspace_id,
-        dedup_id,
+        valid.dedup_id,
         category,
-        should_process: category.should_process(&valid.event_type),
-        event_type: valid.event_type,
-        timestamp: valid.timestamp,
-        received_at: now,
-        payload: valid.payload,
-    };
-    let expires_at = now.timestamp() + deps.dedup_window.as_secs() as i64;
-    let (event_id, duplicate) = match deps.events.insert_if_absent(&event, expires_at).await? {
-        Inserted::New => (event.id.clone(), false),
-        Inserted::Existing(existing) if existing.queued => (existing.event_id, true),
-        // Stored earlier but never queued (that request got a 5xx): this retry queues it.
-        Inserted::Existing(existing) => (existing.event_id, false),
-    };
-    if !duplicate {
-        enqueue(deps, &event.workspace_id, &event_id, &event.dedup_id).await?;
-    }
+        &valid.event_type,
+        valid.timestamp,
+        now,
+        valid.payload,
+    );
+    let intake: Intake =
+        accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
     Ok(Accepted {
         workspace_id: event.workspace_id,
-        event_id,
+        event_id: intake.event_id,
         dedup_id: event.dedup_id,
-        duplicate,
+        duplicate: intake.duplicate,
         should_process: event.should_process,
     })
-}
-
-async fn enqueue<W, E, Q>(
-    deps: &Ingest<W, E, Q>,
-    workspace_id: &WorkspaceId,
-    event_id: &EventId,
-    dedup_id: &str,
-) -> Result<(), ApiError>
-where
-    E: EventStore,
-    Q: Queue,
-{
-    let message = QueueMessage::EventAccepted {
-        workspace_id: workspace_id.clone(),
-        event_id: event_id.clone(),
-        dedup_id: dedup_id.to_owned(),
-    };
-    deps.queue.send(&message.to_body(), Duration::ZERO).await?;
-    // The event is queued either way; a failed mark only means a retry may queue it twice,
-    // which delivery absorbs by delivery id.
-    if let Err(err) = deps.events.mark_queued(workspace_id, dedup_id).await {
-        tracing::warn!(%workspace_id, %event_id, error = %err, "event queued but not marked queued");
-    }
-    Ok(())
 }
 
 /// The answer envelope of seed 001, for success and failure alike.

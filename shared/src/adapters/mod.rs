@@ -9,6 +9,8 @@ pub mod cached;
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+mod event_layout;
 #[cfg(feature = "test-support")]
 pub mod memory;
 #[cfg(feature = "aws")]

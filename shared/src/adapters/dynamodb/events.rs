@@ -4,12 +4,13 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{get_bool, get_item, get_n, get_s, get_time, n, parse_id, pk_sk, s, unavailable, Item};
+use crate::adapters::event_layout::{kind_from_layout, layout};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
 use crate::ids::WorkspaceId;
 use crate::ports::{EventStore, ExistingEvent, Inserted};
-use crate::{Category, Event};
+use crate::Event;
 
 table_adapter!(
     /// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
@@ -21,16 +22,22 @@ fn key(workspace: &WorkspaceId, dedup_id: &str) -> Item {
 }
 
 fn event_from_item(item: &Item) -> Result<Event, StoreError> {
-    let category = Category::parse(get_s(item, "category")?)
-        .ok_or_else(|| StoreError::Corrupt("unknown category".into()))?;
+    let meta = item.get("meta").and_then(|v| v.as_s().ok());
+    let kind = kind_from_layout(
+        get_s(item, "category")?,
+        get_s(item, "event_type")?.to_owned(),
+        meta.map(String::as_str),
+    )?;
     let payload = serde_json::from_str(get_s(item, "payload")?)
         .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?;
     Ok(Event {
         id: parse_id(item, "event_id")?,
         workspace_id: parse_id(item, "pk")?,
         dedup_id: get_s(item, "dedup_id")?.to_owned(),
-        category,
-        event_type: get_s(item, "event_type")?.to_owned(),
+        event_type: kind.event_type,
+        source: kind.source,
+        affect: kind.affect,
+        deliver_at: kind.deliver_at,
         timestamp: get_time(item, "timestamp")?,
         received_at: get_time(item, "received_at")?,
         should_process: get_bool(item, "should_process")?,
@@ -47,11 +54,15 @@ impl EventStore for DynamoEvents {
         let payload = event.payload.as_json();
         ensure_event_fits(payload, &event.dedup_id)?;
         let mut item = key(&event.workspace_id, &event.dedup_id);
+        let stored = layout(event);
+        if let Some(meta) = stored.meta {
+            item.insert("meta".to_owned(), s(meta));
+        }
         item.extend([
             ("event_id".to_owned(), s(event.id.as_str())),
             ("dedup_id".to_owned(), s(&event.dedup_id)),
-            ("category".to_owned(), s(event.category.as_str())),
-            ("event_type".to_owned(), s(&event.event_type)),
+            ("category".to_owned(), s(stored.category)),
+            ("event_type".to_owned(), s(stored.event_type)),
             ("timestamp".to_owned(), s(event.timestamp.to_rfc3339())),
             ("received_at".to_owned(), s(event.received_at.to_rfc3339())),
             (

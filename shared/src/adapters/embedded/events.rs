@@ -3,12 +3,13 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{corrupt, parse_time, EmbeddedDb};
+use crate::adapters::event_layout::{kind_from_layout, layout};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
 use crate::ids::{EventId, WorkspaceId};
 use crate::ports::{EventStore, ExistingEvent, Inserted};
-use crate::{Category, Event, RawJson};
+use crate::{Event, RawJson};
 
 impl EventStore for EmbeddedDb {
     async fn insert_if_absent(
@@ -33,21 +34,23 @@ impl EventStore for EmbeddedDb {
                     return Ok(Inserted::Existing(ExistingEvent { event_id, queued }));
                 }
             }
+            let stored = layout(&event);
             tx.execute(
                 "INSERT OR REPLACE INTO events (workspace_id, dedup_id, event_id, category, event_type,
-                    timestamp, received_at, should_process, payload, queued, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
+                    timestamp, received_at, should_process, payload, queued, expires_at, meta)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)",
                 params![
                     event.workspace_id.as_str(),
                     event.dedup_id,
                     event.id.as_str(),
-                    event.category.as_str(),
-                    event.event_type,
+                    stored.category,
+                    stored.event_type,
                     event.timestamp.to_rfc3339(),
                     event.received_at.to_rfc3339(),
                     event.should_process,
                     event.payload.as_json(),
                     expires_at,
+                    stored.meta,
                 ],
             )?;
             tx.commit()?;
@@ -95,7 +98,17 @@ impl crate::test_support::EventLookup for EmbeddedDb {
     }
 }
 
-type EventRow = (String, String, String, String, String, String, bool, String);
+type EventRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+);
 
 impl EmbeddedDb {
     /// One unexpired event of the workspace whose `column` (a fixed column name) equals `key`.
@@ -110,11 +123,11 @@ impl EmbeddedDb {
             .call(move |c| {
                 // `expires_at >= now` is `expiry::is_live`.
                 let sql = format!(
-                    "SELECT event_id, dedup_id, category, event_type, timestamp, received_at, should_process, payload
+                    "SELECT event_id, dedup_id, category, event_type, timestamp, received_at, should_process, payload, meta
                      FROM events WHERE {column} = ?1 AND workspace_id = ?2 AND expires_at >= ?3"
                 );
                 c.query_row(&sql, params![key, ws.as_str(), now_epoch_seconds()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
                 })
                 .optional()
             })
@@ -128,17 +141,20 @@ impl EmbeddedDb {
             received_at,
             should_process,
             payload,
+            meta,
         )) = row
         else {
             return Ok(None);
         };
+        let kind = kind_from_layout(&category, event_type, meta.as_deref())?;
         Ok(Some(Event {
             id: EventId::try_from(id).map_err(corrupt("event id"))?,
             workspace_id: workspace.clone(),
             dedup_id,
-            category: Category::parse(&category)
-                .ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?,
-            event_type,
+            event_type: kind.event_type,
+            source: kind.source,
+            affect: kind.affect,
+            deliver_at: kind.deliver_at,
             timestamp: parse_time(&timestamp)?,
             received_at: parse_time(&received_at)?,
             should_process,

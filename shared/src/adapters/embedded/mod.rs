@@ -62,7 +62,10 @@ CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
 
 /// Columns added since the tables were first shipped: databases created before gain them on
 /// open, so a local data directory survives an upgrade.
-const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("deliveries", "parked_subscription", "TEXT")];
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("deliveries", "parked_subscription", "TEXT"),
+    ("events", "meta", "TEXT"),
+];
 
 /// Indexes over added columns, made once those exist; and indexes nothing reads any more.
 const LATER_INDEXES: &str = "
