@@ -37,7 +37,7 @@ impl<P: Ports> Worker<P> {
         let subscriptions = self
             .ports
             .subscriptions()
-            .enabled_subscriptions_for(workspace, &event.full_type())
+            .enabled_subscriptions_for(workspace, event.full_type())
             .await?;
         // Every subscription gets its chance even if one fails; the first error makes the
         // message retry, and the deliveries already queued are not queued again.
