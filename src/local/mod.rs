@@ -1,5 +1,6 @@
 //! Local mode: the Lambdas' routers served over plain HTTP on the embedded store and queue.
 
+mod openapi;
 mod worker;
 
 use std::path::Path;
@@ -127,6 +128,7 @@ impl LocalStack {
         };
         let apis = ingest::router(ingest)
             .merge(subscriptions::router(notify))
+            .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));
         let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];
         Ok(Self {

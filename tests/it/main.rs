@@ -9,6 +9,7 @@ mod ingest_api;
 mod lambda_emulator;
 mod local_mode;
 mod notify_api;
+mod openapi;
 mod receiver;
 mod signature_verifiers;
 mod support;
