@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check Hookline has: formatting, lints, unit and integration tests against a real
-# DynamoDB/SQS-compatible server (moto), the Lambda binary under cargo-lambda's emulator, and
-# the SAM template lint. Installs its tools into .tools/ (git-ignored) and stops what it starts.
+# DynamoDB/SQS-compatible server (moto), the Lambda binary under cargo-lambda's emulator,
+# schemathesis against local mode with the OpenAPI spec, and the SAM template lint. Installs
+# its tools into .tools/ (git-ignored) and stops what it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +55,8 @@ echo "==> cargo clippy"
 cargo clippy --all-targets --workspace -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$TOOLS/cargo-test.log"
+echo "==> schemathesis: local mode against openapi/hookline.yaml"
+scripts/api-conformance.sh target/debug/hookline
 echo "==> sam validate --lint"
 AWS_DEFAULT_REGION=us-east-1 "$TOOLS/sam-venv/bin/sam" validate --lint --template template.yaml
 echo "==> all checks passed"

@@ -1,6 +1,7 @@
 //! Local mode: the Lambdas' routers served over plain HTTP on the embedded store and queue.
 
 mod data_dir;
+mod openapi;
 mod worker;
 
 use std::path::Path;
@@ -147,6 +148,7 @@ impl LocalStack {
         };
         let apis = ingest::router(ingest)
             .merge(subscriptions::router(notify))
+            .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));
         let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];
         Ok(Self {

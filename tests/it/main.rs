@@ -11,6 +11,7 @@ mod isolation;
 mod lambda_emulator;
 mod local_mode;
 mod notify_api;
+mod openapi;
 mod receiver;
 mod signature_verifiers;
 mod support;
