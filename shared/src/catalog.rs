@@ -12,6 +12,17 @@
 //!   commas dropped, Python `False` → `false`, the string `"null"` → `null`,
 //!   `Zapier.get_base_sample_data()[0]` → the example's workspace id, the unkeyed array under
 //!   `current` keyed as `labels`, and duplicate keys resolved as a parser would (last one wins).
+//!
+//! The conversation/call types also carry a JSON Schema (draft 2020-12) of their `data`, in
+//! `shared/catalog/{name}.schema.json`, written from the notify seed's field tables: listed
+//! fields typed as listed, null allowed where the reference shows null or calls a field
+//! optional, unknown members allowed, and only the object's own ids required (every event's
+//! `conversation_id`, plus `message_id` of `message.new` and `call_id` of `call.updated`, which
+//! the reference's table calls optional but which names the call the event is about), since the
+//! reference marks no other field as always sent. Timestamps are a pattern rather than
+//! `format: date-time`: the reference's values (`2025-06-20T23:44:00.000000`) carry no offset,
+//! which RFC 3339 requires. Generic ingest types have no schema file: their bodies are judged
+//! by the ingest rules of their category (`validation::validate`).
 
 use std::sync::LazyLock;
 
@@ -26,6 +37,9 @@ pub struct EventTypeInfo {
     pub description: String,
     /// The `data` a delivery of this type carries.
     pub sample: Value,
+    /// The JSON Schema its `data` must meet; `None` for generic ingest types, which their
+    /// category's ingest rules judge instead.
+    pub schema: Option<Value>,
 }
 
 /// All entries, generic ingest types first (category order, then event-type order), then the 9
@@ -82,6 +96,26 @@ static FILES: [(&str, &str); 27] = catalog_files![
     "call.updated",
 ];
 
+/// `(name, contents of shared/catalog/{name}.schema.json)` for each listed name.
+macro_rules! schema_files {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../catalog/", $name, ".schema.json")))),*]
+    };
+}
+
+/// The types with a schema of their own: the notify API's conversation/call types.
+static SCHEMA_FILES: [(&str, &str); 9] = schema_files![
+    "conversation.new",
+    "conversation.updated",
+    "conversation.ended",
+    "message.new",
+    "conversation.label.added",
+    "conversation.label.deleted",
+    "call.new",
+    "call.ended",
+    "call.updated",
+];
+
 /// The shape of one catalog file.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,10 +130,18 @@ static CATALOG: LazyLock<Vec<EventTypeInfo>> = LazyLock::new(|| {
         .map(|&(name, text)| {
             let file: CatalogFile = serde_json::from_str(text)
                 .unwrap_or_else(|e| panic!("shared/catalog/{name}.json: {e}"));
+            let schema = SCHEMA_FILES
+                .iter()
+                .find(|&&(schema_name, _)| schema_name == name)
+                .map(|&(_, text)| {
+                    serde_json::from_str(text)
+                        .unwrap_or_else(|e| panic!("shared/catalog/{name}.schema.json: {e}"))
+                });
             EventTypeInfo {
                 name: name.to_owned(),
                 description: file.description,
                 sample: file.sample,
+                schema,
             }
         })
         .collect()
@@ -112,7 +154,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::validation::{validate, PASSTHROUGH_KEY};
+    use crate::validation::{compile, schema_errors, validate, ValidationErrors, PASSTHROUGH_KEY};
     use crate::Category;
 
     /// The notify seed's conversation/call types in its order, written out independently of
@@ -175,6 +217,11 @@ mod tests {
         let mut listed: Vec<String> = FILES
             .iter()
             .map(|(name, _)| format!("{name}.json"))
+            .chain(
+                SCHEMA_FILES
+                    .iter()
+                    .map(|(name, _)| format!("{name}.schema.json")),
+            )
             .collect();
         listed.sort();
         assert_eq!(on_disk, listed);
@@ -277,5 +324,246 @@ mod tests {
         assert_eq!(deleted["current"]["labels"].as_array().unwrap().len(), 1);
         assert_eq!(deleted["labels"][0]["is_system"], false);
         assert!(find("conversation.ended").unwrap().sample["previous"].is_null());
+    }
+
+    /// The schema of a conversation/call type.
+    fn schema_of(name: &str) -> &'static Value {
+        find(name)
+            .and_then(|info| info.schema.as_ref())
+            .unwrap_or_else(|| panic!("{name} has no schema"))
+    }
+
+    /// What `name`'s schema finds wrong with `data`.
+    fn faults(name: &str, data: &Value) -> ValidationErrors {
+        schema_errors(&compile(schema_of(name)), data)
+    }
+
+    /// Whether any subschema of `schema` forbids unknown members.
+    fn forbids_unknown_members(schema: &Value) -> bool {
+        match schema {
+            Value::Object(members) => {
+                members.get("additionalProperties") == Some(&Value::Bool(false))
+                    || members.get("unevaluatedProperties") == Some(&Value::Bool(false))
+                    || members.values().any(forbids_unknown_members)
+            }
+            Value::Array(items) => items.iter().any(forbids_unknown_members),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn exactly_the_conversation_types_have_a_schema() {
+        for info in all() {
+            assert_eq!(
+                info.schema.is_some(),
+                CONVERSATION_TYPES.contains(&info.name.as_str()),
+                "{}",
+                info.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_schema_is_a_described_draft_2020_12_schema_that_compiles() {
+        for name in CONVERSATION_TYPES {
+            let schema = schema_of(name);
+            assert_eq!(
+                schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+                "{name}"
+            );
+            assert_eq!(
+                schema["$id"],
+                format!("https://hookline.dev/schemas/{name}.json")
+            );
+            assert_eq!(schema["title"], name);
+            assert!(
+                schema["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{name}"
+            );
+            assert_eq!(schema["type"], "object", "{name}");
+            jsonschema::draft202012::meta::validate(schema)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            compile(schema);
+            assert!(!forbids_unknown_members(schema), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_schema_requires_its_own_ids_and_nothing_else() {
+        let required = |name: &str| -> Vec<&str> {
+            schema_of(name)["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect()
+        };
+        for name in CONVERSATION_TYPES {
+            let expected: &[&str] = match name {
+                "message.new" => &["conversation_id", "message_id"],
+                "call.updated" => &["conversation_id", "call_id"],
+                _ => &["conversation_id"],
+            };
+            assert_eq!(required(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_conversation_sample_meets_its_schema() {
+        for name in CONVERSATION_TYPES {
+            let errors = faults(name, &find(name).unwrap().sample);
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_members_are_allowed_at_every_level() {
+        for name in CONVERSATION_TYPES {
+            let mut data = find(name).unwrap().sample.clone();
+            let members = data.as_object_mut().unwrap();
+            for value in members.values_mut() {
+                if let Value::Object(inner) = value {
+                    inner.insert("vendor_extra".into(), serde_json::json!([1, {"x": null}]));
+                }
+            }
+            members.insert("vendor_extra".into(), serde_json::json!({"deep": true}));
+            let errors = faults(name, &data);
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+        }
+    }
+
+    /// A missing id and a mistyped field of each type, each named by its dotted path alone.
+    #[test]
+    fn a_missing_id_or_a_mistyped_field_is_refused_by_its_path() {
+        use serde_json::json;
+        // (type, JSON pointer into the sample, the value put there or None to remove it, path)
+        #[rustfmt::skip]
+        let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
+            ("conversation.new", "/conversation_id", None, "conversation_id"),
+            ("conversation.new", "/conversation_id", Some(json!(789)), "conversation_id"),
+            ("conversation.new", "/customer/email", Some(json!(5)), "customer.email"),
+            ("conversation.new", "/latest_inbound_message/text", Some(json!(["hi"])), "latest_inbound_message.text"),
+            ("conversation.new", "/latest_outbound_message/created_at", Some(json!("yesterday")), "latest_outbound_message.created_at"),
+            ("conversation.updated", "/conversation_id", None, "conversation_id"),
+            ("conversation.updated", "/updated_fields/0", Some(json!(1)), "updated_fields.0"),
+            ("conversation.updated", "/previous", Some(json!("false")), "previous"),
+            ("conversation.updated", "/updated_at", Some(json!("2025-06-20")), "updated_at"),
+            ("conversation.ended", "/conversation_id", None, "conversation_id"),
+            ("conversation.ended", "/current", Some(json!(null)), "current"),
+            ("conversation.ended", "/updated_by/type", Some(json!(1)), "updated_by.type"),
+            ("message.new", "/message_id", None, "message_id"),
+            ("message.new", "/conversation_id", None, "conversation_id"),
+            ("message.new", "/content/text", Some(json!(5)), "content.text"),
+            ("message.new", "/content/data", Some(json!("img.png")), "content.data"),
+            ("message.new", "/sender/id", Some(json!(null)), "sender.id"),
+            ("conversation.label.added", "/conversation_id", None, "conversation_id"),
+            ("conversation.label.added", "/labels/0", Some(json!("solved")), "labels.0"),
+            ("conversation.label.added", "/added_at", Some(json!(1750463400)), "added_at"),
+            ("conversation.label.deleted", "/conversation_id", None, "conversation_id"),
+            ("conversation.label.deleted", "/labels", Some(json!({"id": "x"})), "labels"),
+            ("conversation.label.deleted", "/removed_by", Some(json!("agent")), "removed_by"),
+            ("call.new", "/conversation_id", None, "conversation_id"),
+            ("call.new", "/call_from/address", Some(json!(123456789)), "call_from.address"),
+            ("call.new", "/started_at", Some(json!("2025-06-21 09:00")), "started_at"),
+            ("call.ended", "/conversation_id", None, "conversation_id"),
+            ("call.ended", "/duration_seconds", Some(json!(300.5)), "duration_seconds"),
+            ("call.ended", "/recording_available", Some(json!("true")), "recording_available"),
+            ("call.ended", "/recording_url", Some(json!("recording1234.mp3")), "recording_url"),
+            ("call.updated", "/call_id", None, "call_id"),
+            ("call.updated", "/conversation_id", None, "conversation_id"),
+            ("call.updated", "/resources", Some(json!([])), "resources"),
+            ("call.updated", "/updated_at", Some(json!("2025-02-30T25:00:00")), "updated_at"),
+        ];
+        let mut covered = HashSet::new();
+        for (name, pointer, value, path) in cases {
+            let mut data = find(name).unwrap().sample.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            assert!(data.pointer(pointer).is_some(), "{name}: no {pointer}");
+            match (data.pointer_mut(parent).unwrap(), value) {
+                (Value::Object(members), None) => {
+                    members.remove(key);
+                }
+                (Value::Object(members), Some(value)) => {
+                    members.insert(key.to_owned(), value);
+                }
+                (Value::Array(items), Some(value)) => items[key.parse::<usize>().unwrap()] = value,
+                (other, _) => panic!("{name}: cannot change {pointer} in {other}"),
+            }
+            let errors = faults(name, &data);
+            let paths: Vec<&str> = errors.field_errors.keys().map(String::as_str).collect();
+            assert_eq!(paths, [path], "{name} {pointer}: {errors:?}");
+            assert!(errors.form_errors.is_empty(), "{name} {pointer}");
+            covered.insert(name);
+        }
+        assert_eq!(covered.len(), CONVERSATION_TYPES.len());
+    }
+
+    #[test]
+    fn a_missing_id_is_reported_as_required() {
+        let mut data = find("call.updated").unwrap().sample.clone();
+        data.as_object_mut().unwrap().remove("call_id");
+        assert_eq!(
+            faults("call.updated", &data).field_errors["call_id"],
+            ["Required"]
+        );
+    }
+
+    #[test]
+    fn timestamps_are_iso_8601_with_or_without_an_offset() {
+        let at = |created_at: &str| {
+            let mut data = find("message.new").unwrap().sample.clone();
+            data["created_at"] = Value::from(created_at);
+            faults("message.new", &data).is_empty()
+        };
+        for valid in [
+            "2025-06-20T23:45:59.000000",
+            "2025-06-20T23:45:59",
+            "2025-06-20T23:45:59.123Z",
+            "2025-06-20T23:45:59+02:00",
+            "2025-06-20T23:45:59.5-07:30",
+        ] {
+            assert!(at(valid), "{valid}");
+        }
+        for invalid in [
+            "",
+            "2025-06-20",
+            "2025-06-20 23:45:59",
+            "2025-13-20T23:45:59",
+            "2025-06-20T24:00:00",
+            "2025-06-20T23:45:59.",
+            "2025-06-20T23:45:59+0200x",
+            "x2025-06-20T23:45:59",
+        ] {
+            assert!(!at(invalid), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn null_is_allowed_where_the_reference_shows_it_or_calls_a_field_optional() {
+        let nullable = [
+            ("conversation.updated", "previous"),
+            ("conversation.updated", "updated_by"),
+            ("conversation.ended", "previous"),
+            ("message.new", "content"),
+            ("conversation.label.added", "current"),
+            ("conversation.label.added", "added_by"),
+            ("conversation.label.deleted", "removed_by"),
+            ("call.new", "metadata"),
+            ("call.ended", "recording_url"),
+            ("call.updated", "update_reason"),
+            ("call.updated", "resources"),
+        ];
+        for (name, field) in nullable {
+            let mut data = find(name).unwrap().sample.clone();
+            match field {
+                // `content` itself is listed as an object; its optional `data` may be null.
+                "content" => data["content"]["data"] = Value::Null,
+                _ => data[field] = Value::Null,
+            }
+            let errors = faults(name, &data);
+            assert!(errors.is_empty(), "{name} {field}: {errors:?}");
+        }
     }
 }
