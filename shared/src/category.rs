@@ -79,13 +79,11 @@ impl Category {
     }
 
     /// The category and body `eventType` of a generic catalog name (`emails.sent`), if it is one.
-    pub fn split_type(name: &str) -> Option<(Self, &str)> {
+    pub fn split_type(name: &str) -> Option<(Self, &'static str)> {
         let (category, event_type) = name.split_once('.')?;
         let category = Self::parse(category)?;
-        category
-            .event_types()
-            .contains(&event_type)
-            .then_some((category, event_type))
+        let known = category.event_types().iter().find(|t| **t == event_type)?;
+        Some((category, known))
     }
 
     pub fn valid_values() -> String {

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod intake;
 pub mod keys;
 pub mod ports;
+pub mod publication;
 pub mod queue_message;
 pub mod raw_json;
 pub mod subscription;
