@@ -22,7 +22,7 @@ use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use subscriptions::Notify;
+use subscriptions::{Notify, Publishing};
 
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
@@ -146,8 +146,11 @@ impl LocalStack {
             paused_recheck: options.paused_recheck,
             admission: Admission::new(options.isolation),
         };
+        let publishing =
+            Publishing::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
         let apis = ingest::router(ingest)
             .merge(subscriptions::router(notify))
+            .merge(subscriptions::publish::router(publishing))
             .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));
         let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];

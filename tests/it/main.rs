@@ -12,6 +12,7 @@ mod lambda_emulator;
 mod local_mode;
 mod notify_api;
 mod openapi;
+mod publish;
 mod receiver;
 mod signature_verifiers;
 mod support;

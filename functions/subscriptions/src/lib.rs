@@ -5,6 +5,7 @@ mod event_types;
 mod found;
 mod logs;
 mod order;
+pub mod publish;
 mod secrets;
 mod subscriptions;
 mod test_send;
@@ -24,6 +25,7 @@ use serde_json::json;
 
 pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
+pub use publish::Publishing;
 
 /// Every route lives under this prefix.
 pub const API_PREFIX: &str = "/notify/api/v1/";

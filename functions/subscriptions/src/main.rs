@@ -1,15 +1,18 @@
 //! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the notify router on the
 //! runtime loop.
 
-use hookline_shared::adapters::{DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue};
+use hookline_shared::adapters::{
+    DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
+};
 use hookline_shared::config::{
-    flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS, ALLOW_PRIVATE_TARGETS,
-    DELIVERIES_QUEUE_URL, LOGS_TABLE, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
+    ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE,
+    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, Error};
-use subscriptions::{router, Notify, API_PREFIX};
+use subscriptions::{publish, router, Notify, Publishing, API_PREFIX};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,17 +21,28 @@ async fn main() -> Result<(), Error> {
     let subscriptions_table = required(SUBSCRIPTIONS_TABLE)?;
     let logs_table = required(LOGS_TABLE)?;
     let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
+    let events_table = required(EVENTS_TABLE)?;
+    let events_queue_url = required(EVENTS_QUEUE_URL)?;
+    let dedup_window = dedup_window_from_env()?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(client.clone(), workspaces_table);
     let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
-    let logs = DynamoLogs::new(client, logs_table);
-    let resumes = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), deliveries_queue_url);
+    let logs = DynamoLogs::new(client.clone(), logs_table);
+    let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
+    let publishing = Publishing::new(
+        workspaces.clone(),
+        DynamoEvents::new(client, events_table),
+        SqsQueue::new(sqs, events_queue_url),
+        dedup_window,
+    );
     let deps = Notify::new(workspaces, subscriptions, logs, resumes, sender, allow_http);
-    run(front_door(router(deps), &[API_PREFIX], invocation_id)).await
+    let apis = router(deps).merge(publish::router(publishing));
+    run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }
 
 /// The Lambda invocation's id, which the answer and the logs carry as the request id.

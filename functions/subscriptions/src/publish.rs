@@ -1,0 +1,132 @@
+//! `POST …/events`: a workspace publishes an event of its own; it is deduplicated by its
+//! idempotency key and then fans out, is signed, retried and logged like an ingested one.
+//!
+//! A router of its own, with the ports only publishing needs (the events table and queue), so
+//! the Lambda and local mode merge it beside the rest of the notify API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use chrono::Utc;
+use hookline_shared::http::{
+    api_layer, authenticated, json, ApiError, ApiState, Caller, JsonBody, Keyring,
+};
+use hookline_shared::intake::accept;
+use hookline_shared::publication::{Publication, TypeRules};
+use hookline_shared::validation::ValidationErrors;
+use hookline_shared::{EventStore, Queue, WorkspaceStore};
+use serde_json::json;
+
+use crate::NotifyEnvelope;
+
+/// Largest publish request: an ingest body's limit, since generic types carry the same bodies.
+pub const MAX_PUBLISH_BYTES: usize = 256 * 1024;
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// What publishing needs; built once per cold start (or once by local mode).
+pub struct Publishing<W, E, Q> {
+    pub keyring: Keyring<W>,
+    pub events: E,
+    /// Where accepted events wait for fan-out.
+    pub queue: Q,
+    /// How long an idempotency key keeps repeats out.
+    pub dedup_window: Duration,
+}
+
+impl<W: WorkspaceStore, E, Q> Publishing<W, E, Q> {
+    pub fn new(workspaces: W, events: E, queue: Q, dedup_window: Duration) -> Self {
+        Self {
+            keyring: Keyring::new(workspaces),
+            events,
+            queue,
+            dedup_window,
+        }
+    }
+}
+
+impl<W, E, Q> ApiState for Publishing<W, E, Q>
+where
+    W: WorkspaceStore + 'static,
+    E: Send + Sync + 'static,
+    Q: Send + Sync + 'static,
+{
+    type Workspaces = W;
+    const MAX_BODY_BYTES: usize = MAX_PUBLISH_BYTES;
+
+    fn keyring(&self) -> &Keyring<W> {
+        &self.keyring
+    }
+}
+
+/// The publish route, answering in the notify API's envelope.
+pub fn router<W, E, Q>(deps: Publishing<W, E, Q>) -> Router
+where
+    W: WorkspaceStore + 'static,
+    E: EventStore + 'static,
+    Q: Queue + 'static,
+{
+    Router::new()
+        .route(
+            "/notify/api/v1/workspaces/{workspace_id}/events",
+            authenticated(post(publish::<W, E, Q>), "POST"),
+        )
+        .layer(from_fn(api_layer::<NotifyEnvelope>))
+        .with_state(Arc::new(deps))
+}
+
+/// 202 with the new event's id, or 200 with the original's for a repeated idempotency key.
+async fn publish<W, E, Q>(
+    State(deps): State<Arc<Publishing<W, E, Q>>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError>
+where
+    W: WorkspaceStore + 'static,
+    E: EventStore + 'static,
+    Q: Queue + 'static,
+{
+    let now = Utc::now();
+    let header_key = match headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str()) {
+        Some(Ok(key)) => Some(key),
+        Some(Err(_)) => {
+            return Err(ApiError::Invalid(ValidationErrors::field(
+                "Idempotency-Key",
+                "Must be visible ASCII",
+            )))
+        }
+        None => None,
+    };
+    let publication =
+        Publication::parse(body.value()?, header_key, now).map_err(ApiError::Invalid)?;
+    let Some(rules) = TypeRules::built_in(&publication.event_type) else {
+        return Err(ApiError::Invalid(ValidationErrors::field(
+            "event_type",
+            format!(
+                "Unknown event type {:?}; see GET /notify/api/v1/event_types",
+                publication.event_type
+            ),
+        )));
+    };
+    let event = publication
+        .into_event(caller.workspace, rules, now)
+        .map_err(ApiError::Invalid)?;
+    let intake =
+        accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
+    tracing::Span::current().record("event_id", intake.event_id.as_str());
+    let status = if intake.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(json(
+        status,
+        &json!({"event_id": intake.event_id, "event_type": event.event_type, "duplicate": intake.duplicate}),
+    ))
+}
