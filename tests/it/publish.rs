@@ -181,3 +181,53 @@ async fn a_published_event_waits_for_its_deliver_at() {
         "delivered {waited:?} after publishing for 3 s ahead"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_workspace_can_neither_publish_here_nor_share_an_idempotency_key() {
+    let (receiver, dir, serving) = serving_with_receiver(&[]).await;
+    let api = Api { serving: &serving };
+    let url = receiver.endpoint("alice", Behavior::Ok);
+    subscribe(&api, &url, &["conversation.new"]).await;
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(["workspace", "create", "--name", "mallory", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let mallory: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let mallory_key = mallory["api_key"].as_str().unwrap();
+    let body = json!({"event_type": "conversation.new", "data": conversation_sample(),
+        "idempotency_key": "shared-key"});
+    let post = |workspace: &str| {
+        client()
+            .post(format!(
+                "{}/notify/api/v1/workspaces/{workspace}/events",
+                serving.base
+            ))
+            .header("X-API-KEY", mallory_key)
+            .json(&body)
+            .send()
+    };
+
+    let into_alice = post(&serving.workspace_id).await.unwrap();
+    assert_eq!(
+        into_alice.status(),
+        403,
+        "a key works on its own workspace only"
+    );
+    let (status, alice_first) = publish(&api, &body, None).await;
+    assert_eq!(
+        status, 202,
+        "nothing of mallory's took alice's key: {alice_first}"
+    );
+    let own = post(mallory["workspace_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 202, "keys are scoped per workspace");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        receiver.received("alice").len(),
+        1,
+        "only alice's own event"
+    );
+}
