@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
 use super::EmbeddedDb;
 use crate::adapters::{delivery_doc, delivery_from_parts, now_epoch_seconds};
@@ -72,7 +72,7 @@ impl DeliveryStore for EmbeddedDb {
         let lease_end = now + lease.as_secs() as i64;
         self.call(move |c| {
             // Immediate: the read, the rule and the write happen under one write lock.
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let Some((row, claimed_until)) = tx
                 .query_row(
                     DELIVERY_CLAIM_SELECT,
@@ -103,7 +103,7 @@ impl DeliveryStore for EmbeddedDb {
         let (ws, id) = (delivery.workspace_id.clone(), delivery.id.clone());
         let subscription = delivery.subscription_id.clone();
         self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let Some(row) = tx
                 .query_row(
                     DELIVERY_SELECT,

@@ -20,7 +20,7 @@ impl EventStore for EmbeddedDb {
         ensure_event_fits(event.payload.as_json(), &event.dedup_id)?;
         let event = event.clone();
         self.call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let existing: Option<(String, bool, i64)> = tx
                 .query_row(
                     "SELECT event_id, queued, expires_at FROM events WHERE workspace_id = ?1 AND dedup_id = ?2",

@@ -11,9 +11,10 @@ mod queue;
 mod recovery;
 mod subscriptions;
 mod workspaces;
+mod writer;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -73,11 +74,12 @@ DROP INDEX IF EXISTS events_by_event_id;
 CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (workspace_id, parked_subscription, id);
 ";
 
-/// A SQLite database shared by the embedded stores and queues. Calls run on tokio's blocking
-/// pool so they never stall the async workers.
+/// A SQLite database shared by the embedded stores and queues. Every call runs on its one
+/// writer thread, grouped with the calls made meanwhile into one transaction and one fsync
+/// (see `writer.rs`); no async worker ever blocks on the database.
 #[derive(Clone)]
 pub struct EmbeddedDb {
-    conn: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<Box<dyn writer::Call>>,
 }
 
 impl EmbeddedDb {
@@ -118,23 +120,76 @@ impl EmbeddedDb {
         }
         conn.execute_batch(LATER_INDEXES)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: writer::spawn(conn),
         })
     }
 
+    /// Runs `f` on the writer thread, in its own savepoint of the current group's transaction,
+    /// and answers once that group is committed. `f` opens savepoints, never transactions.
     pub(crate) async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<rusqlite::Error> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .expect("embedded store task panicked")
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(f, Box::new(move |result| drop(tx.send(result))));
+        rx.await.expect("embedded store call panicked")
+    }
+
+    /// [`EmbeddedDb::call`] for code outside the async runtime (start-up).
+    pub(crate) fn call_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(f, Box::new(move |result| drop(tx.send(result))));
+        rx.recv().expect("embedded store call panicked")
+    }
+
+    fn submit<T, E, F>(&self, f: F, respond: Box<dyn FnOnce(Result<T, E>) + Send>)
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let call = Box::new(PendingCall { f, respond });
+        if let Err(mpsc::SendError(call)) = self.writer.send(call) {
+            // Only if the writer thread died: every call then fails the same way.
+            call.fail(&rusqlite::Error::InvalidQuery);
+        }
+    }
+}
+
+/// A call waiting for the writer, with how to answer its caller.
+struct PendingCall<F, T, E> {
+    f: F,
+    respond: Box<dyn FnOnce(Result<T, E>) + Send>,
+}
+
+impl<F, T, E> writer::Call for PendingCall<F, T, E>
+where
+    T: Send + 'static,
+    E: From<rusqlite::Error> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut Connection) -> (bool, writer::Reply) {
+        let PendingCall { f, respond } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let reply = Box::new(move |commit: Option<&rusqlite::Error>| {
+            respond(match (result, commit) {
+                (Ok(_), Some(failed)) => Err(E::from(writer::copy_error(failed))),
+                (result, _) => result,
+            })
+        });
+        (ok, reply)
+    }
+
+    fn fail(self: Box<Self>, err: &rusqlite::Error) {
+        (self.respond)(Err(E::from(writer::copy_error(err))));
     }
 }
 

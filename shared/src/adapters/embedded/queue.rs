@@ -46,7 +46,7 @@ impl EmbeddedQueue {
         self.db
             .call(move |c| {
                 let now = now_millis();
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let candidates: Vec<(i64, String, String, u32)> = {
                     // Polled every few milliseconds during a long poll, so prepared once.
                     let mut stmt = tx.prepare_cached(

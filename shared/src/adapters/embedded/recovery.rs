@@ -23,8 +23,8 @@ impl EmbeddedDb {
     /// beside a live worker, it would let a second one repeat that worker's attempts.
     pub fn release_claims_of_dead_workers(&self) -> Result<Released, StoreError> {
         let now = chrono::Utc::now();
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction()?;
+        self.call_blocking(move |conn| {
+        let tx = conn.savepoint()?;
         let messages = tx.execute(
             "UPDATE queue_messages SET receipt = NULL, visible_at_ms = ?1
              WHERE receipt IS NOT NULL AND visible_at_ms > ?1",
@@ -36,5 +36,6 @@ impl EmbeddedDb {
         )?;
         tx.commit()?;
         Ok(Released { messages, attempts })
+        })
     }
 }

@@ -12,7 +12,7 @@ use crate::subscription::{room_for_another, Subscription};
 /// Mirrors the DynamoDB design: the subscription row, plus one route row per enabled event type
 /// carrying a copy, moved in the same transaction.
 fn write_routes(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     subscription: &Subscription,
     doc: &str,
 ) -> rusqlite::Result<()> {
@@ -25,10 +25,7 @@ fn write_routes(
     Ok(())
 }
 
-fn delete_routes(
-    tx: &rusqlite::Transaction<'_>,
-    subscription: &Subscription,
-) -> rusqlite::Result<()> {
+fn delete_routes(tx: &rusqlite::Connection, subscription: &Subscription) -> rusqlite::Result<()> {
     tx.execute(
         "DELETE FROM subscription_routes WHERE workspace_id = ?1 AND subscription_id = ?2",
         params![subscription.workspace_id.as_str(), subscription.id.as_str()],
@@ -49,7 +46,7 @@ impl SubscriptionStore for EmbeddedDb {
         self.call(move |c| {
             let doc = subscription_doc(&subscription);
             // Immediate: the count and the insert happen under one write lock.
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let held: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM subscriptions WHERE workspace_id = ?1",
                 [subscription.workspace_id.as_str()],
@@ -112,7 +109,7 @@ impl SubscriptionStore for EmbeddedDb {
         let (current, updated) = (current.clone(), updated.clone());
         self.call(move |c| {
             let doc = subscription_doc(&updated);
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let changed = tx.execute(
                 "UPDATE subscriptions SET version = ?1, doc = ?2 WHERE workspace_id = ?3 AND id = ?4 AND version = ?5",
                 params![updated.version as i64, doc, current.workspace_id.as_str(), current.id.as_str(), current.version as i64],
@@ -131,7 +128,7 @@ impl SubscriptionStore for EmbeddedDb {
     async fn delete_subscription(&self, current: &Subscription) -> Result<bool, StoreError> {
         let current = current.clone();
         self.call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let deleted = tx.execute(
                 "DELETE FROM subscriptions WHERE workspace_id = ?1 AND id = ?2 AND version = ?3",
                 params![
