@@ -26,8 +26,9 @@ use super::ValidationErrors;
 /// The deepest an object or array may nest; the body itself is depth 1.
 pub const MAX_DEPTH: usize = 32;
 
-/// Integers of up to this many digits fit an `i64`, so need no closer look.
-const SAFE_DIGITS: usize = 18;
+/// A number without an exponent whose integer part has at most this many digits is below
+/// `f64::MAX` (about 1.8e308), so needs no closer look.
+const FINITE_DIGITS: usize = 308;
 
 /// Which limit a value breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,8 +304,9 @@ impl Scan<'_> {
         self.bytes.len()
     }
 
-    /// A number at the cursor: short integers always fit; anything else is read by serde_json,
-    /// so a number is in range exactly when a `serde_json::Value` can hold it.
+    /// A number at the cursor: one without an exponent and of at most [`FINITE_DIGITS`] before
+    /// its point always fits; anything else is read by serde_json, so a number is in range
+    /// exactly when a `serde_json::Value` can hold it.
     fn number(&mut self) -> Result<(), Stop> {
         let rest = &self.bytes[self.at..];
         let length = rest
@@ -313,8 +315,9 @@ impl Scan<'_> {
             .unwrap_or(rest.len());
         let token = &rest[..length];
         let digits = token.strip_prefix(b"-").unwrap_or(token);
-        let short_integer = digits.len() <= SAFE_DIGITS && digits.iter().all(u8::is_ascii_digit);
-        if !short_integer && serde_json::from_slice::<serde_json::Number>(token).is_err() {
+        let plain = !digits.iter().any(|b| matches!(b, b'e' | b'E'))
+            && digits.iter().take_while(|b| b.is_ascii_digit()).count() <= FINITE_DIGITS;
+        if !plain && serde_json::from_slice::<serde_json::Number>(token).is_err() {
             // Out of range only if it is a number at all.
             if serde_json::from_slice::<IgnoredAny>(token).is_err() {
                 return Err(Stop::NotJson);
@@ -469,6 +472,16 @@ mod tests {
             "123456789012345678901234567890",
         ] {
             assert_eq!(breach(&format!(r#"{{"n": [{fine}]}}"#)), None, "{fine}");
+        }
+        // Around f64::MAX (about 1.8e308) without an exponent: 308 digits always fit, more may.
+        for (digits, fits) in [
+            (format!("{}.99", "9".repeat(FINITE_DIGITS)), true),
+            (format!("-1{}", "0".repeat(FINITE_DIGITS)), true),
+            (format!("-2{}", "0".repeat(FINITE_DIGITS)), false),
+            (format!("{}.5", "9".repeat(FINITE_DIGITS + 1)), false),
+        ] {
+            let body = format!(r#"{{"n": {digits}}}"#);
+            assert_eq!(breach(&body).is_none(), fits, "{} digits", digits.len());
         }
         for out in [
             "1e400".to_owned(),
