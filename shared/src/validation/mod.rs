@@ -2,6 +2,8 @@
 
 mod fast;
 pub mod json_limits;
+#[cfg(test)]
+mod properties;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
