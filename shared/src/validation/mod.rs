@@ -107,8 +107,9 @@ pub fn validate_body(
 }
 
 /// Validates a parsed `body` for `category` against its schema and normalizes it; on failure
-/// returns every fault found. The schema path of [`validate_body`], which has checked the JSON
-/// limits on the bytes already (a `Value` may nest deeper than they allow).
+/// returns every fault found. Whoever parsed `body` has checked the [JSON limits](json_limits)
+/// on its bytes already ([`validate_body`], or `JsonBody::value` for a published event's
+/// data): a `Value` holds only numbers and text within them, but may nest deeper.
 pub(crate) fn validate(
     category: Category,
     body: Value,
