@@ -15,6 +15,8 @@ pub mod ids;
 pub mod intake;
 pub mod keys;
 pub mod ports;
+#[cfg(test)]
+mod proptest_cases;
 pub mod publication;
 pub mod queue_message;
 pub mod raw_json;

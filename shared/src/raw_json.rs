@@ -46,7 +46,8 @@ impl RawJson {
     }
 
     /// The text as a `Value`; `None` only for text a `Value` cannot hold (a number beyond `f64`
-    /// or an unpaired surrogate escape, which JSON's grammar allows and ingest keeps).
+    /// or an unpaired surrogate escape, which JSON's grammar allows: ingest refuses them now, but
+    /// events stored before it did may hold them).
     pub fn to_value(&self) -> Option<Value> {
         serde_json::from_str(&self.0).ok()
     }

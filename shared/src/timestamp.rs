@@ -82,8 +82,11 @@ pub(crate) fn test_now() -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    use super::*;
+    use crate::proptest_cases::config;
 
     use test_now as now;
 
@@ -131,5 +134,41 @@ mod tests {
         assert!(parse(json!("2031-01-01T00:00:00Z")).is_ok());
         // Epoch 0 (1970) is older than 50 years before 2026-11.
         assert_eq!(parse(json!(0)), Err(TimestampError::OutOfWindow));
+    }
+
+    /// Strings shaped like the accepted forms, with their parts anywhere in range or beyond.
+    fn timestamp_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9.]{0,40}",
+            "-?[0-9]{1,25}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{1,4})?",
+            "[0-9+-]{0,6}[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}[T ][0-9]{1,3}:[0-9]{1,3}:[0-9]{1,3}(\\.[0-9]{0,15})?(Z|z|[+-][0-9]{1,5}(:[0-9]{1,3})?)?",
+            " *[0-9TZ:+.\\- ]{0,30} *",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn no_string_makes_the_parser_panic(
+            text in prop_oneof![any::<String>(), timestamp_like()],
+        ) {
+            if let Ok(at) = parse_event_timestamp(&Value::String(text), now()) {
+                let window = now() - Duration::days(365 * YEARS_BACK + YEARS_BACK / 4)
+                    ..=now() + Duration::days(365 * YEARS_AHEAD + 1);
+                prop_assert!(window.contains(&at), "only instants in the window pass: {at}");
+            }
+        }
+
+        #[test]
+        fn no_number_makes_the_parser_panic(
+            number in prop_oneof![
+                any::<f64>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+            ],
+        ) {
+            let _ = parse_event_timestamp(&number, now());
+        }
     }
 }

@@ -306,3 +306,85 @@ async fn flat_transcripts_are_stored_as_speaker_turns() {
     assert_eq!(stored.full_type(), "calls.transcript");
     assert!(stored.should_process);
 }
+
+fn raw_request(category: &str, key: &str, body: String) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/api/v2/analytics/webhook/receive/generic/{category}"
+        ))
+        .header("content-type", "application/json")
+        .header("X-Api-Key", key)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// The crm body of these tests with one more member, written as JSON text.
+fn crm_with(member: &str) -> String {
+    let crm = crm_body().to_string();
+    format!("{},{member}}}", &crm[..crm.len() - 1])
+}
+
+/// `levels` objects, each the only member `a` of the one around it.
+fn nested_objects(levels: usize) -> String {
+    format!(
+        "{}{{}}{}",
+        r#"{"a":"#.repeat(levels - 1),
+        "}".repeat(levels - 1)
+    )
+}
+
+#[tokio::test]
+async fn bodies_beyond_the_json_limits_are_400s_naming_the_path() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let ws = workspace(&stack.db).await;
+    let key = ws.api_key.expose();
+    let cases = [
+        (
+            format!(r#""customMetadata": {}"#, nested_objects(10_000)),
+            format!("customMetadata{}", ".a".repeat(31)),
+            "Nested too deep",
+        ),
+        (
+            format!(
+                r#""vendorTrace": {}{}"#,
+                "[".repeat(120_000),
+                "]".repeat(120_000)
+            ),
+            format!("vendorTrace{}", ".0".repeat(31)),
+            "Nested too deep",
+        ),
+        (
+            r#""customMetadata": {"score": [1.5, 1e400]}"#.to_owned(),
+            "customMetadata.score.1".to_owned(),
+            "Number out of range",
+        ),
+        (
+            format!(r#""vendorId": {}"#, "9".repeat(5_000)),
+            "vendorId".to_owned(),
+            "Number out of range",
+        ),
+        (
+            r#""vendorNote": {"text": "half \ud800 a pair"}"#.to_owned(),
+            "vendorNote.text".to_owned(),
+            r"Text is not valid Unicode: lone surrogate escape \ud800",
+        ),
+    ];
+    for (member, path, rule) in cases {
+        let (status, answer) = call(&deps, raw_request("crm", key, crm_with(&member))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["received"], false);
+        let fields = answer["errors"]["fieldErrors"].as_object().unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), [&path], "{answer}");
+        let message = fields[&path][0].as_str().unwrap();
+        assert!(message.starts_with(rule), "{path}: {message}");
+    }
+    assert_eq!(stack.queue.depth().await.unwrap(), 0, "nothing was queued");
+
+    // The body, customMetadata, then 30 levels under it: exactly 32.
+    let deepest = crm_with(&format!(r#""customMetadata": {}"#, nested_objects(30)));
+    let (status, answer) = call(&deps, raw_request("crm", key, deepest)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(stack.queue.depth().await.unwrap(), 1);
+}

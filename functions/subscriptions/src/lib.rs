@@ -321,4 +321,45 @@ mod tests {
             None
         );
     }
+
+    /// Every notify body keeps the JSON limits ingest bodies keep, and a breach names its path.
+    #[tokio::test]
+    async fn bodies_beyond_the_json_limits_are_refused_naming_the_path() {
+        use hookline_shared::validation::json_limits::MAX_DEPTH;
+        let (app, key) = lambda_app().await;
+        let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let cases = [
+            (
+                "subscription",
+                format!(r#"{{"webhook_url": "https://x.io", "tags": {deep}}}"#),
+                format!("tags{}", ".0".repeat(MAX_DEPTH - 1)),
+            ),
+            (
+                "subscription",
+                r#"{"webhook_url": "https://x.io", "n": 1e400}"#.to_owned(),
+                "n".to_owned(),
+            ),
+            (
+                "test",
+                r#"{"event_type": "emails.sent", "webhook_url": "\udc00"}"#.to_owned(),
+                "webhook_url".to_owned(),
+            ),
+        ];
+        for (route, body, path) in cases {
+            let req = Request::post(format!("/notify/api/v1/workspaces/{WS}/{route}"))
+                .header("x-api-key", key.expose())
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(answer["code"], "validation_error", "{answer}");
+            let fields: Vec<&String> = answer["fieldErrors"].as_object().unwrap().keys().collect();
+            assert_eq!(fields, [&path], "{answer}");
+        }
+    }
 }

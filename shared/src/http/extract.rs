@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request::{api_key, require_json};
 use crate::keys::KeyCache;
+use crate::validation::json_limits;
 use crate::{WorkspaceId, WorkspaceStore};
 
 /// The name of the path parameter that scopes a route to one workspace.
@@ -108,7 +109,10 @@ impl<A: ApiState> FromRequestParts<Arc<A>> for Caller {
 pub struct JsonBody(pub Bytes);
 
 impl JsonBody {
+    /// The body parsed, once it keeps the [JSON limits](json_limits) every body keeps (so a
+    /// breach is named by its path, and serde_json's own depth limit is never what answers).
     pub fn value(&self) -> Result<Value, ApiError> {
+        json_limits::check(&self.0).map_err(|violation| ApiError::Invalid(violation.into()))?;
         serde_json::from_slice(&self.0).map_err(|e| ApiError::MalformedJson(e.to_string()))
     }
 }

@@ -3,8 +3,8 @@
 // Members stay unparsed JSON text unless a rule reads their value, and the normalized payload is
 // written from those slices. Whatever this path cannot vouch for goes to the schema path, which
 // decides and names every fault. Members no rule reads (unknown ones, `customMetadata`, free
-// text) are kept verbatim, as JSON allows: an out-of-range number or an unpaired `\uD800`
-// escape there is passed through.
+// text) are kept verbatim: the JSON limits, checked before either path, have vouched for their
+// depth, numbers and text.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

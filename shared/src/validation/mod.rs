@@ -1,6 +1,9 @@
 //! Per-category validation and normalization of ingest bodies, faults in Zod's `flatten()` shape.
 
 mod fast;
+pub mod json_limits;
+#[cfg(test)]
+mod properties;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -85,13 +88,15 @@ pub enum Rejection {
 
 /// Validates the raw request body for `category` and normalizes it.
 ///
-/// Valid bodies take a path that leaves members unparsed unless a rule reads them; anything
-/// else is parsed whole and checked by the category's schema, which names every fault.
+/// The [JSON limits](json_limits) come first, for every member alike. Valid bodies then take a
+/// path that leaves members unparsed unless a rule reads them; anything else is parsed whole
+/// and checked by the category's schema, which names every fault.
 pub fn validate_body(
     category: Category,
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<ValidatedEvent, Rejection> {
+    json_limits::check(body).map_err(|violation| Rejection::Invalid(violation.into()))?;
     let schema = &SCHEMAS[category as usize];
     if let Some(valid) = fast::validate(category, &schema.fast, body, now) {
         return Ok(valid);
@@ -102,8 +107,10 @@ pub fn validate_body(
 }
 
 /// Validates a parsed `body` for `category` against its schema and normalizes it; on failure
-/// returns every fault found.
-pub fn validate(
+/// returns every fault found. Whoever parsed `body` has checked the [JSON limits](json_limits)
+/// on its bytes already ([`validate_body`], or `JsonBody::value` for a published event's
+/// data): a `Value` holds only numbers and text within them, but may nest deeper.
+pub(crate) fn validate(
     category: Category,
     body: Value,
     now: DateTime<Utc>,
@@ -842,27 +849,98 @@ mod tests {
         }
     }
 
-    /// JSON's grammar allows numbers beyond `f64` and unpaired surrogate escapes; where no rule
-    /// reads them they are accepted and kept exactly as sent, and an envelope carries them.
+    /// `levels` objects, each the only member `a` of the one around it.
+    fn nested_objects(levels: usize) -> String {
+        format!(
+            "{}{{}}{}",
+            r#"{"a":"#.repeat(levels - 1),
+            "}".repeat(levels - 1)
+        )
+    }
+
+    fn crm_with(member: &str) -> String {
+        format!(
+            r#"{{"eventTimestamp": "1706956200", "eventType": "deal_won",
+            "opportunityId": "o1", "opportunityName": "Big", {member}}}"#
+        )
+    }
+
+    /// Members no other rule reads are still bound by the JSON limits, on both paths: each
+    /// breach is one field error naming where it is.
     #[test]
-    fn members_no_rule_reads_are_kept_verbatim() {
-        let body = br#"{"eventTimestamp": "1706956200", "eventType": "deal_won",
-            "opportunityId": "o1", "opportunityName": "Big",
-            "customMetadata": {"big": 1e400, "half": "\ud83d"}, "vendor": 123456789012345678901234567890}"#;
-        let event = validate_body(Category::Crm, body, now()).unwrap();
+    fn the_json_limits_bind_members_no_rule_reads() {
+        let cases = [
+            (
+                format!(r#""customMetadata": {}"#, nested_objects(10_000)),
+                format!("customMetadata{}", ".a".repeat(json_limits::MAX_DEPTH - 1)),
+                "Nested too deep",
+            ),
+            (
+                format!(
+                    r#""vendor": {}{}"#,
+                    "[".repeat(120_000),
+                    "]".repeat(120_000)
+                ),
+                format!("vendor{}", ".0".repeat(json_limits::MAX_DEPTH - 1)),
+                "Nested too deep",
+            ),
+            (
+                r#""customMetadata": {"big": 1e400}"#.to_owned(),
+                "customMetadata.big".to_owned(),
+                "Number out of range",
+            ),
+            (
+                format!(r#""vendor": {}"#, "7".repeat(5_000)),
+                "vendor".to_owned(),
+                "Number out of range",
+            ),
+            (
+                r#""vendor": ["fine", "\ud800"]"#.to_owned(),
+                "vendor.1".to_owned(),
+                "Text is not valid Unicode",
+            ),
+            (
+                r#""customMetadata": {"half\udc00": true}"#.to_owned(),
+                r"customMetadata.half\udc00".to_owned(),
+                "Key is not valid Unicode",
+            ),
+        ];
+        for (member, path, rule) in cases {
+            let body = crm_with(&member);
+            let Err(Rejection::Invalid(errors)) =
+                validate_body(Category::Crm, body.as_bytes(), now())
+            else {
+                panic!("accepted or malformed: {}", &body[..body.len().min(200)]);
+            };
+            assert_eq!(fields(&errors), [path.as_str()], "{rule}");
+            assert!(
+                errors.field_errors[&path][0].starts_with(rule),
+                "{errors:?}"
+            );
+            assert!(errors.form_errors.is_empty());
+        }
+    }
+
+    /// Within the limits, such members are stored exactly as sent: numbers keep their digits.
+    #[test]
+    fn members_no_rule_reads_are_kept_verbatim_within_the_limits() {
+        // customMetadata is level 2, so its member may hold 30 levels.
+        let deepest = nested_objects(json_limits::MAX_DEPTH - 2);
+        let metadata = format!(r#"{{"big": 1e300, "pair": "\ud83d\ude00", "deep": {deepest}}}"#);
+        let body = crm_with(&format!(
+            r#""customMetadata": {metadata}, "vendor": 123456789012345678901234567890"#
+        ));
+        let event = validate_body(Category::Crm, body.as_bytes(), now()).unwrap();
         let text = event.payload.as_json();
         assert!(
-            text.contains(r#""customMetadata":{"big": 1e400, "half": "\ud83d"}"#),
+            text.contains(&format!(r#""customMetadata":{metadata}"#)),
             "{text}"
         );
         assert!(
             text.contains(r#""passthrough":{"vendor":123456789012345678901234567890}"#),
             "{text}"
         );
-        assert!(
-            event.payload.to_value().is_none(),
-            "a Value cannot hold 1e400"
-        );
         assert_eq!(event.payload.as_raw().unwrap().get(), text);
+        assert!(event.payload.to_value().is_some());
     }
 }

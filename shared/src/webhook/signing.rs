@@ -64,7 +64,11 @@ fn signature(secret: &str, signed_content: &[&[u8]]) -> Option<[u8; 32]> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::proptest_cases::config;
 
     const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const SPEC_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
@@ -129,5 +133,103 @@ mod tests {
             base,
             sign(&[SPEC_SECRET], SPEC_ID, SPEC_TIMESTAMP, r#"{"test": 1}"#)
         );
+    }
+
+    /// Standard Webhooks verification as a receiver does it: some `v1,` entry of the header is
+    /// the HMAC-SHA256 of the signed content under the secret's key (compared in constant time
+    /// by `Mac::verify_slice`). Kept apart from [`sign`], which feeds the MAC in pieces.
+    fn verifies(secret: &str, signed_content: &[u8], header: &str) -> bool {
+        let Ok(key) = SECRET_ENGINE.decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+        else {
+            return false;
+        };
+        header
+            .split(' ')
+            .filter_map(|entry| entry.strip_prefix("v1,"))
+            .filter_map(|signature| STANDARD.decode(signature).ok())
+            .any(|signature| {
+                let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+                mac.update(signed_content);
+                mac.verify_slice(&signature).is_ok()
+            })
+    }
+
+    /// A secret as a subscription holds one, or as a receiver may paste it: with or without
+    /// the prefix and the padding.
+    fn secret() -> impl Strategy<Value = String> {
+        (vec(any::<u8>(), 16..64), any::<bool>(), any::<bool>()).prop_map(
+            |(key, prefixed, padded)| {
+                let mut encoded = STANDARD.encode(key);
+                if !padded {
+                    encoded = encoded.trim_end_matches('=').to_owned();
+                }
+                if prefixed {
+                    format!("{SECRET_PREFIX}{encoded}")
+                } else {
+                    encoded
+                }
+            },
+        )
+    }
+
+    fn signed_content(id: &str, timestamp: i64, body: &str) -> Vec<u8> {
+        format!("{id}.{timestamp}.{body}").into_bytes()
+    }
+
+    #[test]
+    fn the_verifier_of_these_tests_accepts_the_spec_example_only() {
+        let content = signed_content(SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY);
+        assert!(verifies(SPEC_SECRET, &content, SPEC_SIGNATURE));
+        assert!(!verifies(SPEC_SECRET, &content[1..], SPEC_SIGNATURE));
+        assert!(!verifies(
+            SPEC_SECRET,
+            &content,
+            "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn every_secret_verifies_what_it_signed(
+            secrets in vec(secret(), 1..4),
+            id in any::<String>(),
+            timestamp in any::<i64>(),
+            body in any::<String>(),
+        ) {
+            let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let header = sign(&refs, &id, timestamp, &body);
+            prop_assert_eq!(header.split(' ').count(), secrets.len());
+            let content = signed_content(&id, timestamp, &body);
+            for secret in &secrets {
+                prop_assert!(verifies(secret, &content, &header), "{secret}: {header}");
+            }
+        }
+
+        #[test]
+        fn a_flipped_byte_fails_verification(
+            secret in secret(),
+            id in any::<String>(),
+            timestamp in any::<i64>(),
+            body in any::<String>(),
+            at in any::<prop::sample::Index>(),
+            mask in 1..=u8::MAX,
+        ) {
+            let header = sign(&[&secret], &id, timestamp, &body);
+            let content = signed_content(&id, timestamp, &body);
+            let mut tampered = content.clone();
+            let i = at.index(tampered.len());
+            tampered[i] ^= mask;
+            prop_assert!(!verifies(&secret, &tampered, &header), "content byte {i}");
+            // The header is ASCII; a flip within ASCII keeps it a header.
+            let mut forged = header.clone().into_bytes();
+            let j = at.index(forged.len());
+            forged[j] ^= mask & 0x7f;
+            if forged[j] != header.as_bytes()[j] {
+                let forged = String::from_utf8(forged).unwrap();
+                prop_assert!(!verifies(&secret, &content, &forged), "header byte {j}: {forged}");
+            }
+        }
     }
 }
