@@ -261,11 +261,16 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
             ("HOOKLINE_LOGS_TABLE", &stack.logs_table),
             ("HOOKLINE_DELIVERIES_QUEUE_URL", &stack.queue_url),
+            ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
+            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
         ],
     );
     // delete.json goes last: it removes the fixture subscription.
-    let expectations: [(&str, u16, &str); 12] = [
+    let expectations: [(&str, u16, &str); 15] = [
         ("event-types.json", 200, "conversation.label.added"),
+        ("publish.json", 202, "conversation.new"),
+        ("publish.json", 200, r#""duplicate":true"#),
+        ("publish-invalid.json", 400, "data.conversation_id"),
         ("create.json", 201, "whsec_"),
         ("get.json", 200, FIXTURE_SUBSCRIPTION),
         ("list.json", 200, "subscriptions"),
@@ -281,13 +286,15 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
     for (fixture, status, mentions) in expectations {
         function.answers(fixture, status, mentions).await;
     }
-    // patch.json enables the subscription, which asks the delivery worker to resume its work.
-    let queued: Vec<Value> = stack
+    // patch.json enables the subscription, which asks the delivery worker to resume its work;
+    // the published event waits for its fan-out (one, though it was published twice).
+    let (accepted, queued): (Vec<Value>, Vec<Value>) = stack
         .queued_messages()
         .await
         .iter()
-        .map(|m| serde_json::from_str(&m.body).unwrap())
-        .collect();
+        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap())
+        .partition(|m| m["kind"] == "event_accepted");
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(
         queued,
         [
