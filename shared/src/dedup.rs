@@ -49,7 +49,9 @@ pub fn derive(category: Category, payload: &Value) -> String {
         }
         Category::Social => {
             feed(&canonical(&payload["from"]));
-            feed(&canonical(&payload["to"]));
+            // The first recipient, as emails do; a lone party is its own first.
+            let to = &payload["to"];
+            feed(&canonical(if to.is_array() { &to[0] } else { to }));
             feed(&canonical(&payload["body"]));
             feed(timestamp);
             feed(str_at(payload, &["eventType"]));

@@ -388,3 +388,88 @@ async fn bodies_beyond_the_json_limits_are_400s_naming_the_path() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(stack.queue.depth().await.unwrap(), 1);
 }
+
+fn social_to(to: Value) -> Value {
+    json!({"eventTimestamp": "2024-02-03T12:30:00+02:00", "eventType": "message_sent",
+        "body": {"text": "Hi John, great to connect!"}, "from": {"email": "sarah@acme.io", "name": "Sarah"},
+        "to": to})
+}
+
+#[tokio::test]
+async fn a_social_event_takes_its_recipients_as_emails_do_and_dedups_on_the_first() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let key = workspace(&stack.db).await.api_key;
+    let key = key.expose();
+    let two = json!([{"email": "john@client.io", "name": "John"}, {"email": "ann@client.io"}]);
+    let (status, first) = call(&deps, request("social", key, &social_to(two))).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // The same first recipient, a different second one: the same event.
+    let other_second =
+        json!([{"email": "john@client.io", "name": "John"}, "https://www.linkedin.com/in/zed"]);
+    let (_, again) = call(&deps, request("social", key, &social_to(other_second))).await;
+    assert_eq!(again["additionalData"]["duplicate"], true, "{again}");
+    assert_eq!(
+        again["additionalData"]["eventId"],
+        first["additionalData"]["eventId"]
+    );
+    // A lone party still works, object or string, and is its own first recipient.
+    let (status, lone) = call(
+        &deps,
+        request(
+            "social",
+            key,
+            &social_to(json!({"email": "john@client.io", "name": "John"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{lone}");
+    assert_eq!(lone["additionalData"]["duplicate"], true, "{lone}");
+    let (status, _) = call(
+        &deps,
+        request("social", key, &social_to(json!("https://x.io/in/j"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, empty) = call(&deps, request("social", key, &social_to(json!([])))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(empty["errors"]["fieldErrors"]["to"].is_array(), "{empty}");
+    let (status, bad) = call(
+        &deps,
+        request(
+            "social",
+            key,
+            &social_to(json!([{"email": "john@client.io"}, {"email": "nope"}])),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad["errors"]["fieldErrors"]["to.1.email"].is_array(),
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_event_id_dedups_every_category_crm_too() {
+    let stack = EmbeddedStack::create(5);
+    let deps = embedded_deps(&stack);
+    let key = workspace(&stack.db).await.api_key;
+    let key = key.expose();
+    let mut first = crm_body();
+    first["eventId"] = json!("deal-7");
+    let mut second = crm_body();
+    second["eventId"] = json!("deal-7");
+    second["opportunityId"] = json!("opp-other");
+    let (status, a) = call(&deps, request("crm", key, &first)).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    let (_, b) = call(&deps, request("crm", key, &second)).await;
+    assert_eq!(b["additionalData"]["duplicate"], true, "{b}");
+    assert_eq!(b["additionalData"]["dedupId"], "deal-7");
+    // Without one, two opportunities are two events.
+    let mut third = crm_body();
+    third["opportunityId"] = json!("opp-third");
+    let (_, c) = call(&deps, request("crm", key, &third)).await;
+    assert_eq!(c["additionalData"]["duplicate"], false);
+}

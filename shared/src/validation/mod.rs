@@ -232,6 +232,16 @@ fn party() -> Value {
         "properties": {"email": email_string(), "name": short_string()}})
 }
 
+/// A social event's `to`: one party (an object or a string) or a non-empty array of them, the
+/// shape emails use. Each keyword binds only its own type, so one schema names every fault.
+fn recipients() -> Value {
+    let mut schema = party();
+    schema["type"] = json!(["string", "object", "array"]);
+    schema["minItems"] = json!(1);
+    schema["items"] = party();
+    schema
+}
+
 fn schema_for(category: Category) -> Value {
     let mut properties = json!({
         "eventTimestamp": {"type": ["string", "number"]},
@@ -302,6 +312,7 @@ fn schema_for(category: Category) -> Value {
                 add(optional, short_string());
             }
             add("contactEmail", email_string());
+            add("eventId", required_string(SHORT_TEXT));
             &[
                 "eventTimestamp",
                 "eventType",
@@ -312,7 +323,7 @@ fn schema_for(category: Category) -> Value {
         Category::Social => {
             add("body", message_body());
             add("from", party());
-            add("to", party());
+            add("to", recipients());
             add("subject", json!({"type": "string", "maxLength": LONG_TEXT}));
             for optional in ["eventId", "conversationId", "campaignId"] {
                 add(optional, required_string(SHORT_TEXT));
