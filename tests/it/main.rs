@@ -12,6 +12,7 @@ mod lambda_emulator;
 mod local_mode;
 mod notify_api;
 mod openapi;
+mod private_targets;
 mod publish;
 mod receiver;
 mod signature_verifiers;

@@ -353,11 +353,11 @@ impl MemoryStack {
     }
 }
 
-/// A sender for tests: loopback receivers allowed, the production timeout and limits.
+/// A sender for tests: loopback receivers allowed, the production timeout and limits. Test
+/// receivers are IP literals, so its guard resolves no name at all and never asks DNS.
 pub fn loopback_sender() -> hookline_shared::webhook::WebhookSender {
-    hookline_shared::webhook::WebhookSender::new(
-        hookline_shared::webhook::SenderConfig::local_development(),
-    )
+    use hookline_shared::webhook::{Lookup, SenderConfig, WebhookSender};
+    WebhookSender::with_lookup(SenderConfig::local_development(), Lookup::hosts([]))
 }
 
 /// Calls `fetch` every `interval` until `done` holds for what it returns or `limit` has passed,
