@@ -326,15 +326,26 @@ async fn each_failure_mode_is_logged_clearly_and_the_worker_keeps_going() {
     assert_eq!(logs(&api, &healthy).await[0]["delivery_status"], "success");
 }
 
+/// A subscription made while private targets were allowed, then delivered with them refused
+/// (the switch turned off, or DNS that changed since): the guard at connect time refuses it.
+/// Given now, the same URL is refused outright.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployed_configuration_never_reaches_loopback() {
-    let (receiver, _dir, serving) = serving_with_receiver(&[
-        ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false"),
-        ("HOOKLINE_RETRY_SCHEDULE", "600"),
-    ])
-    .await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.endpoint("internal", Behavior::Ok);
+    let allowed = Serving::start(dir.path());
+    let subscription = subscribe(&Api { serving: &allowed }, &url, &["emails.sent"]).await;
+    assert!(allowed.stop().success());
+
+    let serving = Serving::start_with(
+        dir.path(),
+        &[
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false"),
+            ("HOOKLINE_RETRY_SCHEDULE", "600"),
+        ],
+    );
     let api = Api { serving: &serving };
-    let subscription = subscribe_endpoint(&api, &receiver, "internal", Behavior::Ok).await;
     ingest(&serving, &email("ssrf")).await;
     let attempts = wait_for_logs(&api, &subscription, Duration::from_secs(10)).await;
     assert_eq!(attempts.len(), 1);
@@ -343,21 +354,28 @@ async fn a_deployed_configuration_never_reaches_loopback() {
         "{}",
         attempts[0]
     );
+
+    // Create and test-send obey the same guard, before anything is stored or sent.
+    let body = json!({"webhook_url": url, "event_types": ["emails.sent"], "is_enabled": true});
+    let (status, refused) = api
+        .send("POST", "/workspaces/{ws}/subscription", Some(body))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let reason = refused["fieldErrors"]["webhook_url"][0].as_str().unwrap();
+    assert!(
+        reason.contains("127.0.0.1 is a loopback address"),
+        "{reason}"
+    );
+    let (status, refused) = test_send(&api, "conversation.new", &url).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["fieldErrors"]["webhook_url"][0]
+        .as_str()
+        .unwrap()
+        .contains("loopback"));
     assert!(
         receiver.received("internal").is_empty(),
         "no connection was made"
     );
-
-    // Test-send obeys the same guard.
-    let url = receiver.endpoint("internal", Behavior::Ok);
-    let (status, outcome) = test_send(&api, "conversation.new", &url).await;
-    assert_eq!(status, 200);
-    assert_eq!(outcome["success"], false);
-    assert!(
-        outcome["error"].as_str().unwrap().contains("loopback"),
-        "{outcome}"
-    );
-    assert!(receiver.received("internal").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,12 +4,14 @@
 use axum::body::Body;
 use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::{LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceStore};
+use hookline_shared::{
+    LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore,
+};
 use serde_json::{json, Value};
 
 use crate::backends::both_backends;
 use crate::ingest_api::answer;
-use crate::notify_api::notify_app;
+use crate::notify_api::{delivery_log, notify_app};
 
 struct Caller {
     app: Router,
@@ -67,13 +69,25 @@ async fn hostile_caller<W, S, D, Q>(workspaces: W, subscriptions: S, deliveries:
 where
     W: WorkspaceStore + Clone + 'static,
     S: SubscriptionStore + 'static,
-    D: LogStore + 'static,
+    D: LogStore + Clone + 'static,
     Q: Queue + 'static,
 {
     let caller = Caller {
-        app: notify_app(workspaces.clone(), subscriptions, deliveries, resumes),
+        app: notify_app(
+            workspaces.clone(),
+            subscriptions,
+            deliveries.clone(),
+            resumes,
+        ),
     };
     let (alice, alice_sub) = tenant_with_subscription(&caller, &workspaces, "alice").await;
+    // Alice's subscription has a delivery log, so reading her logs would show something.
+    let alice_log = delivery_log(
+        &alice.workspace.id,
+        &SubscriptionId::parse(alice_sub["id"].as_str().unwrap()).unwrap(),
+        alice_sub["webhook_url"].as_str().unwrap(),
+    );
+    deliveries.append_log(&alice_log).await.unwrap();
     let (mallory, _) = tenant_with_subscription(&caller, &workspaces, "mallory").await;
     let (a_ws, a_sub) = (
         alice.workspace.id.to_string(),
@@ -115,6 +129,7 @@ where
                 None,
             ),
             ("PUT", format!("/workspaces/{ws}/subscription/{id}"), None),
+            ("GET", format!("/workspaces/{ws}/logs/{id}"), None),
         ]
     };
     let mut answers: Vec<(String, u16, String)> = Vec::new();
@@ -138,6 +153,8 @@ where
             .call(method, &unknown_path, Some(m_key), body.as_ref())
             .await;
         assert_eq!(status, unknown_status, "{method} {path}");
+        let expected = if method == "PUT" { 405 } else { 404 };
+        assert_eq!(status, expected, "{method} {path}: {text}");
         let strip = |t: &str| t.replace(&a_sub, "ID").replace(&unknown, "ID");
         assert_eq!(
             strip(&text),
@@ -233,6 +250,27 @@ where
             );
         }
     }
+    // One subscription's logs: an id of any wrong shape, an unknown one and Alice's answer the
+    // same 404 as every other subscription that is not found.
+    let not_found = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/subscription/{unknown}"),
+            Some(m_key),
+            None,
+        )
+        .await;
+    assert_eq!(not_found.0, 404);
+    let encoded = shapes
+        .iter()
+        .map(|raw| url::form_urlencoded::byte_serialize(raw.as_bytes()).collect::<String>());
+    for id in encoded.chain([unknown.clone(), a_sub.clone()]) {
+        let path = format!("/workspaces/{m_ws}/logs/{id}");
+        let answer = caller.call("GET", &path, Some(m_key), None).await;
+        assert_eq!(answer, not_found, "GET {}", &path[..path.len().min(80)]);
+    }
+    assert_logs_readable(&caller, &alice.workspace.id, &a_sub, alice.api_key.expose()).await;
+
     // Alice's subscription is exactly as she left it.
     let (caller, alice_key) = (&caller, alice.api_key.expose());
     let alice_path = format!("/workspaces/{a_ws}/subscription/{a_sub}");
@@ -252,3 +290,18 @@ where
 }
 
 both_backends!(hostile_caller(workspaces, subscriptions, logs, queue));
+
+/// The owner still reads the log the hostile caller could not.
+async fn assert_logs_readable(caller: &Caller, ws: &WorkspaceId, id: &str, key: &str) {
+    let (status, text) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{ws}/logs/{id}"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let page: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+}

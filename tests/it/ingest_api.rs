@@ -22,7 +22,7 @@ pub fn seed_email() -> Value {
     serde_json::from_str(include_str!("../../events/bodies/emails.json")).unwrap()
 }
 
-fn request(category: &str, key: &str, body: &Value) -> Request<Body> {
+pub(crate) fn request(category: &str, key: &str, body: &Value) -> Request<Body> {
     Request::builder()
         .method("POST")
         .uri(format!(

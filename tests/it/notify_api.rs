@@ -4,8 +4,10 @@
 use axum::body::Body;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use hookline_shared::delivery::{DeliveryId, DeliveryLog, DeliveryStatus};
 use hookline_shared::{
-    LogStore, Queue, RawJson, SubscriptionStore, SubscriptionType, WorkspaceId, WorkspaceStore,
+    EventId, LogStore, Queue, RawJson, SubscriptionId, SubscriptionStore, SubscriptionType,
+    WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::{Request, StatusCode};
 use serde_json::{json, Value};
@@ -370,7 +372,6 @@ async fn logs_api_filters_orders_and_pages(
     deliveries: impl LogStore + 'static,
     resumes: impl Queue + 'static,
 ) {
-    use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
     let workspace = hookline::admin::create_workspace(&workspaces, "logs")
         .await
         .unwrap();
@@ -495,6 +496,121 @@ both_backends!(logs_api_filters_orders_and_pages(
     logs,
     queue
 ));
+
+/// A successful attempt's log of a delivery to `subscription`, live for an hour.
+pub(crate) fn delivery_log(
+    workspace: &WorkspaceId,
+    subscription: &SubscriptionId,
+    webhook_url: &str,
+) -> DeliveryLog {
+    let event_id = EventId::generate();
+    DeliveryLog {
+        id: format!("log-{}", uuid::Uuid::new_v4().simple()),
+        workspace_id: workspace.clone(),
+        delivery_id: DeliveryId::for_pair(&event_id, subscription),
+        event_id,
+        subscription_id: subscription.clone(),
+        event_type: "emails.sent".into(),
+        webhook_url: webhook_url.into(),
+        delivery_status: DeliveryStatus::Success,
+        status_code: Some(200),
+        response_body: String::new(),
+        delivered_event_obj: RawJson::from_value(&json!({})),
+        created_at: Utc::now(),
+        attempt: 1,
+        duration_ms: 5,
+        error: None,
+        expires_at: Utc::now().timestamp() + 3600,
+    }
+}
+
+/// `…/logs/{id}` answers for a subscription of the caller's that exists, or that was deleted
+/// while its logs are still kept; any other id is the same 404 as every subscription not found.
+async fn subscription_logs_are_found_while_the_subscription_or_its_logs_remain(
+    workspaces: impl WorkspaceStore + 'static,
+    subscriptions: impl SubscriptionStore + 'static,
+    logs: impl LogStore + Clone + 'static,
+    resumes: impl Queue + 'static,
+) {
+    let workspace = hookline::admin::create_workspace(&workspaces, "logs-of-one")
+        .await
+        .unwrap();
+    let ws = workspace.workspace.id.clone();
+    let app = notify_app(workspaces, subscriptions, logs.clone(), resumes);
+    let key = workspace.api_key.expose();
+    let call = |method: &str, path: String| {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/notify/api/v1/workspaces/{ws}{path}"))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(Body::empty())
+            .unwrap();
+        let app = &app;
+        async move {
+            let (status, body) = serve(app, req).await;
+            (status.as_u16(), body)
+        }
+    };
+    let mut ids = Vec::new();
+    for name in ["logged", "quiet"] {
+        let body = json!({"webhook_url": format!("https://{name}.example.com/hook"),
+            "event_types": ["emails.sent"], "is_enabled": true});
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("/notify/api/v1/workspaces/{ws}/subscription"))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, created) = serve(&app, req).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (logged, quiet) = (&ids[0], &ids[1]);
+    let log = delivery_log(
+        &ws,
+        &SubscriptionId::parse(logged).unwrap(),
+        "https://logged.example.com/hook",
+    );
+    logs.append_log(&log).await.unwrap();
+
+    let (status, page) = call("GET", format!("/logs/{logged}")).await;
+    assert_eq!((status, page["total"].clone()), (200, json!(1)), "{page}");
+    let (status, page) = call("GET", format!("/logs/{quiet}")).await;
+    assert_eq!(status, 200, "an existing subscription without logs: {page}");
+    assert_eq!(page, json!({"total": 0, "data": []}));
+
+    let unknown = SubscriptionId::generate();
+    let not_found = call("GET", format!("/subscription/{unknown}")).await;
+    assert_eq!(not_found.0, 404);
+    for id in [unknown.to_string(), "sub_nope".into(), "..".into()] {
+        let answer = call("GET", format!("/logs/{id}")).await;
+        assert_eq!(answer, not_found, "logs of {id}");
+    }
+
+    // Deleted a minute ago, its logs are still its owner's to read; with none left, it reads
+    // like any unknown id, since nothing remains to tell it from one.
+    for id in [logged, quiet] {
+        let (status, _) = call("DELETE", format!("/subscription/{id}")).await;
+        assert_eq!(status, 204);
+    }
+    let (status, page) = call("GET", format!("/logs/{logged}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"][0]["id"], json!(log.id));
+    let (status, page) = call("GET", format!("/logs/{logged}?event_type=calls.missed")).await;
+    assert_eq!((status, page), (200, json!({"total": 0, "data": []})));
+    assert_eq!(call("GET", format!("/logs/{quiet}")).await, not_found);
+}
+
+both_backends!(
+    subscription_logs_are_found_while_the_subscription_or_its_logs_remain(
+        workspaces,
+        subscriptions,
+        logs,
+        queue
+    )
+);
 
 /// Enabling is saved and answered even when its resume cannot be queued (here a queue that
 /// does not exist): parked work then waits for its recheck rather than the caller for a retry.

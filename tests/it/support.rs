@@ -29,14 +29,18 @@ pub fn moto_url() -> String {
 
 /// AWS config pointed at moto with static test credentials.
 pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_loader(&moto_url()).load().await
+}
+
+/// An AWS config loader for `endpoint` (moto, or something in front of it), with static test
+/// credentials.
+pub fn aws_loader(endpoint: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",
         ))
-        .load()
-        .await
 }
 
 /// A unique prefix so parallel tests never share a table or queue.
@@ -353,11 +357,11 @@ impl MemoryStack {
     }
 }
 
-/// A sender for tests: loopback receivers allowed, the production timeout and limits.
+/// A sender for tests: loopback receivers allowed, the production timeout and limits. Test
+/// receivers are IP literals, so its guard resolves no name at all and never asks DNS.
 pub fn loopback_sender() -> hookline_shared::webhook::WebhookSender {
-    hookline_shared::webhook::WebhookSender::new(
-        hookline_shared::webhook::SenderConfig::local_development(),
-    )
+    use hookline_shared::webhook::{Lookup, SenderConfig, WebhookSender};
+    WebhookSender::with_lookup(SenderConfig::local_development(), Lookup::hosts([]))
 }
 
 /// Calls `fetch` every `interval` until `done` holds for what it returns or `limit` has passed,

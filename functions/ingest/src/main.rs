@@ -1,5 +1,6 @@
 //! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
 
+use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{DynamoEvents, DynamoWorkspaces, SqsQueue};
 use hookline_shared::config::{
     dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
@@ -16,7 +17,10 @@ async fn main() -> Result<(), Error> {
     let events_table = required(EVENTS_TABLE)?;
     let queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Bounded, so a store or queue that stops answering is a 503 within seconds.
+    let aws = bounded(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+        .load()
+        .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(dynamodb.clone(), workspaces_table);
     let events = DynamoEvents::new(dynamodb, events_table);

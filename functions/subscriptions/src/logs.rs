@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
 use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller};
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{LogQuery, LogStore, SubscriptionId, WorkspaceId};
+use hookline_shared::{LogQuery, LogStore, SubscriptionId, SubscriptionStore as _, WorkspaceId};
 use serde_json::{json, Value};
 
 use crate::{Ports, SubscriptionParam};
@@ -44,15 +44,42 @@ async fn list_subscription_logs<N: Ports>(
     id: SubscriptionParam,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let subscription = Some(id.id()?.clone());
+    let subscription = id.id()?;
+    if !has_readable_logs(&*api, &caller.workspace, subscription).await? {
+        return Err(ApiError::NotFound);
+    }
     let page = list_logs(
         api.logs(),
         &caller.workspace,
-        subscription,
+        Some(subscription.clone()),
         query.as_deref(),
     )
     .await?;
     Ok(json(StatusCode::OK, &page))
+}
+
+/// Whether `workspace` has a subscription `id` to read logs of: one that exists, or one deleted
+/// whose logs are still kept (logs outlive their subscription, and its owner may well want them
+/// then). Both are looked up in `workspace` alone, so another workspace's id reads as unknown;
+/// a deleted one whose logs have all expired leaves nothing to tell it from an unknown id.
+async fn has_readable_logs<N: Ports>(
+    api: &N,
+    workspace: &WorkspaceId,
+    id: &SubscriptionId,
+) -> Result<bool, ApiError> {
+    if api
+        .subscriptions()
+        .get_subscription(workspace, id)
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    let any = LogQuery {
+        subscription: Some(id.clone()),
+        ..LogQuery::default()
+    };
+    Ok(!api.logs().query_logs(workspace, &any, 1).await?.is_empty())
 }
 
 /// Most logs one read looks at (newest first); older ones need a narrower date window.

@@ -1,6 +1,7 @@
 //! Notify API Lambda wiring: config, the DynamoDB and SQS clients, then the notify router on the
 //! runtime loop.
 
+use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
     DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
 };
@@ -26,7 +27,10 @@ async fn main() -> Result<(), Error> {
     let dedup_window = dedup_window_from_env()?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Bounded, so a store or queue that stops answering is a 503 within seconds.
+    let aws = bounded(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+        .load()
+        .await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(client.clone(), workspaces_table);

@@ -192,7 +192,7 @@ async fn create_subscription<N: Ports>(
     caller: Caller,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let input: SubscriptionIn = validated(&CREATE_SCHEMA, body.value()?, api.allow_http())?;
+    let input: SubscriptionIn = validated(&CREATE_SCHEMA, body.value()?, &*api).await?;
     let subscription = Subscription::new(caller.workspace, input.into(), Utc::now());
     if api
         .subscriptions()
@@ -218,7 +218,7 @@ async fn update_subscription<N: Ports>(
 ) -> Result<Response, ApiError> {
     let body = body.value()?;
     let current = id.find(api.subscriptions(), &caller.workspace).await?;
-    let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, api.allow_http())?;
+    let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, &*api).await?;
     let patch = SubscriptionPatch::from(patch);
     let enabling = patch.enables();
     let updated = current.patched(patch, Utc::now());
@@ -259,15 +259,15 @@ async fn delete_subscription<N: Ports>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `body` checked against `schema`, the webhook URL rule and the catalog, every fault at once,
-/// then typed.
-fn validated<T: serde::de::DeserializeOwned>(
+/// `body` checked against `schema`, the webhook URL rule (where delivery could connect
+/// included) and the catalog, every fault at once, then typed.
+async fn validated<T: serde::de::DeserializeOwned, N: Ports>(
     schema: &Validator,
     body: Value,
-    allow_http: bool,
+    api: &N,
 ) -> Result<T, ApiError> {
     let mut errors = schema_errors(schema, &body);
-    WebhookUrl::check_field(&body, allow_http, &mut errors);
+    WebhookUrl::check_field(&body, api.allow_http(), api.sender().guard(), &mut errors).await;
     if let Some(types) = body.get("event_types").and_then(Value::as_array) {
         let unknown: Vec<&str> = types
             .iter()

@@ -46,7 +46,7 @@ async fn send_test<N: Ports>(
     let body = body.value()?;
     let workspace = &caller.workspace;
     let mut errors = schema_errors(&TEST_SCHEMA, &body);
-    WebhookUrl::check_field(&body, api.allow_http(), &mut errors);
+    WebhookUrl::check_field(&body, api.allow_http(), api.sender().guard(), &mut errors).await;
     if let Some(event_type) = body.get("event_type").and_then(Value::as_str) {
         if !errors.field_errors.contains_key("event_type") && !catalog::contains(event_type) {
             errors.add(

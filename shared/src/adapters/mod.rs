@@ -4,6 +4,8 @@
 //! The helpers below are what every record-keeping adapter shares; a build with none of them
 //! has no use for them.
 
+#[cfg(feature = "aws")]
+pub mod aws_clients;
 pub mod cached;
 #[cfg(feature = "aws")]
 pub mod dynamodb;

@@ -10,4 +10,4 @@ pub mod ssrf;
 pub use sender::{Attempt, AttemptOutcome, SenderConfig, WebhookSender};
 pub use signing::sign;
 #[cfg(feature = "webhooks")]
-pub use ssrf::TargetPolicy;
+pub use ssrf::{GuardedResolver, Lookup, TargetPolicy};

@@ -10,7 +10,7 @@ use reqwest::{redirect, Client, Response, StatusCode};
 use url::Url;
 
 use super::signing::sign;
-use super::ssrf::{TargetPolicy, TargetRefused};
+use super::ssrf::{GuardedResolver, Lookup, TargetPolicy, TargetRefused};
 
 /// Names Hookline and where to read about the traffic, for receivers inspecting their logs.
 pub const USER_AGENT: &str = concat!(
@@ -89,20 +89,37 @@ pub struct Attempt {
 pub struct WebhookSender {
     client: Client,
     config: SenderConfig,
+    guard: GuardedResolver,
 }
 
 impl WebhookSender {
     pub fn new(config: SenderConfig) -> Self {
+        Self::with_lookup(config, Lookup::System)
+    }
+
+    /// A sender whose guard looks host names up in `lookup`.
+    pub fn with_lookup(config: SenderConfig, lookup: Lookup) -> Self {
+        let guard = config.policy.resolver_with(lookup);
         let client = Client::builder()
             .timeout(config.timeout)
             .redirect(redirect::Policy::none())
             .user_agent(USER_AGENT)
             // A proxy would resolve and connect on our behalf, bypassing the guarded resolver.
             .no_proxy()
-            .dns_resolver(Arc::new(config.policy.resolver()))
+            .dns_resolver(Arc::new(guard.clone()))
             .build()
             .expect("the HTTP client builds with the bundled rustls configuration");
-        Self { client, config }
+        Self {
+            client,
+            config,
+            guard,
+        }
+    }
+
+    /// The guard every connection of this sender goes through, for checking a URL when it is
+    /// given rather than only when it is called.
+    pub fn guard(&self) -> &GuardedResolver {
+        &self.guard
     }
 
     /// POSTs `body` signed with `secrets` as a Standard Webhooks delivery.

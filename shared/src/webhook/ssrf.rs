@@ -1,8 +1,14 @@
 //! Where webhook delivery may connect: the SSRF policy on URLs and on resolved addresses.
 
+#[cfg(any(test, feature = "test-support"))]
+use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+#[cfg(any(test, feature = "test-support"))]
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
@@ -90,11 +96,88 @@ impl TargetPolicy {
         }
     }
 
+    /// The addresses among `resolved` this policy allows; when there are none, why the first
+    /// refused one was refused (`None` when nothing was resolved at all).
+    fn allowed(&self, resolved: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Option<String>> {
+        let mut allowed = Vec::new();
+        let mut first_refusal = None;
+        for addr in resolved {
+            match self.check_ip(addr.ip()) {
+                Ok(()) => allowed.push(addr),
+                Err(reason) => {
+                    first_refusal.get_or_insert(reason);
+                }
+            }
+        }
+        if allowed.is_empty() {
+            Err(first_refusal)
+        } else {
+            Ok(allowed)
+        }
+    }
+
     /// The DNS resolver that enforces this policy on every address a connection may use.
     pub fn resolver(self) -> GuardedResolver {
-        GuardedResolver { policy: self }
+        self.resolver_with(Lookup::System)
+    }
+
+    /// Like [`Self::resolver`], looking names up in `lookup`.
+    pub fn resolver_with(self, lookup: Lookup) -> GuardedResolver {
+        GuardedResolver {
+            policy: self,
+            lookup,
+        }
     }
 }
+
+/// Where host names are looked up, for connections and for the checks made when a URL is given.
+#[derive(Clone, Debug, Default)]
+pub enum Lookup {
+    /// The system resolver, through tokio: what every deployment and local mode use.
+    #[default]
+    System,
+    /// These names only, each with its addresses; any other name does not resolve. Points a
+    /// name at any address without asking DNS, for tests.
+    #[cfg(any(test, feature = "test-support"))]
+    Hosts(Arc<HashMap<String, Vec<IpAddr>>>),
+}
+
+impl Lookup {
+    /// A [`Lookup::Hosts`] table of `(name, addresses)`.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn hosts<'a>(entries: impl IntoIterator<Item = (&'a str, Vec<IpAddr>)>) -> Self {
+        let table = entries
+            .into_iter()
+            .map(|(name, ips)| (name.to_ascii_lowercase(), ips))
+            .collect();
+        Lookup::Hosts(Arc::new(table))
+    }
+
+    async fn addresses(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            Lookup::System => Ok(tokio::net::lookup_host((host, 0)).await?.collect()),
+            #[cfg(any(test, feature = "test-support"))]
+            Lookup::Hosts(table) => {
+                let name = host.trim_end_matches('.').to_ascii_lowercase();
+                let ips = match name.parse::<IpAddr>() {
+                    Ok(ip) => vec![ip],
+                    Err(_) => table.get(&name).cloned().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, "not in the hosts table")
+                    })?,
+                };
+                Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())
+            }
+        }
+    }
+}
+
+/// The rule a refused destination breaks, as a caller giving a URL reads it.
+const DESTINATION_RULE: &str =
+    "Delivery refuses private, loopback, link-local and metadata addresses";
+
+/// How long a URL's check waits for DNS before leaving the name to the guard at connect time:
+/// a slow resolver must not hold up the request that gave the URL.
+const DESTINATION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The IPv4 address an IPv6 address carries, for the forms that route to it: IPv4-mapped
 /// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`) and well-known-prefix NAT64
@@ -174,43 +257,66 @@ fn ipv6_rule(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// A reqwest DNS resolver that drops addresses the policy forbids. reqwest connects only to the
 /// addresses it returns, so the checked address is the connected one (no DNS rebinding window).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct GuardedResolver {
     policy: TargetPolicy,
+    lookup: Lookup,
 }
 
 impl GuardedResolver {
+    pub fn policy(&self) -> TargetPolicy {
+        self.policy
+    }
+
     /// The addresses of `host` the policy allows, or why there are none.
     pub async fn resolve_allowed(&self, host: &str) -> Result<Vec<SocketAddr>, TargetRefused> {
-        let resolved = tokio::net::lookup_host((host, 0))
+        let resolved = self
+            .lookup
+            .addresses(host)
             .await
             .map_err(|e| TargetRefused {
                 message: format!("could not resolve {host}: {e}"),
             })?;
-        let mut allowed = Vec::new();
-        let mut first_refusal = None;
-        for addr in resolved {
-            match self.policy.check_ip(addr.ip()) {
-                Ok(()) => allowed.push(addr),
-                Err(reason) => {
-                    first_refusal.get_or_insert(reason);
-                }
-            }
+        self.policy.allowed(resolved).map_err(|refusal| {
+            let message = match refusal {
+                Some(reason) => format!("refusing to connect to {host}: {reason}"),
+                None => format!("could not resolve {host}: no addresses"),
+            };
+            TargetRefused { message }
+        })
+    }
+
+    /// Refuses a URL given for delivery whose every connection this guard would refuse, as far
+    /// as that can be told now: IP literals in any notation (parsing normalized them), IPv6
+    /// that embeds IPv4, `localhost` names, and names resolving only to refused addresses.
+    /// A name that does not resolve now passes: where it leads later is judged at connect time.
+    pub async fn check_destination(&self, url: &Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return self.policy.check_url(url);
         }
-        if !allowed.is_empty() {
-            return Ok(allowed);
-        }
-        let message = match first_refusal {
-            Some(reason) => format!("refusing to connect to {host}: {reason}"),
-            None => format!("could not resolve {host}: no addresses"),
+        self.policy
+            .check_url(url)
+            .map_err(|reason| format!("{DESTINATION_RULE}: {reason}"))?;
+        let Some(Host::Domain(host)) = url.host() else {
+            return Ok(());
         };
-        Err(TargetRefused { message })
+        let lookup = self.lookup.addresses(host);
+        let Ok(Ok(resolved)) = tokio::time::timeout(DESTINATION_LOOKUP_TIMEOUT, lookup).await
+        else {
+            return Ok(());
+        };
+        match self.policy.allowed(resolved) {
+            Err(Some(reason)) => Err(format!(
+                "{DESTINATION_RULE}: {host} resolves only to such addresses ({reason})"
+            )),
+            Ok(_) | Err(None) => Ok(()),
+        }
     }
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let resolver = *self;
+        let resolver = self.clone();
         Box::pin(async move {
             let allowed = resolver.resolve_allowed(name.as_str()).await?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -471,6 +577,165 @@ mod tests {
             let message = DEVELOPMENT.check_url(&url(raw)).unwrap_err();
             assert!(message.contains("is not allowed"), "{raw}: {message:?}");
         }
+    }
+
+    /// A guard looking names up in a fixed table (no DNS): `metadata.google.internal` and
+    /// `intranet.example` lead only to refused addresses, `mixed.example` also to a public one.
+    fn guard(policy: TargetPolicy) -> GuardedResolver {
+        let ip = |raw: &str| raw.parse::<IpAddr>().unwrap();
+        policy.resolver_with(Lookup::hosts([
+            ("metadata.google.internal", vec![ip("169.254.169.254")]),
+            ("intranet.example", vec![ip("10.0.0.7"), ip("fd00::7")]),
+            ("mixed.example", vec![ip("10.0.0.7"), ip("93.184.215.14")]),
+        ]))
+    }
+
+    #[tokio::test]
+    async fn a_given_url_is_refused_in_every_ip_notation_before_any_delivery() {
+        // The WHATWG parser turns every IPv4 spelling into the dotted address, so the one
+        // address rule sees them all.
+        for (raw, host, reason) in [
+            (
+                "http://127.1/",
+                "127.0.0.1",
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                "http://0x7f000001/",
+                "127.0.0.1",
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                "http://2130706433/",
+                "127.0.0.1",
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                "http://0177.0.0.1/",
+                "127.0.0.1",
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                "https://0x7f.0.0.1:8443/",
+                "127.0.0.1",
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                "http://[::ffff:127.0.0.1]/",
+                "[::ffff:7f00:1]",
+                "::ffff:127.0.0.1 (IPv4 127.0.0.1) is a loopback address",
+            ),
+            (
+                "http://[::127.0.0.1]/",
+                "[::7f00:1]",
+                "::7f00:1 (IPv4 127.0.0.1) is a loopback address",
+            ),
+            ("http://[::1]/", "[::1]", "::1 is a loopback address"),
+            (
+                "http://[fe80::1]/",
+                "[fe80::1]",
+                "fe80::1 is a link-local address",
+            ),
+            (
+                "http://10.0.0.1/",
+                "10.0.0.1",
+                "10.0.0.1 is a private address",
+            ),
+            (
+                "http://012.0.0.1/",
+                "10.0.0.1",
+                "10.0.0.1 is a private address",
+            ),
+            (
+                "http://169.254.169.254/latest/",
+                "169.254.169.254",
+                "169.254.169.254 is a cloud metadata address",
+            ),
+            (
+                "http://localhost/",
+                "localhost",
+                "localhost is a loopback host name",
+            ),
+            (
+                "http://app.localhost./",
+                "app.localhost.",
+                "loopback host name",
+            ),
+        ] {
+            let url = url(raw);
+            assert_eq!(url.host_str(), Some(host), "{raw} parses to {host}");
+            let message = guard(PRODUCTION).check_destination(&url).await.unwrap_err();
+            assert!(
+                message.starts_with(DESTINATION_RULE),
+                "{raw}: {message:?} names the rule"
+            );
+            assert!(message.contains(reason), "{raw}: {message:?}");
+            let development = guard(DEVELOPMENT).check_destination(&url).await;
+            assert_eq!(
+                development.is_ok(),
+                !reason.contains("metadata"),
+                "{raw} in development: {development:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_given_name_is_refused_only_when_it_resolves_to_refused_addresses_alone() {
+        for (raw, reason) in [
+            (
+                "https://metadata.google.internal/computeMetadata/v1/",
+                "metadata.google.internal resolves only to such addresses (169.254.169.254 is a cloud metadata address)",
+            ),
+            (
+                "https://INTRANET.example./hook",
+                "intranet.example. resolves only to such addresses (10.0.0.7 is a private address",
+            ),
+        ] {
+            let message = guard(PRODUCTION)
+                .check_destination(&url(raw))
+                .await
+                .unwrap_err();
+            assert!(message.starts_with(DESTINATION_RULE), "{message:?}");
+            assert!(message.contains(reason), "{raw}: {message:?}");
+        }
+        // One deliverable address is enough: the connection is made to it alone.
+        for raw in [
+            "https://mixed.example/hook",
+            "https://does-not-resolve.example/hook",
+            "https://93.184.215.14/",
+        ] {
+            assert_eq!(guard(PRODUCTION).check_destination(&url(raw)).await, Ok(()));
+        }
+        assert_eq!(
+            guard(DEVELOPMENT)
+                .check_destination(&url("https://intranet.example/"))
+                .await,
+            Ok(())
+        );
+        assert!(guard(DEVELOPMENT)
+            .check_destination(&url("https://metadata.google.internal/"))
+            .await
+            .unwrap_err()
+            .contains("cloud metadata address"));
+    }
+
+    #[tokio::test]
+    async fn the_connect_time_guard_judges_a_looked_up_name_by_the_same_rule() {
+        let message = guard(PRODUCTION)
+            .resolve_allowed("intranet.example")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "refusing to connect to intranet.example: 10.0.0.7 is a private address (RFC 1918)"
+        );
+        let allowed = guard(PRODUCTION)
+            .resolve_allowed("mixed.example")
+            .await
+            .unwrap();
+        let ips: Vec<IpAddr> = allowed.iter().map(SocketAddr::ip).collect();
+        assert_eq!(ips, ["93.184.215.14".parse::<IpAddr>().unwrap()]);
     }
 
     #[tokio::test]
