@@ -290,6 +290,7 @@ impl GuardedResolver {
     /// as that can be told now: IP literals in any notation (parsing normalized them), IPv6
     /// that embeds IPv4, `localhost` names, and names resolving only to refused addresses.
     /// A name that does not resolve now passes: where it leads later is judged at connect time.
+    /// With private targets allowed, names are not looked up at all.
     pub async fn check_destination(&self, url: &Url) -> Result<(), String> {
         if !matches!(url.scheme(), "http" | "https") {
             return self.policy.check_url(url);
@@ -300,6 +301,12 @@ impl GuardedResolver {
         let Some(Host::Domain(host)) = url.host() else {
             return Ok(());
         };
+        if self.policy.allow_private {
+            // Where private targets are allowed (a developer's machine) only metadata addresses
+            // are refused; a name leading there is caught at connect time, and no name is
+            // looked up just to be given.
+            return Ok(());
+        }
         let lookup = self.lookup.addresses(host);
         let Ok(Ok(resolved)) = tokio::time::timeout(DESTINATION_LOOKUP_TIMEOUT, lookup).await
         else {
@@ -712,8 +719,16 @@ mod tests {
                 .await,
             Ok(())
         );
+        // Where private targets are allowed no name is looked up; a metadata literal is
+        // still refused, and the name is refused at connect time.
+        assert_eq!(
+            guard(DEVELOPMENT)
+                .check_destination(&url("https://metadata.google.internal/"))
+                .await,
+            Ok(())
+        );
         assert!(guard(DEVELOPMENT)
-            .check_destination(&url("https://metadata.google.internal/"))
+            .check_destination(&url("http://169.254.169.254/"))
             .await
             .unwrap_err()
             .contains("cloud metadata address"));
