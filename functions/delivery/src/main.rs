@@ -1,6 +1,7 @@
 //! Delivery Lambda wiring: config, AWS clients, the HTTP sender, then the runtime loop.
 
 use delivery::{handle_sqs, Adapters, Admission, IsolationPolicy, Worker};
+use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
     CachedWorkspaces, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
     DynamoWorkspaces, SqsQueue,
@@ -28,7 +29,11 @@ async fn main() -> Result<(), Error> {
     let log_retention = days_from_env(LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_DAYS)?;
     let schedule = retry_schedule_from_env()?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // A silent store fails the message in seconds (and SQS redelivers it) rather than holding
+    // the whole batch until the function's timeout.
+    let aws = bounded(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+        .load()
+        .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let ports = Adapters {
         workspaces: CachedWorkspaces::new(DynamoWorkspaces::new(
