@@ -15,8 +15,9 @@ use super::{LocalStack, LocalWorker};
 /// A received message stays invisible this long: longer than an attempt's claim (60 s), so a
 /// message that failed mid-attempt comes back only once its claim can be taken over.
 const WORKER_VISIBILITY: Duration = Duration::from_secs(90);
-/// How often an idle worker looks at the queues.
-const WORKER_IDLE_POLL: Duration = Duration::from_millis(50);
+/// The longest an idle worker waits before it looks at the queues again; a send wakes it at
+/// once and a delayed message's due time sooner.
+const WORKER_IDLE_WAIT: Duration = Duration::from_secs(5);
 /// Messages the local worker handles at once.
 const WORKER_CONCURRENCY: usize = 32;
 
@@ -27,6 +28,14 @@ impl LocalStack {
         let permits = Arc::new(Semaphore::new(WORKER_CONCURRENCY));
         let mut in_flight = JoinSet::new();
         while !*shutdown.borrow() {
+            if permits.available_permits() == 0 {
+                // Every slot is busy: the next look is worth it once one frees up.
+                tokio::select! {
+                    _ = in_flight.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             let mut idle = true;
             for queue in [&self.events_queue, &self.deliveries_queue] {
                 let free = permits.available_permits().min(10) as u32;
@@ -55,8 +64,9 @@ impl LocalStack {
             }
             while in_flight.try_join_next().is_some() {}
             if idle {
+                let queues = [&self.events_queue, &self.deliveries_queue];
                 tokio::select! {
-                    _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
+                    _ = EmbeddedQueue::wait_for_work(&queues, WORKER_IDLE_WAIT) => {}
                     _ = shutdown.changed() => {}
                 }
             }

@@ -14,7 +14,7 @@ mod workspaces;
 mod writer;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +80,9 @@ CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (workspace_id, parked
 #[derive(Clone)]
 pub struct EmbeddedDb {
     writer: mpsc::Sender<Box<dyn writer::Call>>,
+    /// Signalled after a message is sent to any queue of this database, so a waiting
+    /// consumer wakes at once instead of polling.
+    sent: Arc<tokio::sync::Notify>,
 }
 
 impl EmbeddedDb {
@@ -121,6 +124,7 @@ impl EmbeddedDb {
         conn.execute_batch(LATER_INDEXES)?;
         Ok(Self {
             writer: writer::spawn(conn),
+            sent: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

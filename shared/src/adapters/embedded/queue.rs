@@ -80,6 +80,42 @@ impl EmbeddedQueue {
     }
 }
 
+impl EmbeddedQueue {
+    /// Waits, at most `max`, until there may be work on one of `queues` (all of one database):
+    /// a message was sent to any queue of it, or a delayed or invisible one comes due.
+    pub async fn wait_for_work(queues: &[&EmbeddedQueue], max: Duration) {
+        let Some(first) = queues.first() else {
+            return;
+        };
+        let names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+        let next_due: Option<i64> = first
+            .db
+            .call(move |c| {
+                let mut due: Option<i64> = None;
+                let mut stmt = c.prepare_cached(
+                    "SELECT MIN(visible_at_ms) FROM queue_messages WHERE queue = ?1",
+                )?;
+                for name in &names {
+                    let at: Option<i64> = stmt.query_row([name], |r| r.get(0))?;
+                    due = match (due, at) {
+                        (Some(d), Some(a)) => Some(d.min(a)),
+                        (d, a) => d.or(a),
+                    };
+                }
+                Ok::<_, QueueError>(due)
+            })
+            .await
+            .unwrap_or(None);
+        let wait = next_due.map_or(max, |at| {
+            Duration::from_millis(at.saturating_sub(now_millis()).max(0) as u64).min(max)
+        });
+        if wait.is_zero() {
+            return;
+        }
+        let _ = tokio::time::timeout(wait, first.db.sent.notified()).await;
+    }
+}
+
 fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -99,6 +135,8 @@ impl Queue for EmbeddedQueue {
                 Ok::<_, QueueError>(())
             })
             .await?;
+        // One consumer waits per database (local mode's worker); a permit is kept if it is busy.
+        self.db.sent.notify_one();
         Ok(message_id)
     }
 
