@@ -22,6 +22,7 @@ macro_rules! table_adapter {
 }
 
 mod deliveries;
+mod event_types;
 mod events;
 mod logs;
 mod subscriptions;
@@ -42,6 +43,7 @@ use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
+pub use event_types::DynamoEventTypes;
 pub use events::DynamoEvents;
 pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};
 pub use subscriptions::DynamoSubscriptions;
