@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::custom_types::{CustomEventType, EventTypeName};
 use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
@@ -147,6 +148,42 @@ pub trait SubscriptionStore: Send + Sync {
         workspace: &WorkspaceId,
         event_type: &str,
     ) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send;
+}
+
+/// What defining a custom event type came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defined {
+    Created,
+    /// The workspace already has a type of that name; nothing was written.
+    NameTaken,
+    /// The workspace already holds [`crate::custom_types::MAX_EVENT_TYPES_PER_WORKSPACE`];
+    /// nothing was written. Checked in the same atomic write, like the subscription limit.
+    LimitReached,
+}
+
+/// The event types a workspace defined for itself, by name within the workspace.
+pub trait EventTypeStore: Send + Sync {
+    /// Stores a new type unless its workspace has one of that name (checked first) or is full.
+    fn create_event_type(
+        &self,
+        event_type: &CustomEventType,
+    ) -> impl Future<Output = Result<Defined, StoreError>> + Send;
+    fn get_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        name: &EventTypeName,
+    ) -> impl Future<Output = Result<Option<CustomEventType>, StoreError>> + Send;
+    /// Every type of the workspace, in name order (byte order).
+    fn list_event_types(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> impl Future<Output = Result<Vec<CustomEventType>, StoreError>> + Send;
+    /// Deletes the type; `Ok(false)` when the workspace has none of that name.
+    fn delete_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        name: &EventTypeName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Filters of a delivery-log read; the date window bounds the `Query`, the rest filter it.

@@ -126,6 +126,7 @@ impl LocalStack {
             db.clone(),
             db.clone(),
             db.clone(),
+            db.clone(),
             deliveries_queue.clone(),
             sender.clone(),
             true,

@@ -6,12 +6,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
+use hookline_shared::custom_types::NewEventType;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
-    ApiKey, Category, Claim, Created, Event, EventId, ExistingEvent, FailureCounter, Inserted,
-    LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError, Subscription,
-    SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Claim, Created, CustomEventType, Defined, Event, EventId, EventTypeName,
+    EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, NewSubscription,
+    Queue, RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore,
+    SubscriptionType, Workspace, WorkspaceId, WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE,
     MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
@@ -59,6 +61,14 @@ every_backend!(
     dynamodb: #[ignore = "moto does not serialize concurrent transactions"]
 );
 every_backend!(delivery_store => delivery_store_contract(deliveries, logs));
+every_backend!(event_type_store => event_type_store_contract(event_types));
+every_backend!(
+    event_type_limit => event_type_limit_contract(event_types),
+    dynamodb: #[ignore = "moto does not serialize concurrent transactions"]
+);
+every_backend!(
+    event_types_beside_subscriptions => event_types_beside_subscriptions_contract(event_types, subscriptions)
+);
 every_backend!(failure_counter => failure_counter_contract(subscriptions));
 const HOUR: i64 = 3600;
 
@@ -773,4 +783,217 @@ async fn failure_counter_contract<S: FailureCounter>(store: &S) {
         1,
         "counted per workspace"
     );
+}
+
+pub fn custom_type(workspace: &WorkspaceId, name: &str) -> CustomEventType {
+    let new = NewEventType {
+        name: name.into(),
+        description: "An invoice was paid ☕".into(),
+        schema: Some(json!({"type": "object", "required": ["invoice_id"],
+            "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "number"}}})),
+        sample: Some(json!({"invoice_id": "inv_ü1", "amount": 12.5})),
+    };
+    CustomEventType::define(workspace.clone(), new, Utc::now()).unwrap()
+}
+
+fn type_name(raw: &str) -> EventTypeName {
+    EventTypeName::parse(raw).unwrap()
+}
+
+async fn listed_names<T: EventTypeStore>(store: &T, ws: &WorkspaceId) -> Vec<String> {
+    let listed = store.list_event_types(ws).await.unwrap();
+    listed.into_iter().map(|t| t.name.to_string()).collect()
+}
+
+async fn event_type_store_contract<T: EventTypeStore>(store: &T) {
+    let (ws, other_ws) = (WorkspaceId::generate(), WorkspaceId::generate());
+    let paid = custom_type(&ws, "invoice.paid");
+    for (workspace, name) in [
+        (&ws, "invoice.paid"),
+        (&ws, "billing.refund_issued"),
+        (&ws, "invoice.overdue"),
+        (&other_ws, "invoice.paid"),
+    ] {
+        let custom = if name == "invoice.paid" && workspace == &ws {
+            paid.clone()
+        } else {
+            custom_type(workspace, name)
+        };
+        assert_eq!(
+            store.create_event_type(&custom).await.unwrap(),
+            Defined::Created
+        );
+    }
+    assert_eq!(
+        store
+            .get_event_type(&ws, &type_name("invoice.paid"))
+            .await
+            .unwrap(),
+        Some(paid.clone()),
+        "stored exactly, schema and sample included"
+    );
+    assert_eq!(
+        listed_names(store, &ws).await,
+        ["billing.refund_issued", "invoice.overdue", "invoice.paid"],
+        "in name order"
+    );
+    assert_eq!(listed_names(store, &other_ws).await, ["invoice.paid"]);
+    assert_eq!(
+        listed_names(store, &WorkspaceId::generate()).await,
+        Vec::<String>::new()
+    );
+
+    // A name is taken once per workspace; the first definition stays.
+    let mut again = custom_type(&ws, "invoice.paid");
+    again.description = "another".into();
+    assert_eq!(
+        store.create_event_type(&again).await.unwrap(),
+        Defined::NameTaken
+    );
+    let kept = store.get_event_type(&ws, &type_name("invoice.paid")).await;
+    assert_eq!(kept.unwrap().unwrap().description, paid.description);
+
+    // Keyed by workspace: another workspace's type is not there, and deleting it does nothing.
+    let unknown = WorkspaceId::generate();
+    assert_eq!(
+        store
+            .get_event_type(&unknown, &type_name("invoice.paid"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store
+        .delete_event_type(&unknown, &type_name("invoice.paid"))
+        .await
+        .unwrap());
+    assert!(store
+        .delete_event_type(&ws, &type_name("invoice.paid"))
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_event_type(&ws, &type_name("invoice.paid"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_event_type(&ws, &type_name("invoice.paid"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        listed_names(store, &other_ws).await,
+        ["invoice.paid"],
+        "the other workspace's type of that name is untouched"
+    );
+    // A deleted name may be defined again.
+    assert_eq!(
+        store.create_event_type(&again).await.unwrap(),
+        Defined::Created
+    );
+}
+
+async fn event_type_limit_contract<T: EventTypeStore>(store: &T) {
+    event_type_limit_holds(store, true).await;
+}
+
+/// However creates interleave, exactly the workspace's room is created; a delete makes room
+/// for exactly one more; a taken name is reported as such even when the workspace is full.
+async fn event_type_limit_holds<T: EventTypeStore>(store: &T, concurrent: bool) {
+    let ws = WorkspaceId::generate();
+    let attempts: Vec<_> = (0..MAX_EVENT_TYPES_PER_WORKSPACE + 5)
+        .map(|i| custom_type(&ws, &format!("generated.type_{i:03}")))
+        .collect();
+    let outcomes = if concurrent {
+        futures_util::future::join_all(attempts.iter().map(|t| store.create_event_type(t))).await
+    } else {
+        let mut outcomes = Vec::new();
+        for t in &attempts {
+            outcomes.push(store.create_event_type(t).await);
+        }
+        outcomes
+    };
+    let count = |wanted: Defined| {
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(d) if *d == wanted))
+            .count()
+    };
+    assert_eq!(count(Defined::Created), MAX_EVENT_TYPES_PER_WORKSPACE);
+    assert_eq!(count(Defined::LimitReached), 5);
+    assert_eq!(
+        store.list_event_types(&ws).await.unwrap().len(),
+        MAX_EVENT_TYPES_PER_WORKSPACE
+    );
+    let held = store.list_event_types(&ws).await.unwrap();
+    assert_eq!(
+        store.create_event_type(&held[0]).await.unwrap(),
+        Defined::NameTaken
+    );
+    assert!(store.delete_event_type(&ws, &held[0].name).await.unwrap());
+    let next = custom_type(&ws, "generated.next");
+    assert_eq!(
+        store.create_event_type(&next).await.unwrap(),
+        Defined::Created
+    );
+    let over = custom_type(&ws, "generated.over");
+    assert_eq!(
+        store.create_event_type(&over).await.unwrap(),
+        Defined::LimitReached
+    );
+}
+
+/// See [`sequential_subscription_limit_on_dynamodb`].
+#[tokio::test]
+async fn sequential_event_type_limit_on_dynamodb() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    event_type_limit_holds(&stack.event_types(), false).await;
+}
+
+/// Types and subscriptions of a workspace share a table (DynamoDB) or a database (SQLite):
+/// neither shows up among the other, nor counts against the other's limit.
+async fn event_types_beside_subscriptions_contract<T: EventTypeStore, S: SubscriptionStore>(
+    types: &T,
+    subscriptions: &S,
+) {
+    let ws = WorkspaceId::generate();
+    for i in 0..MAX_SUBSCRIPTIONS_PER_WORKSPACE {
+        let custom = custom_type(&ws, &format!("beside.type_{i:02}"));
+        assert_eq!(
+            types.create_event_type(&custom).await.unwrap(),
+            Defined::Created
+        );
+    }
+    let sub = subscription(&ws, &["beside.type_00", "emails.sent"], true);
+    assert_eq!(
+        subscriptions.create_subscription(&sub).await.unwrap(),
+        Created::Created,
+        "types do not count as subscriptions"
+    );
+    assert_eq!(
+        subscriptions.list_subscriptions(&ws).await.unwrap(),
+        std::slice::from_ref(&sub)
+    );
+    assert_eq!(
+        routed_ids(subscriptions, &ws, "beside.type_00").await,
+        [sub.id.as_str()]
+    );
+    assert_eq!(
+        types.list_event_types(&ws).await.unwrap().len(),
+        MAX_SUBSCRIPTIONS_PER_WORKSPACE
+    );
+    assert!(subscriptions.delete_subscription(&sub).await.unwrap());
+    assert!(types
+        .delete_event_type(&ws, &type_name("beside.type_00"))
+        .await
+        .unwrap());
+    assert_eq!(
+        types.list_event_types(&ws).await.unwrap().len(),
+        MAX_SUBSCRIPTIONS_PER_WORKSPACE - 1
+    );
+    assert!(subscriptions
+        .list_subscriptions(&ws)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::{
-    LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore,
+    EventTypeStore, LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore,
 };
 use serde_json::{json, Value};
 
@@ -65,10 +65,16 @@ async fn tenant_with_subscription<W: WorkspaceStore>(
 }
 
 /// Nothing of the other workspace leaks, nothing is a 5xx.
-async fn hostile_caller<W, S, D, Q>(workspaces: W, subscriptions: S, deliveries: D, resumes: Q)
-where
+async fn hostile_caller<W, S, T, D, Q>(
+    workspaces: W,
+    subscriptions: S,
+    event_types: T,
+    deliveries: D,
+    resumes: Q,
+) where
     W: WorkspaceStore + Clone + 'static,
     S: SubscriptionStore + 'static,
+    T: EventTypeStore + 'static,
     D: LogStore + Clone + 'static,
     Q: Queue + 'static,
 {
@@ -76,6 +82,7 @@ where
         app: notify_app(
             workspaces.clone(),
             subscriptions,
+            event_types,
             deliveries.clone(),
             resumes,
         ),
@@ -289,7 +296,13 @@ where
     );
 }
 
-both_backends!(hostile_caller(workspaces, subscriptions, logs, queue));
+both_backends!(hostile_caller(
+    workspaces,
+    subscriptions,
+    event_types,
+    logs,
+    queue
+));
 
 /// The owner still reads the log the hostile caller could not.
 async fn assert_logs_readable(caller: &Caller, ws: &WorkspaceId, id: &str, key: &str) {
@@ -305,3 +318,156 @@ async fn assert_logs_readable(caller: &Caller, ws: &WorkspaceId, id: &str, key: 
     let page: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(page["total"], 1, "{page}");
 }
+
+/// Another workspace's custom types are invisible: their names read exactly like names that do
+/// not exist, they cannot be subscribed to or test-sent, and a foreign key on their paths is
+/// refused before anything is looked up.
+async fn hostile_tenant_and_custom_types<W, S, T, D, Q>(
+    workspaces: W,
+    subscriptions: S,
+    event_types: T,
+    deliveries: D,
+    resumes: Q,
+) where
+    W: WorkspaceStore + Clone + 'static,
+    S: SubscriptionStore + 'static,
+    T: EventTypeStore + 'static,
+    D: LogStore + 'static,
+    Q: Queue + 'static,
+{
+    let caller = Caller {
+        app: notify_app(
+            workspaces.clone(),
+            subscriptions,
+            event_types,
+            deliveries,
+            resumes,
+        ),
+    };
+    let alice = create_workspace(&workspaces, "alice").await.unwrap();
+    let mallory = create_workspace(&workspaces, "mallory").await.unwrap();
+    let (a_ws, a_key) = (alice.workspace.id.to_string(), alice.api_key.expose());
+    let (m_ws, m_key) = (mallory.workspace.id.to_string(), mallory.api_key.expose());
+    let secret_type = json!({"event_type": "payroll.run", "description": "Payroll ran at alice.example.com",
+        "schema": {"type": "object", "properties": {"total": {"type": "number"}}},
+        "sample": {"total": 123_456}});
+    let types = |ws: &str| format!("/workspaces/{ws}/event_types");
+    let (status, text) = caller
+        .call("POST", &types(&a_ws), Some(a_key), Some(&secret_type))
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let mut answers: Vec<(String, u16, String)> = Vec::new();
+
+    // Mallory's key on Alice's paths: refused before any lookup.
+    let one = |ws: &str, name: &str| format!("/workspaces/{ws}/event_types/{name}");
+    for (method, path, body) in [
+        ("GET", types(&a_ws), None),
+        ("POST", types(&a_ws), Some(&secret_type)),
+        ("GET", one(&a_ws, "payroll.run"), None),
+        ("DELETE", one(&a_ws, "payroll.run"), None),
+    ] {
+        let (status, text) = caller.call(method, &path, Some(m_key), body).await;
+        assert_eq!(status, 403, "{method} {path}: {text}");
+        answers.push((format!("{method} {path} foreign key"), status, text));
+    }
+    // Alice's type name on Mallory's own path reads exactly like a name nobody defined.
+    for method in ["GET", "DELETE"] {
+        let (status, text) = caller
+            .call(method, &one(&m_ws, "payroll.run"), Some(m_key), None)
+            .await;
+        let (unknown_status, unknown_text) = caller
+            .call(method, &one(&m_ws, "payroll.never"), Some(m_key), None)
+            .await;
+        assert_eq!((status, &text), (unknown_status, &unknown_text), "{method}");
+        assert_eq!(status, 404);
+        answers.push((format!("{method} foreign type name"), status, text));
+    }
+    let (status, text) = caller.call("GET", &types(&m_ws), Some(m_key), None).await;
+    assert_eq!((status, text.as_str()), (200, r#"{"event_types":[]}"#));
+    let (status, text) = caller.call("GET", "/event_types", Some(m_key), None).await;
+    assert_eq!(status, 200);
+    answers.push(("GET /event_types".into(), status, text));
+    // Nor can she subscribe to it, or have it test-sent.
+    let subscribe = json!({"webhook_url": "https://mallory.example.com/hook",
+        "event_types": ["payroll.run"], "is_enabled": true});
+    let (status, text) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{m_ws}/subscription"),
+            Some(m_key),
+            Some(&subscribe),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("Unknown event types: payroll.run"), "{text}");
+    answers.push(("subscribe to a foreign type".into(), status, text));
+    let test =
+        json!({"event_type": "payroll.run", "webhook_url": "https://mallory.example.com/hook"});
+    let (status, text) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{m_ws}/test"),
+            Some(m_key),
+            Some(&test),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    answers.push(("test-send a foreign type".into(), status, text));
+    // Defining the same name in her own workspace is hers alone.
+    let (status, text) = caller
+        .call(
+            "POST",
+            &types(&m_ws),
+            Some(m_key),
+            Some(&json!({"event_type": "payroll.run", "description": "mine"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    // Names of every wrong shape, on her own paths.
+    let long = "x".repeat(10_000);
+    for raw in [
+        "..",
+        "PAYROLL.RUN",
+        "payroll.run/../x",
+        "%00",
+        "payroll.🙂",
+        long.as_str(),
+        "'; DROP TABLE event_types; --",
+    ] {
+        let encoded: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        for method in ["GET", "DELETE"] {
+            let (status, text) = caller
+                .call(method, &one(&m_ws, &encoded), Some(m_key), None)
+                .await;
+            assert_eq!(status, 404, "{method} {raw:?}: {text}");
+            answers.push((format!("{method} shape"), status, text));
+        }
+    }
+    for (what, status, text) in &answers {
+        assert!(*status < 500, "{what}: {status} {text}");
+        assert!(
+            !text.contains("alice.example.com") && !text.contains("123456"),
+            "{what} leaked Alice's type: {text}"
+        );
+        assert!(
+            !text.contains(&a_ws),
+            "{what} leaked Alice's workspace: {text}"
+        );
+    }
+    // Alice's type is exactly as she defined it.
+    let (status, text) = caller
+        .call("GET", &one(&a_ws, "payroll.run"), Some(a_key), None)
+        .await;
+    assert_eq!(status, 200);
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored["description"], secret_type["description"]);
+    assert_eq!(stored["sample"], secret_type["sample"]);
+}
+
+both_backends!(hostile_tenant_and_custom_types(
+    workspaces,
+    subscriptions,
+    event_types,
+    logs,
+    queue
+));

@@ -5,6 +5,7 @@ mod backends;
 mod contract;
 mod crash;
 mod delivery;
+mod event_types_api;
 mod hostile;
 mod ingest_api;
 mod isolation;

@@ -6,8 +6,8 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use hookline_shared::delivery::{DeliveryId, DeliveryLog, DeliveryStatus};
 use hookline_shared::{
-    EventId, LogStore, Queue, RawJson, SubscriptionId, SubscriptionStore, SubscriptionType,
-    WorkspaceId, WorkspaceStore,
+    EventId, EventTypeStore, LogStore, Queue, RawJson, SubscriptionId, SubscriptionStore,
+    SubscriptionType, WorkspaceId, WorkspaceStore,
 };
 use lambda_http::http::{Request, StatusCode};
 use serde_json::{json, Value};
@@ -71,16 +71,24 @@ async fn get(app: &Router, key: &str, uri: String) -> (StatusCode, Value) {
 
 /// The notify router on these ports, as the Lambda builds it: https webhooks only, with a
 /// sender that may reach loopback receivers.
-pub(crate) fn notify_app<W, S, D, Q>(workspaces: W, subscriptions: S, logs: D, resumes: Q) -> Router
+pub(crate) fn notify_app<W, S, T, D, Q>(
+    workspaces: W,
+    subscriptions: S,
+    event_types: T,
+    logs: D,
+    resumes: Q,
+) -> Router
 where
     W: WorkspaceStore + 'static,
     S: SubscriptionStore + 'static,
+    T: EventTypeStore + 'static,
     D: LogStore + 'static,
     Q: Queue + 'static,
 {
     router(Notify::new(
         workspaces,
         subscriptions,
+        event_types,
         logs,
         resumes,
         loopback_sender(),
@@ -268,6 +276,7 @@ fn rank(value: &Value) -> (u8, String) {
 async fn ordering_holds_for_every_order_by(
     workspaces: impl WorkspaceStore + 'static,
     store: impl SubscriptionStore + 'static,
+    event_types: impl EventTypeStore + 'static,
     deliveries: impl LogStore + 'static,
     resumes: impl Queue + 'static,
 ) {
@@ -328,7 +337,7 @@ async fn ordering_holds_for_every_order_by(
         s.kind = kind;
         store.create_subscription(&s).await.unwrap();
     }
-    let app = notify_app(workspaces, store, deliveries, resumes);
+    let app = notify_app(workspaces, store, event_types, deliveries, resumes);
     let key = workspace.api_key.expose();
     let list = format!("/notify/api/v1/workspaces/{ws}/subscription");
     for order_by in ORDER_BY_VALUES {
@@ -362,6 +371,7 @@ async fn ordering_holds_for_every_order_by(
 both_backends!(ordering_holds_for_every_order_by(
     workspaces,
     subscriptions,
+    event_types,
     logs,
     queue
 ));
@@ -369,6 +379,7 @@ both_backends!(ordering_holds_for_every_order_by(
 async fn logs_api_filters_orders_and_pages(
     workspaces: impl WorkspaceStore + 'static,
     subscriptions: impl SubscriptionStore + 'static,
+    event_types: impl EventTypeStore + 'static,
     deliveries: impl LogStore + 'static,
     resumes: impl Queue + 'static,
 ) {
@@ -412,7 +423,7 @@ async fn logs_api_filters_orders_and_pages(
         };
         deliveries.append_log(&log).await.unwrap();
     }
-    let app = notify_app(workspaces, subscriptions, deliveries, resumes);
+    let app = notify_app(workspaces, subscriptions, event_types, deliveries, resumes);
     let get = |query: String| {
         let uri = format!("/notify/api/v1/workspaces/{ws}/logs{query}");
         let (app, key) = (&app, workspace.api_key.expose());
@@ -493,6 +504,7 @@ async fn logs_api_filters_orders_and_pages(
 both_backends!(logs_api_filters_orders_and_pages(
     workspaces,
     subscriptions,
+    event_types,
     logs,
     queue
 ));
@@ -529,6 +541,7 @@ pub(crate) fn delivery_log(
 async fn subscription_logs_are_found_while_the_subscription_or_its_logs_remain(
     workspaces: impl WorkspaceStore + 'static,
     subscriptions: impl SubscriptionStore + 'static,
+    event_types: impl EventTypeStore + 'static,
     logs: impl LogStore + Clone + 'static,
     resumes: impl Queue + 'static,
 ) {
@@ -536,7 +549,13 @@ async fn subscription_logs_are_found_while_the_subscription_or_its_logs_remain(
         .await
         .unwrap();
     let ws = workspace.workspace.id.clone();
-    let app = notify_app(workspaces, subscriptions, logs.clone(), resumes);
+    let app = notify_app(
+        workspaces,
+        subscriptions,
+        event_types,
+        logs.clone(),
+        resumes,
+    );
     let key = workspace.api_key.expose();
     let call = |method: &str, path: String| {
         let req = Request::builder()
@@ -607,6 +626,7 @@ both_backends!(
     subscription_logs_are_found_while_the_subscription_or_its_logs_remain(
         workspaces,
         subscriptions,
+        event_types,
         logs,
         queue
     )
@@ -631,6 +651,7 @@ async fn enabling_succeeds_when_the_resume_cannot_be_queued() {
     let app = notify_app(
         stack.workspaces(),
         stack.subscriptions(),
+        stack.event_types(),
         stack.logs(),
         hookline_shared::adapters::SqsQueue::new(stack.sqs.clone(), missing_queue),
     );

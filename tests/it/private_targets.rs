@@ -94,6 +94,7 @@ impl Deployed {
         let notify = Notify::new(
             stack.workspaces(),
             stack.subscriptions(),
+            stack.event_types(),
             stack.logs(),
             stack.queue(),
             WebhookSender::with_lookup(config, lookup),

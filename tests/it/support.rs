@@ -11,11 +11,12 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::memory::{
-    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+    MemoryDeliveries, MemoryEventTypes, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions,
+    MemoryWorkspaces,
 };
 use hookline_shared::adapters::{
-    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
-    EmbeddedQueue, SqsQueue,
+    DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -129,6 +130,11 @@ impl MotoStack {
 
     pub fn subscriptions(&self) -> DynamoSubscriptions {
         DynamoSubscriptions::new(self.dynamodb.clone(), &self.subscriptions_table)
+    }
+
+    /// Custom event types share the subscriptions table, as the stack wires them.
+    pub fn event_types(&self) -> DynamoEventTypes {
+        DynamoEventTypes::new(self.dynamodb.clone(), &self.subscriptions_table)
     }
 
     pub fn deliveries(&self) -> DynamoDeliveries {
@@ -289,6 +295,10 @@ impl EmbeddedStack {
         self.db.clone()
     }
 
+    pub fn event_types(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
     pub fn deliveries(&self) -> EmbeddedDb {
         self.db.clone()
     }
@@ -312,6 +322,7 @@ pub struct MemoryStack {
     workspaces: MemoryWorkspaces,
     events: MemoryEvents,
     subscriptions: MemorySubscriptions,
+    event_types: MemoryEventTypes,
     deliveries: MemoryDeliveries,
     logs: MemoryLogs,
     queue: MemoryQueue,
@@ -338,6 +349,10 @@ impl MemoryStack {
 
     pub fn subscriptions(&self) -> MemorySubscriptions {
         self.subscriptions.clone()
+    }
+
+    pub fn event_types(&self) -> MemoryEventTypes {
+        self.event_types.clone()
     }
 
     pub fn deliveries(&self) -> MemoryDeliveries {

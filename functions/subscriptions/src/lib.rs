@@ -1,5 +1,6 @@
-//! Notify API: subscriptions, their signing secrets, the event-type catalog, delivery logs and
-//! test sends, one file per resource, each with its own router, merged here.
+//! Notify API: subscriptions, their signing secrets, event types (the catalog and each
+//! workspace's own), delivery logs and test sends, one file per resource, each with its own
+//! router, merged here.
 
 mod event_types;
 mod found;
@@ -15,11 +16,13 @@ use std::sync::Arc;
 use axum::middleware::from_fn;
 use axum::routing::any;
 use axum::Router;
+use hookline_shared::custom_types::CustomTypes;
 use hookline_shared::http::{api_layer, no_route, ApiError, ApiState, Envelope, Keyring};
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{
-    LogStore, Queue, SubscriptionStore, WorkspaceStore, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    EventTypeStore, LogStore, Queue, SubscriptionStore, WorkspaceStore,
+    MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -33,10 +36,12 @@ pub const API_PREFIX: &str = "/notify/api/v1/";
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything the routes need; built once per cold start (or once by local mode).
-pub struct Notify<W, S, D, Q> {
+pub struct Notify<W, S, T, D, Q> {
     /// The API keys callers present, and the workspaces they resolve to.
     pub keyring: Keyring<W>,
     pub subscriptions: S,
+    /// Each workspace's own event types, with their schemas compiled once per warm process.
+    pub event_types: CustomTypes<T>,
     /// Read for the logs API.
     pub logs: D,
     /// The deliveries queue: enabling a subscription asks the worker to resume its parked work.
@@ -47,10 +52,11 @@ pub struct Notify<W, S, D, Q> {
     pub allow_http: bool,
 }
 
-impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
+impl<W: WorkspaceStore, S, T, D, Q> Notify<W, S, T, D, Q> {
     pub fn new(
         workspaces: W,
         subscriptions: S,
+        event_types: T,
         logs: D,
         resumes: Q,
         sender: WebhookSender,
@@ -59,6 +65,7 @@ impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
         Self {
             keyring: Keyring::new(workspaces),
             subscriptions,
+            event_types: CustomTypes::new(event_types),
             logs,
             resumes,
             sender,
@@ -70,20 +77,23 @@ impl<W: WorkspaceStore, S, D, Q> Notify<W, S, D, Q> {
 /// The notify API's ports under one name, so a handler takes one type parameter.
 pub trait Ports: ApiState {
     type Subscriptions: SubscriptionStore + 'static;
+    type EventTypes: EventTypeStore + 'static;
     type Logs: LogStore + 'static;
     type Resumes: Queue + 'static;
 
     fn subscriptions(&self) -> &Self::Subscriptions;
+    fn event_types(&self) -> &CustomTypes<Self::EventTypes>;
     fn logs(&self) -> &Self::Logs;
     fn resumes(&self) -> &Self::Resumes;
     fn sender(&self) -> &WebhookSender;
     fn allow_http(&self) -> bool;
 }
 
-impl<W, S, D, Q> ApiState for Notify<W, S, D, Q>
+impl<W, S, T, D, Q> ApiState for Notify<W, S, T, D, Q>
 where
     W: WorkspaceStore + 'static,
     S: Send + Sync + 'static,
+    T: Send + Sync + 'static,
     D: Send + Sync + 'static,
     Q: Send + Sync + 'static,
 {
@@ -95,19 +105,25 @@ where
     }
 }
 
-impl<W, S, D, Q> Ports for Notify<W, S, D, Q>
+impl<W, S, T, D, Q> Ports for Notify<W, S, T, D, Q>
 where
     W: WorkspaceStore + 'static,
     S: SubscriptionStore + 'static,
+    T: EventTypeStore + 'static,
     D: LogStore + 'static,
     Q: Queue + 'static,
 {
     type Subscriptions = S;
+    type EventTypes = T;
     type Logs = D;
     type Resumes = Q;
 
     fn subscriptions(&self) -> &S {
         &self.subscriptions
+    }
+
+    fn event_types(&self) -> &CustomTypes<T> {
+        &self.event_types
     }
 
     fn logs(&self) -> &D {
@@ -128,10 +144,11 @@ where
 }
 
 /// The notify API under [`API_PREFIX`]. The Lambda and local mode serve this same router.
-pub fn router<W, S, D, Q>(deps: Notify<W, S, D, Q>) -> Router
+pub fn router<W, S, T, D, Q>(deps: Notify<W, S, T, D, Q>) -> Router
 where
     W: WorkspaceStore + 'static,
     S: SubscriptionStore + 'static,
+    T: EventTypeStore + 'static,
     D: LogStore + 'static,
     Q: Queue + 'static,
 {
@@ -186,7 +203,13 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
             "This API key does not grant access to that workspace".into(),
             ValidationErrors::field("workspace_id", "Not the workspace of this API key"),
         ),
-        ApiError::NotFound => ("not_found", "Subscription not found".into(), none()),
+        // Worded for every resource a path names (a subscription id, an event type name):
+        // one of another workspace reads exactly like one that does not exist.
+        ApiError::NotFound => (
+            "not_found",
+            "Not found in this workspace: no subscription or event type has that id or name".into(),
+            none(),
+        ),
         ApiError::UnsupportedMediaType(given) => (
             "unsupported_media_type",
             format!("Content-Type {given:?} is not supported; send application/json"),
@@ -213,12 +236,12 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
         ApiError::Invalid(errors) => ("validation_error", "Validation failed".into(), errors.clone()),
         ApiError::LimitReached => (
             "limit_exceeded",
-            format!("A workspace holds at most {MAX_SUBSCRIPTIONS_PER_WORKSPACE} subscriptions; delete one first"),
+            format!("A workspace holds at most {MAX_SUBSCRIPTIONS_PER_WORKSPACE} subscriptions and {MAX_EVENT_TYPES_PER_WORKSPACE} custom event types; delete one first"),
             none(),
         ),
         ApiError::Conflict => (
             "conflict",
-            "The subscription was changed by another request; read it again and retry".into(),
+            "Conflicts with what is stored: the subscription was changed by another request (read it again and retry), or an event type of that name exists".into(),
             none(),
         ),
         ApiError::Store(_) | ApiError::Queue(_) => (
@@ -234,7 +257,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use hookline_shared::adapters::memory::{
-        MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+        MemoryEventTypes, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
     };
     use hookline_shared::webhook::SenderConfig;
     use hookline_shared::{ApiKey, Workspace, WorkspaceId};
@@ -260,6 +283,7 @@ mod tests {
         let deps = Notify::new(
             workspaces,
             MemorySubscriptions::default(),
+            MemoryEventTypes::default(),
             MemoryLogs::default(),
             MemoryQueue::default(),
             sender,
@@ -314,6 +338,26 @@ mod tests {
             .await
             .as_deref(),
             Some("POST")
+        );
+        assert_eq!(
+            route(
+                &app,
+                &key,
+                &format!("/notify/api/v1/workspaces/{WS}/event_types")
+            )
+            .await
+            .as_deref(),
+            Some("GET, POST")
+        );
+        assert_eq!(
+            route(
+                &app,
+                &key,
+                &format!("/notify/api/v1/workspaces/{WS}/event_types/invoice.paid")
+            )
+            .await
+            .as_deref(),
+            Some("GET, DELETE")
         );
         assert_eq!(route(&app, &key, "/notify/api/v1/workspaces").await, None);
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
+    DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
     dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
@@ -34,6 +34,8 @@ async fn main() -> Result<(), Error> {
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(client.clone(), workspaces_table);
+    // Custom event types are items of the subscriptions table.
+    let event_types = DynamoEventTypes::new(client.clone(), &subscriptions_table);
     let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
     let logs = DynamoLogs::new(client.clone(), logs_table);
     let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
@@ -44,7 +46,15 @@ async fn main() -> Result<(), Error> {
         SqsQueue::new(sqs, events_queue_url),
         dedup_window,
     );
-    let deps = Notify::new(workspaces, subscriptions, logs, resumes, sender, allow_http);
+    let deps = Notify::new(
+        workspaces,
+        subscriptions,
+        event_types,
+        logs,
+        resumes,
+        sender,
+        allow_http,
+    );
     let apis = router(deps).merge(publish::router(publishing));
     run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }

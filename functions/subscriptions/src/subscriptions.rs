@@ -9,12 +9,13 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_shared::custom_types::KnownTypes;
 use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller, JsonBody};
 use hookline_shared::validation::{compile, schema_errors, ValidationErrors};
 use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
 use hookline_shared::{
     catalog, Created, NewSubscription, Queue, QueueMessage, Subscription, SubscriptionPatch,
-    SubscriptionStore as _, SubscriptionType,
+    SubscriptionStore as _, SubscriptionType, WorkspaceId, MAX_EVENT_TYPES_PER_WORKSPACE,
 };
 use jsonschema::Validator;
 use serde::{Deserialize, Serialize};
@@ -192,7 +193,9 @@ async fn create_subscription<N: Ports>(
     caller: Caller,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let input: SubscriptionIn = validated(&CREATE_SCHEMA, body.value()?, &*api).await?;
+    let body = body.value()?;
+    let known = known_types(api.as_ref(), &caller.workspace, &body).await?;
+    let input: SubscriptionIn = validated(&CREATE_SCHEMA, body, &*api, &known).await?;
     let subscription = Subscription::new(caller.workspace, input.into(), Utc::now());
     if api
         .subscriptions()
@@ -218,7 +221,8 @@ async fn update_subscription<N: Ports>(
 ) -> Result<Response, ApiError> {
     let body = body.value()?;
     let current = id.find(api.subscriptions(), &caller.workspace).await?;
-    let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, &*api).await?;
+    let known = known_types(api.as_ref(), &caller.workspace, &body).await?;
+    let patch: SubscriptionPatchIn = validated(&PATCH_SCHEMA, body, &*api, &known).await?;
     let patch = SubscriptionPatch::from(patch);
     let enabling = patch.enables();
     let updated = current.patched(patch, Utc::now());
@@ -259,12 +263,24 @@ async fn delete_subscription<N: Ports>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The event types `body` may name: the catalog's, and the workspace's own when it names others.
+async fn known_types<N: Ports>(
+    api: &N,
+    workspace: &WorkspaceId,
+    body: &Value,
+) -> Result<KnownTypes, ApiError> {
+    let named = body.get("event_types").and_then(Value::as_array);
+    let named = named.into_iter().flatten().filter_map(Value::as_str);
+    Ok(KnownTypes::for_names(api.event_types(), workspace, named).await?)
+}
+
 /// `body` checked against `schema`, the webhook URL rule (where delivery could connect
-/// included) and the catalog, every fault at once, then typed.
+/// included) and the `known` event types, every fault at once, then typed.
 async fn validated<T: serde::de::DeserializeOwned, N: Ports>(
     schema: &Validator,
     body: Value,
     api: &N,
+    known: &KnownTypes,
 ) -> Result<T, ApiError> {
     let mut errors = schema_errors(schema, &body);
     WebhookUrl::check_field(&body, api.allow_http(), api.sender().guard(), &mut errors).await;
@@ -272,7 +288,7 @@ async fn validated<T: serde::de::DeserializeOwned, N: Ports>(
         let unknown: Vec<&str> = types
             .iter()
             .filter_map(Value::as_str)
-            .filter(|t| !catalog::contains(t))
+            .filter(|t| !known.contains(t))
             .collect();
         if !unknown.is_empty() {
             errors.add(
@@ -297,7 +313,8 @@ fn actor() -> Value {
 fn subscription_properties() -> Value {
     json!({
         "webhook_url": {"type": "string", "minLength": 1, "maxLength": MAX_WEBHOOK_URL_LEN},
-        "event_types": {"type": "array", "minItems": 1, "maxItems": catalog::all().len(),
+        "event_types": {"type": "array", "minItems": 1,
+            "maxItems": catalog::all().len() + MAX_EVENT_TYPES_PER_WORKSPACE,
             "items": {"type": "string", "minLength": 1, "maxLength": 128}},
         "is_enabled": {"type": "boolean"},
         "type": {"type": "string", "enum": ["SEASALT", "ZAPIER"]},

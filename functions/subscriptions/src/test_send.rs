@@ -1,4 +1,5 @@
-//! `POST …/test`: the catalog's sample, signed and sent like a real delivery, and what happened.
+//! `POST …/test`: the type's sample (the catalog's, or the workspace's own type's), signed and
+//! sent like a real delivery, and what happened.
 
 use std::sync::{Arc, LazyLock};
 
@@ -8,14 +9,13 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
+use hookline_shared::custom_types::{test_payload, TestPayload};
 use hookline_shared::delivery::{Envelope, EnvelopeSource, EnvelopeWorkspace};
 use hookline_shared::http::{authenticated, json, ApiError, Caller, JsonBody};
 use hookline_shared::validation::{compile, schema_errors};
 use hookline_shared::webhook::AttemptOutcome;
 use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
-use hookline_shared::{
-    catalog, RawJson, SigningSecret, SubscriptionStore as _, WorkspaceStore as _,
-};
+use hookline_shared::{RawJson, SigningSecret, SubscriptionStore as _, WorkspaceStore as _};
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
@@ -47,12 +47,20 @@ async fn send_test<N: Ports>(
     let workspace = &caller.workspace;
     let mut errors = schema_errors(&TEST_SCHEMA, &body);
     WebhookUrl::check_field(&body, api.allow_http(), api.sender().guard(), &mut errors).await;
+    let mut sample = None;
     if let Some(event_type) = body.get("event_type").and_then(Value::as_str) {
-        if !errors.field_errors.contains_key("event_type") && !catalog::contains(event_type) {
-            errors.add(
-                "event_type".into(),
-                format!("Unknown event type {event_type:?}; see GET /notify/api/v1/event_types"),
-            );
+        if !errors.field_errors.contains_key("event_type") {
+            match test_payload(api.event_types(), workspace, event_type).await? {
+                TestPayload::Ready(payload) => sample = Some(payload),
+                TestPayload::Unknown => errors.add(
+                    "event_type".into(),
+                    format!("Unknown event type {event_type:?}; see GET /notify/api/v1/event_types"),
+                ),
+                TestPayload::NeedsSample => errors.add(
+                    "event_type".into(),
+                    format!("Event type {event_type:?} needs a sample: no instance generated from its schema satisfies it; define the type again with a sample"),
+                ),
+            }
         }
     }
     if !errors.is_empty() {
@@ -62,7 +70,6 @@ async fn send_test<N: Ports>(
         body["event_type"].as_str().unwrap_or_default(),
         body["webhook_url"].as_str().unwrap_or_default(),
     );
-    let info = catalog::find(event_type).expect("checked above");
     let now = Utc::now();
     let name = api
         .keyring()
@@ -86,7 +93,9 @@ async fn send_test<N: Ports>(
         None => one_off.iter().map(|s| s.value.clone()).collect(),
     };
     let webhook_id = format!("msg_test_{}", uuid::Uuid::now_v7().simple());
-    let data = serde_json::value::to_raw_value(&info.sample).expect("samples serialize");
+    // Found whenever the body had no faults.
+    let sample = sample.unwrap_or_default();
+    let data = serde_json::value::to_raw_value(&sample).expect("samples serialize");
     let envelope = Envelope {
         id: &webhook_id,
         event_type,

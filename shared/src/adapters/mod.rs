@@ -27,7 +27,8 @@ use crate::ports::ReceivedMessage;
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
 pub use dynamodb::{
-    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces,
+    DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
@@ -79,6 +80,17 @@ pub(crate) fn subscription_doc(subscription: &crate::Subscription) -> String {
 pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, StoreError> {
     serde_json::from_str(doc)
         .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))
+}
+
+/// The JSON document a custom event type is stored as, in both adapters.
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn event_type_doc(event_type: &crate::CustomEventType) -> String {
+    serde_json::to_string(event_type).expect("event types always serialize")
+}
+
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn event_type_from_doc(doc: &str) -> Result<crate::CustomEventType, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("event type document: {e}")))
 }
 
 /// The JSON document a delivery's fixed fields are stored as, in both adapters.

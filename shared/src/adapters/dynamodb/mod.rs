@@ -22,17 +22,20 @@ macro_rules! table_adapter {
 }
 
 mod deliveries;
+mod event_types;
 mod events;
 mod logs;
 mod subscriptions;
 mod workspaces;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
@@ -40,6 +43,7 @@ use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
+pub use event_types::DynamoEventTypes;
 pub use events::DynamoEvents;
 pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};
 pub use subscriptions::DynamoSubscriptions;
@@ -68,6 +72,48 @@ pub(crate) async fn query_pages(
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(()),
         }
+    }
+}
+
+/// Tries of a transaction another one kept from running, before it counts as an outage.
+const MAX_CONFLICT_RETRIES: u64 = 5;
+
+/// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i` (the
+/// first failing one) refused it. A transaction cancelled because another one held an item at
+/// once (concurrent creates all touch their workspace's counter) is tried again.
+pub(crate) async fn transact_at(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Option<usize>, StoreError> {
+    let mut conflicts = 0;
+    loop {
+        let sent = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        let cancelled = match sent {
+            Ok(_) => return Ok(None),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                other => return Err(unavailable(other)),
+            },
+        };
+        let reasons = cancelled.cancellation_reasons();
+        if let Some(refused) = reasons
+            .iter()
+            .position(|r| r.code() == Some("ConditionalCheckFailed"))
+        {
+            return Ok(Some(refused));
+        }
+        let conflict = reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"));
+        if !conflict || conflicts == MAX_CONFLICT_RETRIES {
+            return Err(unavailable(cancelled));
+        }
+        conflicts += 1;
+        tokio::time::sleep(Duration::from_millis(10 * conflicts)).await;
     }
 }
 

@@ -1,12 +1,9 @@
 //! DynamoDB adapter for subscriptions and their per-event-type routes.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::{get_item, get_n, get_s, n, pk_sk, query_pages, s, unavailable, Item};
+use super::{get_item, get_n, get_s, n, pk_sk, query_pages, s, transact_at, unavailable, Item};
 use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -19,8 +16,6 @@ const COUNT_SK: &str = "count";
 const COUNT_WRITE: usize = 0;
 /// Where it sits in a delete's (after the subscription and its health item).
 const COUNT_WRITE_ON_DELETE: usize = 2;
-/// Tries of a transaction another one kept from running, before it counts as an outage.
-const MAX_CONFLICT_RETRIES: u64 = 5;
 
 table_adapter!(
     /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
@@ -107,43 +102,12 @@ impl DynamoSubscriptions {
     }
 
     /// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i` (the
-    /// first failing one) refused it. A transaction cancelled because another one held an
-    /// item at once (concurrent creates all touch the workspace's counter) is tried again.
+    /// first failing one) refused it (see [`transact_at`]).
     async fn transact_at(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<usize>, StoreError> {
-        let mut conflicts = 0;
-        loop {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let cancelled = match sent {
-                Ok(_) => return Ok(None),
-                Err(err) => match err.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
-                    other => return Err(unavailable(other)),
-                },
-            };
-            let reasons = cancelled.cancellation_reasons();
-            if let Some(refused) = reasons
-                .iter()
-                .position(|r| r.code() == Some("ConditionalCheckFailed"))
-            {
-                return Ok(Some(refused));
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || conflicts == MAX_CONFLICT_RETRIES {
-                return Err(unavailable(cancelled));
-            }
-            conflicts += 1;
-            tokio::time::sleep(Duration::from_millis(10 * conflicts)).await;
-        }
+        transact_at(&self.client, items).await
     }
 
     /// The workspace's subscription count moving by `by`, refused while the count item is

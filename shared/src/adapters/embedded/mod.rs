@@ -5,6 +5,7 @@
 //! named like its DynamoDB twin, and this one keeps the connection, schema and migrations.
 
 mod deliveries;
+mod event_types;
 mod events;
 mod logs;
 mod queue;
@@ -59,6 +60,9 @@ CREATE TABLE IF NOT EXISTS delivery_logs (
     doc TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, sort_key));
 CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
     ON delivery_logs (workspace_id, subscription_id, sort_key);
+CREATE TABLE IF NOT EXISTS event_types (
+    workspace_id TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, name));
 ";
 
 /// Columns added since the tables were first shipped: databases created before gain them on
@@ -239,5 +243,30 @@ mod tests {
         );
         drop(db);
         EmbeddedDb::open(&path).expect("opening again finds the column in place");
+    }
+
+    /// A data directory from before custom event types opens with their table added, and its
+    /// other tables' rows kept.
+    #[tokio::test]
+    async fn a_database_from_before_custom_types_gains_their_table() {
+        use crate::ports::{EventTypeStore, WorkspaceStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        let old_schema = SCHEMA
+            .split("CREATE TABLE IF NOT EXISTS event_types")
+            .next()
+            .unwrap();
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(old_schema).unwrap();
+        old.execute(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (?1, 'old', '2026-01-02T03:04:05Z')",
+            ["ws_00000000000000000000000000000001"],
+        )
+        .unwrap();
+        drop(old);
+        let db = EmbeddedDb::open(&path).unwrap();
+        let workspace = WorkspaceId::parse("ws_00000000000000000000000000000001").unwrap();
+        assert!(db.get_workspace(&workspace).await.unwrap().is_some());
+        assert_eq!(db.list_event_types(&workspace).await.unwrap(), []);
     }
 }

@@ -21,6 +21,7 @@ macro_rules! metered_store {
 }
 
 mod deliveries;
+mod event_types;
 mod events;
 mod logs;
 mod queue;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use deliveries::MemoryDeliveries;
+pub use event_types::MemoryEventTypes;
 pub use events::MemoryEvents;
 pub use logs::MemoryLogs;
 pub use queue::MemoryQueue;
