@@ -147,8 +147,13 @@ impl LocalStack {
             paused_recheck: options.paused_recheck,
             admission: Admission::new(options.isolation),
         };
-        let publishing =
-            Publishing::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
+        let publishing = Publishing::new(
+            db.clone(),
+            db.clone(),
+            events_queue.clone(),
+            db.clone(),
+            dedup_window,
+        );
         let apis = ingest::router(ingest)
             .merge(subscriptions::router(notify))
             .merge(subscriptions::publish::router(publishing))

@@ -231,3 +231,75 @@ async fn another_workspace_can_neither_publish_here_nor_share_an_idempotency_key
         "only alice's own event"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_type_refuses_a_publish_that_breaks_its_schema_and_delivers_one_that_matches() {
+    let (receiver, dir, serving) = serving_with_receiver(&[]).await;
+    let api = Api { serving: &serving };
+    let schema = json!({"type": "object", "required": ["invoice_id", "amount"],
+        "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "number", "minimum": 0}}});
+    let (status, created) = api
+        .send(
+            "POST",
+            "/workspaces/{ws}/event_types",
+            Some(
+                json!({"event_type": "billing.invoice.paid", "description": "An invoice was paid",
+                "schema": schema}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let url = receiver.endpoint("billing", Behavior::Ok);
+    subscribe(&api, &url, &["billing.invoice.paid"]).await;
+
+    let (status, refused) = publish(
+        &api,
+        &json!({"event_type": "billing.invoice.paid", "data": {"amount": -5}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let faults = refused["fieldErrors"].as_object().unwrap();
+    assert!(faults.contains_key("data.invoice_id"), "{refused}");
+    assert!(faults.contains_key("data.amount"), "{refused}");
+
+    let paid = json!({"invoice_id": "inv-1", "amount": 120.5});
+    let (status, published) = publish(
+        &api,
+        &json!({"event_type": "billing.invoice.paid", "data": paid}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{published}");
+    let got = receiver
+        .wait_for("billing", 1, Duration::from_secs(5))
+        .await;
+    assert_eq!(got.len(), 1);
+    let delivered: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(delivered["event_type"], "billing.invoice.paid");
+    assert_eq!(delivered["data"], paid);
+
+    // Another workspace has no such type: it can neither publish it nor see it.
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(["workspace", "create", "--name", "other", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let other: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let answer = client()
+        .post(format!(
+            "{}/notify/api/v1/workspaces/{}/events",
+            serving.base,
+            other["workspace_id"].as_str().unwrap()
+        ))
+        .header("X-API-KEY", other["api_key"].as_str().unwrap())
+        .json(&json!({"event_type": "billing.invoice.paid", "data": paid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert!(body["fieldErrors"]["event_type"].is_array(), "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received("billing").len(), 1);
+}

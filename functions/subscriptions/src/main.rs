@@ -44,6 +44,7 @@ async fn main() -> Result<(), Error> {
         workspaces.clone(),
         DynamoEvents::new(client, events_table),
         SqsQueue::new(sqs, events_queue_url),
+        event_types.clone(),
         dedup_window,
     );
     let deps = Notify::new(

@@ -14,13 +14,14 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
+use hookline_shared::custom_types::{CustomTypes, EventTypeName};
 use hookline_shared::http::{
     api_layer, authenticated, json, ApiError, ApiState, Caller, JsonBody, Keyring,
 };
 use hookline_shared::intake::accept;
 use hookline_shared::publication::{Publication, TypeRules};
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{EventStore, Queue, WorkspaceStore};
+use hookline_shared::{EventStore, EventTypeStore, Queue, WorkspaceStore};
 use serde_json::json;
 
 use crate::NotifyEnvelope;
@@ -30,31 +31,35 @@ pub const MAX_PUBLISH_BYTES: usize = 256 * 1024;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What publishing needs; built once per cold start (or once by local mode).
-pub struct Publishing<W, E, Q> {
+pub struct Publishing<W, E, Q, T> {
     pub keyring: Keyring<W>,
     pub events: E,
     /// Where accepted events wait for fan-out.
     pub queue: Q,
+    /// The workspaces' own event types, their schemas compiled once per warm process.
+    pub types: CustomTypes<T>,
     /// How long an idempotency key keeps repeats out.
     pub dedup_window: Duration,
 }
 
-impl<W: WorkspaceStore, E, Q> Publishing<W, E, Q> {
-    pub fn new(workspaces: W, events: E, queue: Q, dedup_window: Duration) -> Self {
+impl<W: WorkspaceStore, E, Q, T> Publishing<W, E, Q, T> {
+    pub fn new(workspaces: W, events: E, queue: Q, types: T, dedup_window: Duration) -> Self {
         Self {
             keyring: Keyring::new(workspaces),
             events,
             queue,
+            types: CustomTypes::new(types),
             dedup_window,
         }
     }
 }
 
-impl<W, E, Q> ApiState for Publishing<W, E, Q>
+impl<W, E, Q, T> ApiState for Publishing<W, E, Q, T>
 where
     W: WorkspaceStore + 'static,
     E: Send + Sync + 'static,
     Q: Send + Sync + 'static,
+    T: Send + Sync + 'static,
 {
     type Workspaces = W;
     const MAX_BODY_BYTES: usize = MAX_PUBLISH_BYTES;
@@ -65,24 +70,25 @@ where
 }
 
 /// The publish route, answering in the notify API's envelope.
-pub fn router<W, E, Q>(deps: Publishing<W, E, Q>) -> Router
+pub fn router<W, E, Q, T>(deps: Publishing<W, E, Q, T>) -> Router
 where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
     Q: Queue + 'static,
+    T: EventTypeStore + 'static,
 {
     Router::new()
         .route(
             "/notify/api/v1/workspaces/{workspace_id}/events",
-            authenticated(post(publish::<W, E, Q>), "POST"),
+            authenticated(post(publish::<W, E, Q, T>), "POST"),
         )
         .layer(from_fn(api_layer::<NotifyEnvelope>))
         .with_state(Arc::new(deps))
 }
 
 /// 202 with the new event's id, or 200 with the original's for a repeated idempotency key.
-async fn publish<W, E, Q>(
-    State(deps): State<Arc<Publishing<W, E, Q>>>,
+async fn publish<W, E, Q, T>(
+    State(deps): State<Arc<Publishing<W, E, Q, T>>>,
     caller: Caller,
     headers: HeaderMap,
     body: JsonBody,
@@ -91,6 +97,7 @@ where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
     Q: Queue + 'static,
+    T: EventTypeStore + 'static,
 {
     let now = Utc::now();
     let header_key = match headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str()) {
@@ -105,14 +112,35 @@ where
     };
     let publication =
         Publication::parse(body.value()?, header_key, now).map_err(ApiError::Invalid)?;
-    let Some(rules) = TypeRules::built_in(&publication.event_type) else {
-        return Err(ApiError::Invalid(ValidationErrors::field(
-            "event_type",
-            format!(
-                "Unknown event type {:?}; see GET /notify/api/v1/event_types",
-                publication.event_type
-            ),
-        )));
+    // A workspace's own type: its schema, compiled once, or any object if it has none.
+    let custom = match TypeRules::built_in(&publication.event_type) {
+        Some(_) => None,
+        None => match EventTypeName::parse(&publication.event_type) {
+            Some(name) => deps.types.get_event_type(&caller.workspace, &name).await?,
+            None => None,
+        },
+    };
+    let compiled = match &custom {
+        Some(custom) => deps.types.validator(custom)?,
+        None => None,
+    };
+    let rules = match (
+        TypeRules::built_in(&publication.event_type),
+        &custom,
+        &compiled,
+    ) {
+        (Some(rules), _, _) => rules,
+        (None, Some(_), Some(validator)) => TypeRules::Schema(validator),
+        (None, Some(_), None) => TypeRules::Any,
+        (None, None, _) => {
+            return Err(ApiError::Invalid(ValidationErrors::field(
+                "event_type",
+                format!(
+                    "Unknown event type {:?}; see GET /notify/api/v1/event_types",
+                    publication.event_type
+                ),
+            )))
+        }
     };
     let event = publication
         .into_event(caller.workspace, rules, now)
