@@ -11,11 +11,12 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::memory::{
-    MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions, MemoryWorkspaces,
+    MemoryConnections, MemoryDeliveries, MemoryEvents, MemoryLogs, MemoryQueue,
+    MemorySubscriptions, MemoryWorkspaces,
 };
 use hookline_shared::adapters::{
-    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb,
-    EmbeddedQueue, SqsQueue,
+    DynamoConnections, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -125,6 +126,11 @@ impl MotoStack {
 
     pub fn subscriptions(&self) -> DynamoSubscriptions {
         DynamoSubscriptions::new(self.dynamodb.clone(), &self.subscriptions_table)
+    }
+
+    /// Connections live in the subscriptions table, as deployed.
+    pub fn connections(&self) -> DynamoConnections {
+        DynamoConnections::new(self.dynamodb.clone(), &self.subscriptions_table)
     }
 
     pub fn deliveries(&self) -> DynamoDeliveries {
@@ -285,6 +291,10 @@ impl EmbeddedStack {
         self.db.clone()
     }
 
+    pub fn connections(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
     pub fn deliveries(&self) -> EmbeddedDb {
         self.db.clone()
     }
@@ -308,6 +318,7 @@ pub struct MemoryStack {
     workspaces: MemoryWorkspaces,
     events: MemoryEvents,
     subscriptions: MemorySubscriptions,
+    connections: MemoryConnections,
     deliveries: MemoryDeliveries,
     logs: MemoryLogs,
     queue: MemoryQueue,
@@ -334,6 +345,10 @@ impl MemoryStack {
 
     pub fn subscriptions(&self) -> MemorySubscriptions {
         self.subscriptions.clone()
+    }
+
+    pub fn connections(&self) -> MemoryConnections {
+        self.connections.clone()
     }
 
     pub fn deliveries(&self) -> MemoryDeliveries {

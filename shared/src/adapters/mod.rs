@@ -25,7 +25,8 @@ use crate::ports::ReceivedMessage;
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
 pub use dynamodb::{
-    DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces,
+    DynamoConnections, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
@@ -77,6 +78,17 @@ pub(crate) fn subscription_doc(subscription: &crate::Subscription) -> String {
 pub(crate) fn subscription_from_doc(doc: &str) -> Result<crate::Subscription, StoreError> {
     serde_json::from_str(doc)
         .map_err(|e| StoreError::Corrupt(format!("subscription document: {e}")))
+}
+
+/// The JSON document a connection is stored as, in both adapters (memory keeps the value).
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn connection_doc(connection: &crate::Connection) -> String {
+    serde_json::to_string(connection).expect("connections always serialize")
+}
+
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn connection_from_doc(doc: &str) -> Result<crate::Connection, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("connection document: {e}")))
 }
 
 /// The JSON document a delivery's fixed fields are stored as, in both adapters.

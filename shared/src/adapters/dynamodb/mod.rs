@@ -21,6 +21,7 @@ macro_rules! table_adapter {
     };
 }
 
+mod connections;
 mod deliveries;
 mod events;
 mod logs;
@@ -39,6 +40,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 
+pub use connections::DynamoConnections;
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
 pub use events::DynamoEvents;
 pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};

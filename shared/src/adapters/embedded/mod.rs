@@ -4,6 +4,7 @@
 //! The database file holds every table; each port's impl on [`EmbeddedDb`] lives in the file
 //! named like its DynamoDB twin, and this one keeps the connection, schema and migrations.
 
+mod connections;
 mod deliveries;
 mod events;
 mod logs;
@@ -58,6 +59,9 @@ CREATE TABLE IF NOT EXISTS delivery_logs (
     doc TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, sort_key));
 CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
     ON delivery_logs (workspace_id, subscription_id, sort_key);
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS connections_by_workspace ON connections (workspace_id, id);
 ";
 
 /// Columns added since the tables were first shipped: databases created before gain them on

@@ -20,6 +20,7 @@ macro_rules! metered_store {
     };
 }
 
+mod connections;
 mod deliveries;
 mod events;
 mod logs;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use connections::MemoryConnections;
 pub use deliveries::MemoryDeliveries;
 pub use events::MemoryEvents;
 pub use logs::MemoryLogs;
