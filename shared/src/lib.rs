@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod catalog;
 pub mod category;
 pub mod config;
+pub mod connection;
 pub mod custom_types;
 pub mod dedup;
 pub mod delivery;
@@ -32,14 +33,15 @@ pub mod webhook_url;
 pub mod workspace;
 
 pub use category::Category;
+pub use connection::{Connection, ConnectionKind, ConnectionSecret};
 pub use custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 pub use error::{QueueError, StoreError};
 pub use event::{Affect, Event, EventSource, SourceRef};
-pub use ids::{ApiKey, ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
+pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 pub use ports::{
-    Claim, Created, Defined, DeliveryStore, EventStore, EventTypeStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage, SubscriptionStore,
-    WorkspaceStore,
+    Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore, EventTypeStore,
+    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage,
+    SubscriptionStore, WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::connection::Connection;
 use crate::custom_types::{CustomEventType, EventTypeName};
 use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
 use crate::error::{QueueError, StoreError};
-use crate::ids::{ApiKeyHash, EventId, SubscriptionId, WorkspaceId};
+use crate::ids::{ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 use crate::subscription::Subscription;
 use crate::{Event, Workspace};
 
@@ -277,4 +278,37 @@ pub trait FailureCounter: Send + Sync {
         workspace: &WorkspaceId,
         id: &SubscriptionId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A workspace's provider connections. Providers name only the connection (their webhooks
+/// carry no workspace), so one is also found by its id alone.
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a new connection unless its workspace already holds
+    /// [`crate::connection::MAX_CONNECTIONS_PER_WORKSPACE`]; checked in the same write.
+    fn create_connection(
+        &self,
+        connection: &Connection,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
+    fn get_connection(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+    /// Every connection of the workspace, oldest first.
+    fn list_connections(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+    /// Deletes the workspace's connection; `Ok(false)` when it held none of that id.
+    fn delete_connection(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The connection of that id in whichever workspace holds it: what a provider's delivery
+    /// is checked against.
+    fn find_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
 }

@@ -20,9 +20,10 @@ use hookline_shared::delivery::RetrySchedule;
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
+use ingest::connections::Connections;
 use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use subscriptions::{Notify, Publishing};
+use subscriptions::{ConnectionsApi, Notify, Publishing};
 
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
@@ -154,12 +155,25 @@ impl LocalStack {
             db.clone(),
             dedup_window,
         );
+        let from_providers = Connections {
+            connections: db.clone(),
+            events: db.clone(),
+            queue: events_queue.clone(),
+            dedup_window,
+        };
+        let provider_connections = ConnectionsApi::new(db.clone(), db.clone());
         let apis = ingest::router(ingest)
+            .merge(ingest::connections::router(from_providers))
             .merge(subscriptions::router(notify))
             .merge(subscriptions::publish::router(publishing))
+            .merge(subscriptions::connections::router(provider_connections))
             .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));
-        let prefixes = &[ingest::ROUTE_PREFIX, subscriptions::API_PREFIX];
+        let prefixes = &[
+            ingest::ROUTE_PREFIX,
+            ingest::connections::ROUTE_PREFIX,
+            subscriptions::API_PREFIX,
+        ];
         Ok(Self {
             _lock: lock,
             db,

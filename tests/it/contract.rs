@@ -6,15 +6,16 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
+use hookline_shared::connection::MAX_CONNECTIONS_PER_WORKSPACE;
 use hookline_shared::custom_types::NewEventType;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
-    ApiKey, Category, Claim, Created, CustomEventType, Defined, Event, EventId, EventTypeName,
-    EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, NewSubscription,
-    Queue, RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId, SubscriptionStore,
-    SubscriptionType, Workspace, WorkspaceId, WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE,
-    MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    ApiKey, Category, Claim, Connection, ConnectionId, ConnectionStore, Created, CustomEventType,
+    Defined, Event, EventId, EventTypeName, EventTypeStore, ExistingEvent, FailureCounter,
+    Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError,
+    Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId,
+    WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -70,6 +71,7 @@ every_backend!(
     event_types_beside_subscriptions => event_types_beside_subscriptions_contract(event_types, subscriptions)
 );
 every_backend!(failure_counter => failure_counter_contract(subscriptions));
+every_backend!(connection_store => connection_store_contract(connections, subscriptions));
 const HOUR: i64 = 3600;
 
 fn workspace(name: &str) -> Workspace {
@@ -996,4 +998,99 @@ async fn event_types_beside_subscriptions_contract<T: EventTypeStore, S: Subscri
         .await
         .unwrap()
         .is_empty());
+}
+
+fn connection(workspace: &WorkspaceId, name: &str) -> Connection {
+    let body = json!({"kind": "secret_in_body", "name": name});
+    Connection::create(workspace.clone(), &body, Utc::now()).unwrap()
+}
+
+/// Connections are kept per workspace, found by id alone for deliveries, and never seen
+/// through another workspace; they share a table with subscriptions without touching them.
+async fn connection_store_contract<C: ConnectionStore, S: SubscriptionStore>(
+    store: &C,
+    subscriptions: &S,
+) {
+    let ws = WorkspaceId::generate();
+    let other = WorkspaceId::generate();
+    let first = connection(&ws, "leads");
+    let second = connection(&ws, "coach");
+    assert_eq!(
+        store.create_connection(&first).await.unwrap(),
+        Created::Created
+    );
+    assert_eq!(
+        store.create_connection(&second).await.unwrap(),
+        Created::Created
+    );
+    assert!(
+        store.create_connection(&first).await.is_err(),
+        "an id is created once"
+    );
+
+    assert_eq!(
+        store.get_connection(&ws, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.get_connection(&other, &first.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_connection(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .find_connection(&ConnectionId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_connections(&ws).await.unwrap(),
+        [first.clone(), second.clone()],
+        "oldest first"
+    );
+    assert_eq!(store.list_connections(&other).await.unwrap(), []);
+    assert_eq!(subscriptions.list_subscriptions(&ws).await.unwrap(), []);
+
+    assert!(!store.delete_connection(&other, &first.id).await.unwrap());
+    assert_eq!(
+        store.find_connection(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert!(store.delete_connection(&ws, &first.id).await.unwrap());
+    assert!(!store.delete_connection(&ws, &first.id).await.unwrap());
+    assert_eq!(store.find_connection(&first.id).await.unwrap(), None);
+    assert_eq!(store.get_connection(&ws, &first.id).await.unwrap(), None);
+    assert_eq!(
+        store.list_connections(&ws).await.unwrap(),
+        std::slice::from_ref(&second)
+    );
+
+    // The limit counts what is held now: the deleted one left room.
+    for i in 1..MAX_CONNECTIONS_PER_WORKSPACE {
+        let more = connection(&ws, &format!("c{i}"));
+        assert_eq!(
+            store.create_connection(&more).await.unwrap(),
+            Created::Created
+        );
+    }
+    let over = connection(&ws, "over");
+    assert_eq!(
+        store.create_connection(&over).await.unwrap(),
+        Created::LimitReached
+    );
+    assert_eq!(store.find_connection(&over.id).await.unwrap(), None);
+    assert!(store.delete_connection(&ws, &second.id).await.unwrap());
+    assert_eq!(
+        store.create_connection(&over).await.unwrap(),
+        Created::Created
+    );
+    assert_eq!(
+        store
+            .create_connection(&connection(&other, "elsewhere"))
+            .await
+            .unwrap(),
+        Created::Created,
+        "the limit is per workspace"
+    );
 }

@@ -471,3 +471,141 @@ both_backends!(hostile_tenant_and_custom_types(
     logs,
     queue
 ));
+
+/// Provider connections under a hostile tenant: Mallory's key never reaches Alice's
+/// connections, her ids read like unknown ones, and the ingest URL of Alice's connection takes
+/// nothing without Alice's secret; no answer carries it.
+async fn hostile_connections<W, C>(workspaces: W, connections: C)
+where
+    W: WorkspaceStore + Clone + 'static,
+    C: hookline_shared::ConnectionStore + Clone + 'static,
+{
+    use hookline_shared::adapters::memory::{MemoryEvents, MemoryQueue};
+    use subscriptions::connections::router;
+    use subscriptions::ConnectionsApi;
+
+    let caller = Caller {
+        app: router(ConnectionsApi::new(workspaces.clone(), connections.clone())),
+    };
+    let alice = create_workspace(&workspaces, "alice").await.unwrap();
+    let mallory = create_workspace(&workspaces, "mallory").await.unwrap();
+    let (a_ws, m_ws) = (
+        alice.workspace.id.to_string(),
+        mallory.workspace.id.to_string(),
+    );
+    let (a_key, m_key) = (alice.api_key.expose(), mallory.api_key.expose());
+    let body = json!({"kind": "secret_in_body", "name": "alice-leads"});
+    let (status, text) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{a_ws}/connections"),
+            Some(a_key),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).unwrap();
+    let (a_con, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    let unknown = hookline_shared::ConnectionId::generate().to_string();
+    let mut answers = Vec::new();
+    for (method, tail) in [("GET", ""), ("POST", ""), ("GET", "/ID"), ("DELETE", "/ID")] {
+        let path =
+            |ws: &str, id: &str| format!("/workspaces/{ws}/connections{}", tail.replace("ID", id));
+        let (status, text) = caller
+            .call(method, &path(&a_ws, &a_con), Some(m_key), Some(&body))
+            .await;
+        assert_eq!(status, 403, "{method} {tail} on Alice's workspace: {text}");
+        answers.push(text);
+        if tail.is_empty() {
+            continue;
+        }
+        let (status, text) = caller
+            .call(method, &path(&m_ws, &a_con), Some(m_key), None)
+            .await;
+        let (unknown_status, unknown_text) = caller
+            .call(method, &path(&m_ws, &unknown), Some(m_key), None)
+            .await;
+        assert_eq!((status, unknown_status), (404, 404), "{method}: {text}");
+        assert_eq!(
+            text, unknown_text,
+            "a foreign id reads exactly like an unknown one"
+        );
+        answers.push(text);
+        for shape in [
+            "..",
+            "con_",
+            "con_ZZ",
+            "%00",
+            "'; DROP TABLE connections; --",
+        ] {
+            let encoded: String = url::form_urlencoded::byte_serialize(shape.as_bytes()).collect();
+            let (status, text) = caller
+                .call(method, &path(&m_ws, &encoded), Some(m_key), None)
+                .await;
+            assert_eq!(status, 404, "{method} {shape}: {text}");
+        }
+    }
+    let (status, listed) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/connections"),
+            Some(m_key),
+            None,
+        )
+        .await;
+    assert_eq!((status, listed.as_str()), (200, r#"{"connections":[]}"#));
+
+    // The ingest URL: guessed, missing or Mallory's secrets are refused; nothing is queued.
+    let queue = MemoryQueue::default();
+    let ingest = ingest::connections::router(ingest::connections::Connections {
+        connections: connections.clone(),
+        events: MemoryEvents::default(),
+        queue: queue.clone(),
+        dedup_window: std::time::Duration::from_secs(3600),
+    });
+    let deliver = |id: String, body: Value| {
+        let ingest = ingest.clone();
+        async move {
+            let req = lambda_http::http::Request::post(format!(
+                "/api/v2/analytics/webhook/receive/connections/{id}"
+            ))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+            let response = answer(&ingest, req).await;
+            (
+                response.status().as_u16(),
+                String::from_utf8_lossy(response.body()).into_owned(),
+            )
+        }
+    };
+    let envelope = |secret: &str| json!({"event": "lead.create", "secret": secret, "payload": {}});
+    for wrong in [
+        json!({"event": "lead.create", "payload": {}}),
+        envelope(""),
+        envelope("wh_a"),
+        envelope(&secret[..secret.len() - 1]),
+    ] {
+        let (status, text) = deliver(a_con.clone(), wrong).await;
+        assert_eq!(status, 401, "{text}");
+        answers.push(text);
+    }
+    let (status, text) = deliver(unknown.clone(), envelope(&secret)).await;
+    assert_eq!(status, 404, "{text}");
+    let (status, text) = deliver("con_..%2F..".into(), envelope(&secret)).await;
+    assert_eq!(status, 404, "{text}");
+    assert_eq!(queue.depth(), 0, "nothing refused was queued");
+    for text in &answers {
+        assert!(
+            !text.contains(&secret),
+            "an answer leaked Alice's secret: {text}"
+        );
+    }
+    let (status, mine) = deliver(a_con.clone(), envelope(&secret)).await;
+    assert_eq!(status, 200, "{mine}");
+}
+
+both_backends!(hostile_connections(workspaces, connections));

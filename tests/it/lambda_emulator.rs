@@ -193,6 +193,7 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
             ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
+            ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
         ],
     );
     let expectations: [(&str, u16, &str); 10] = [
@@ -465,5 +466,124 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         stack.queued_messages().await.len(),
         1,
         "the valid record of the batch fanned out"
+    );
+}
+
+const FIXTURE_SVIX_CONNECTION: &str = "con_00000000000000000000000000000001";
+const FIXTURE_SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const FIXTURE_BODY_CONNECTION: &str = "con_00000000000000000000000000000002";
+const FIXTURE_BODY_SECRET: &str = "wh_fixture_0123456789abcdef";
+
+/// The fixture workspace's two provider connections, as the notify API would have stored them.
+async fn fixture_connections(stack: &MotoStack, workspace: &WorkspaceId) {
+    use hookline_shared::{Connection, ConnectionId, ConnectionKind, ConnectionSecret};
+    for (id, kind, name, secret) in [
+        (
+            FIXTURE_SVIX_CONNECTION,
+            ConnectionKind::Svix,
+            "coach",
+            FIXTURE_SVIX_SECRET,
+        ),
+        (
+            FIXTURE_BODY_CONNECTION,
+            ConnectionKind::SecretInBody,
+            "leads",
+            FIXTURE_BODY_SECRET,
+        ),
+    ] {
+        let connection = Connection {
+            id: ConnectionId::parse(id).unwrap(),
+            workspace_id: workspace.clone(),
+            kind,
+            name: name.into(),
+            secret: ConnectionSecret::given(kind, secret).unwrap(),
+            created_at: chrono::Utc::now(),
+        };
+        use hookline_shared::ConnectionStore as _;
+        stack
+            .connections()
+            .create_connection(&connection)
+            .await
+            .unwrap();
+    }
+}
+
+/// A Svix fixture as its sender would send it now: the timestamp current, and (`sign`) the
+/// signature the fixture connection's secret makes. Written beside `dir`.
+fn refreshed_svix_fixture(function: &Emulated, fixture: &str, sign: bool, dir: &Path) -> PathBuf {
+    let raw = std::fs::read_to_string(function.fixtures.join(fixture)).unwrap();
+    let mut event: Value = serde_json::from_str(&raw).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    event["headers"]["svix-timestamp"] = json!(now.to_string());
+    if sign {
+        let id = event["headers"]["svix-id"].as_str().unwrap().to_owned();
+        let body = event["body"].as_str().unwrap().to_owned();
+        let signature = hookline_shared::webhook::sign(&[FIXTURE_SVIX_SECRET], &id, now, &body);
+        event["headers"]["svix-signature"] = json!(signature);
+    }
+    let path = dir.join(fixture);
+    std::fs::write(&path, event.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_connections_reach_the_ingest_binary_under_the_emulator() {
+    let stack = MotoStack::create(5).await;
+    let workspace = fixture_workspace(&stack).await;
+    fixture_connections(&stack, &workspace).await;
+    let function = Emulated::start(
+        "ingest",
+        &[
+            ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
+            ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
+            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
+            ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let signed = refreshed_svix_fixture(
+        &function,
+        "connection-svix-call-completed.json",
+        true,
+        dir.path(),
+    );
+    let (response, body) = function.invoke_file(signed.clone()).await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(
+        body["additionalData"]["eventType"], "calls.transcript",
+        "{body}"
+    );
+    assert_eq!(body["connection"]["providerName"], "COACH");
+    let (_, again) = function.invoke_file(signed).await;
+    assert_eq!(again["additionalData"]["duplicate"], true, "{again}");
+    let forged = refreshed_svix_fixture(
+        &function,
+        "connection-svix-bad-signature.json",
+        false,
+        dir.path(),
+    );
+    let (response, body) = function.invoke_file(forged).await;
+    assert_eq!(response["statusCode"], 401, "{response}");
+    assert!(body.to_string().contains("svix-signature"), "{body}");
+
+    let lead = function
+        .answers(
+            "connection-in-body-lead-create.json",
+            200,
+            "leads.lead.create",
+        )
+        .await;
+    assert_eq!(lead["connection"]["providerName"], "LEADS");
+    let refused = function
+        .answers("connection-in-body-wrong-secret.json", 401, "secret")
+        .await;
+    assert!(!refused.to_string().contains(FIXTURE_BODY_SECRET));
+    function
+        .answers("connection-unknown.json", 404, "connection_id")
+        .await;
+    assert_eq!(
+        stack.queued_messages().await.len(),
+        2,
+        "one message per accepted, non-duplicate delivery"
     );
 }

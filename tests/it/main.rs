@@ -2,6 +2,7 @@
 //! ingest handler end to end, local mode as a process, and the Lambda binary under emulation.
 
 mod backends;
+mod connections;
 mod contract;
 mod crash;
 mod delivery;

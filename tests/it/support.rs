@@ -11,12 +11,12 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::memory::{
-    MemoryDeliveries, MemoryEventTypes, MemoryEvents, MemoryLogs, MemoryQueue, MemorySubscriptions,
-    MemoryWorkspaces,
+    MemoryConnections, MemoryDeliveries, MemoryEventTypes, MemoryEvents, MemoryLogs, MemoryQueue,
+    MemorySubscriptions, MemoryWorkspaces,
 };
 use hookline_shared::adapters::{
-    DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
-    DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
@@ -135,6 +135,11 @@ impl MotoStack {
     /// Custom event types share the subscriptions table, as the stack wires them.
     pub fn event_types(&self) -> DynamoEventTypes {
         DynamoEventTypes::new(self.dynamodb.clone(), &self.subscriptions_table)
+    }
+
+    /// Connections live in the subscriptions table, as deployed.
+    pub fn connections(&self) -> DynamoConnections {
+        DynamoConnections::new(self.dynamodb.clone(), &self.subscriptions_table)
     }
 
     pub fn deliveries(&self) -> DynamoDeliveries {
@@ -299,6 +304,10 @@ impl EmbeddedStack {
         self.db.clone()
     }
 
+    pub fn connections(&self) -> EmbeddedDb {
+        self.db.clone()
+    }
+
     pub fn deliveries(&self) -> EmbeddedDb {
         self.db.clone()
     }
@@ -323,6 +332,7 @@ pub struct MemoryStack {
     events: MemoryEvents,
     subscriptions: MemorySubscriptions,
     event_types: MemoryEventTypes,
+    connections: MemoryConnections,
     deliveries: MemoryDeliveries,
     logs: MemoryLogs,
     queue: MemoryQueue,
@@ -353,6 +363,10 @@ impl MemoryStack {
 
     pub fn event_types(&self) -> MemoryEventTypes {
         self.event_types.clone()
+    }
+
+    pub fn connections(&self) -> MemoryConnections {
+        self.connections.clone()
     }
 
     pub fn deliveries(&self) -> MemoryDeliveries {

@@ -1,4 +1,7 @@
-//! Ingest API: authenticates, validates, dedups, stores and queues generic events.
+//! Ingest API: authenticates, validates, dedups, stores and queues generic events; and
+//! [`connections`], the route providers' own webhooks arrive on.
+
+pub mod connections;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,7 +179,7 @@ struct EnvelopeOut<'a> {
     metadata: MetadataOut<'a>,
     received: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    connection: Option<ConnectionOut>,
+    connection: Option<ConnectionOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     additional_data: Option<AdditionalDataOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,8 +209,8 @@ impl<'a> MetadataOut<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ConnectionOut {
-    provider_name: &'static str,
+struct ConnectionOut<'a> {
+    provider_name: &'a str,
     should_process: bool,
     connection_method: &'static str,
 }
@@ -218,9 +221,23 @@ struct AdditionalDataOut<'a> {
     event_id: &'a EventId,
     dedup_id: &'a str,
     duplicate: bool,
+    /// The type a provider's event became; the generic route's answer has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_type: Option<&'a str>,
 }
 
 fn accepted_response(accepted: &Accepted, request_id: &str) -> Response {
+    accepted_response_from(accepted, request_id, "GENERIC", None)
+}
+
+/// The seed envelope for an event from `provider_name`; `event_type` is said when the caller
+/// could not know it (a provider connection's event).
+pub(crate) fn accepted_response_from(
+    accepted: &Accepted,
+    request_id: &str,
+    provider_name: &str,
+    event_type: Option<&str>,
+) -> Response {
     let message = if accepted.duplicate {
         "Duplicate event; already received"
     } else {
@@ -230,7 +247,7 @@ fn accepted_response(accepted: &Accepted, request_id: &str) -> Response {
         metadata: MetadataOut::new(request_id, message),
         received: true,
         connection: Some(ConnectionOut {
-            provider_name: "GENERIC",
+            provider_name,
             should_process: accepted.should_process,
             connection_method: "WEBHOOK",
         }),
@@ -238,6 +255,7 @@ fn accepted_response(accepted: &Accepted, request_id: &str) -> Response {
             event_id: &accepted.event_id,
             dedup_id: &accepted.dedup_id,
             duplicate: accepted.duplicate,
+            event_type,
         }),
         errors: None,
     };
@@ -323,10 +341,22 @@ fn caller_view(err: &ApiError) -> (String, ValidationErrors) {
         ApiError::Store(_) | ApiError::Queue(_) => {
             form("Temporarily unable to accept events; retry the same request".to_owned())
         }
+        ApiError::Missing(what) => {
+            let message = format!("{what} not found; the ingest URL names no connection");
+            (
+                message.clone(),
+                ValidationErrors::field("connection_id", message),
+            )
+        }
+        ApiError::NotAuthenticated { field, reason } => (
+            format!("Not authenticated: {field}"),
+            ValidationErrors::field(*field, *reason),
+        ),
         // Not answers of this API; worded plainly should one ever reach it.
         ApiError::ForeignWorkspace
         | ApiError::NotFound
         | ApiError::LimitReached
+        | ApiError::AtLimit { .. }
         | ApiError::Conflict => form(err.to_string()),
     }
 }

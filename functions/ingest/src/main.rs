@@ -1,12 +1,13 @@
 //! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
 
 use hookline_shared::adapters::aws_clients::bounded;
-use hookline_shared::adapters::{DynamoEvents, DynamoWorkspaces, SqsQueue};
+use hookline_shared::adapters::{DynamoConnections, DynamoEvents, DynamoWorkspaces, SqsQueue};
 use hookline_shared::config::{
     dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
-    WORKSPACES_TABLE,
+    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
 use hookline_shared::http::front_door;
+use ingest::connections::{self, Connections};
 use ingest::{router, Ingest, ROUTE_PREFIX};
 use lambda_http::{run, Error};
 
@@ -17,16 +18,26 @@ async fn main() -> Result<(), Error> {
     let events_table = required(EVENTS_TABLE)?;
     let queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
+    // Provider connections live in the notify API's table; this function only reads them.
+    let subscriptions_table = required(SUBSCRIPTIONS_TABLE)?;
     // Bounded, so a store or queue that stops answering is a 503 within seconds.
     let aws = bounded(aws_config::defaults(aws_config::BehaviorVersion::latest()))
         .load()
         .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(dynamodb.clone(), workspaces_table);
-    let events = DynamoEvents::new(dynamodb, events_table);
+    let events = DynamoEvents::new(dynamodb.clone(), events_table);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let from_providers = Connections {
+        connections: DynamoConnections::new(dynamodb, subscriptions_table),
+        events: events.clone(),
+        queue: queue.clone(),
+        dedup_window,
+    };
     let deps = Ingest::new(workspaces, events, queue, dedup_window);
-    run(front_door(router(deps), &[ROUTE_PREFIX], invocation_id)).await
+    let apis = router(deps).merge(connections::router(from_providers));
+    let prefixes = &[ROUTE_PREFIX, connections::ROUTE_PREFIX];
+    run(front_door(apis, prefixes, invocation_id)).await
 }
 
 /// The Lambda invocation's id, which the answer and the logs carry as the request id.

@@ -2,6 +2,7 @@
 //! workspace's own), delivery logs and test sends, one file per resource, each with its own
 //! router, merged here.
 
+pub mod connections;
 mod event_types;
 mod found;
 mod logs;
@@ -26,6 +27,7 @@ use hookline_shared::{
 };
 use serde_json::json;
 
+pub use connections::ConnectionsApi;
 pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
 pub use publish::Publishing;
@@ -210,6 +212,13 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
             "Not found in this workspace: no subscription or event type has that id or name".into(),
             none(),
         ),
+        ApiError::Missing(what) => ("not_found", format!("{what} not found"), none()),
+        // Not an answer of this API (its callers hold keys); worded plainly should one reach it.
+        ApiError::NotAuthenticated { field, reason } => (
+            "unauthorized",
+            format!("Not authenticated: {field}"),
+            ValidationErrors::field(*field, *reason),
+        ),
         ApiError::UnsupportedMediaType(given) => (
             "unsupported_media_type",
             format!("Content-Type {given:?} is not supported; send application/json"),
@@ -237,6 +246,11 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
         ApiError::LimitReached => (
             "limit_exceeded",
             format!("A workspace holds at most {MAX_SUBSCRIPTIONS_PER_WORKSPACE} subscriptions and {MAX_EVENT_TYPES_PER_WORKSPACE} custom event types; delete one first"),
+            none(),
+        ),
+        ApiError::AtLimit { what, max } => (
+            "limit_exceeded",
+            format!("A workspace holds at most {max} {what}; delete one first"),
             none(),
         ),
         ApiError::Conflict => (

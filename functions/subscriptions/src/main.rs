@@ -3,7 +3,8 @@
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
+    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
+    DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
     dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
@@ -13,7 +14,7 @@ use hookline_shared::config::{
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, Error};
-use subscriptions::{publish, router, Notify, Publishing, API_PREFIX};
+use subscriptions::{connections, publish, router, ConnectionsApi, Notify, Publishing, API_PREFIX};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,9 +35,13 @@ async fn main() -> Result<(), Error> {
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(client.clone(), workspaces_table);
-    // Custom event types are items of the subscriptions table.
+    // Custom event types and provider connections are items of the subscriptions table.
     let event_types = DynamoEventTypes::new(client.clone(), &subscriptions_table);
-    let subscriptions = DynamoSubscriptions::new(client.clone(), subscriptions_table);
+    let subscriptions = DynamoSubscriptions::new(client.clone(), &subscriptions_table);
+    let provider_connections = ConnectionsApi::new(
+        workspaces.clone(),
+        DynamoConnections::new(client.clone(), subscriptions_table),
+    );
     let logs = DynamoLogs::new(client.clone(), logs_table);
     let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
@@ -56,7 +61,9 @@ async fn main() -> Result<(), Error> {
         sender,
         allow_http,
     );
-    let apis = router(deps).merge(publish::router(publishing));
+    let apis = router(deps)
+        .merge(publish::router(publishing))
+        .merge(connections::router(provider_connections));
     run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }
 

@@ -27,8 +27,8 @@ use crate::ports::ReceivedMessage;
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
 pub use dynamodb::{
-    DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
-    DynamoWorkspaces,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedDb, EmbeddedQueue};
@@ -91,6 +91,17 @@ pub(crate) fn event_type_doc(event_type: &crate::CustomEventType) -> String {
 #[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
 pub(crate) fn event_type_from_doc(doc: &str) -> Result<crate::CustomEventType, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("event type document: {e}")))
+}
+
+/// The JSON document a connection is stored as, in both adapters (memory keeps the value).
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn connection_doc(connection: &crate::Connection) -> String {
+    serde_json::to_string(connection).expect("connections always serialize")
+}
+
+#[cfg_attr(not(any(feature = "aws", feature = "embedded")), allow(dead_code))]
+pub(crate) fn connection_from_doc(doc: &str) -> Result<crate::Connection, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("connection document: {e}")))
 }
 
 /// The JSON document a delivery's fixed fields are stored as, in both adapters.

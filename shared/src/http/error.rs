@@ -30,6 +30,16 @@ pub enum ApiError {
     ForeignWorkspace,
     #[error("subscription not found")]
     NotFound,
+    /// Another resource (a connection…) that is not there, or is another workspace's.
+    #[error("{0} not found")]
+    Missing(&'static str),
+    /// A provider's delivery that does not prove it comes from the connection's provider:
+    /// the header or field that failed, and how. Never what was sent.
+    #[error("not authenticated: {field}: {reason}")]
+    NotAuthenticated {
+        field: &'static str,
+        reason: &'static str,
+    },
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
     #[error("body of {size} bytes exceeds the limit of {limit}")]
@@ -45,6 +55,9 @@ pub enum ApiError {
     Invalid(ValidationErrors),
     #[error("workspace already has the maximum number of subscriptions")]
     LimitReached,
+    /// The workspace holds as many of `what` (plural) as it may.
+    #[error("workspace already has the maximum of {max} {what}")]
+    AtLimit { what: &'static str, max: usize },
     #[error("subscription changed concurrently")]
     Conflict,
     #[error("store: {0}")]
@@ -57,11 +70,12 @@ impl ApiError {
     /// The one status mapping of both APIs.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NoRoute(_) | ApiError::UnknownCategory(_) | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NoRoute(_)
+            | ApiError::UnknownCategory(_)
+            | ApiError::NotFound
+            | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::MissingKey => StatusCode::UNAUTHORIZED,
+            ApiError::MissingKey | ApiError::NotAuthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::UnknownKey | ApiError::ForeignWorkspace => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTooLarge { .. } | ApiError::Store(StoreError::TooLarge { .. }) => {
@@ -71,7 +85,9 @@ impl ApiError {
             | ApiError::UnreadableBody(_)
             | ApiError::MalformedJson(_)
             | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::LimitReached | ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::LimitReached | ApiError::AtLimit { .. } | ApiError::Conflict => {
+                StatusCode::CONFLICT
+            }
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

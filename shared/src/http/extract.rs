@@ -121,7 +121,14 @@ impl<A: ApiState> FromRequest<Arc<A>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &Arc<A>) -> Result<Self, ApiError> {
-        let limit = A::MAX_BODY_BYTES;
+        JsonBody::read(req, A::MAX_BODY_BYTES).await
+    }
+}
+
+impl JsonBody {
+    /// The body of `req` under `limit`, for a route whose state has no [`ApiState`] (one
+    /// that takes no API key).
+    pub async fn read(req: Request, limit: usize) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         // A declared size over the limit is refused unread; otherwise no more than one byte
         // past the limit is ever buffered, whatever the sender streams.

@@ -11,7 +11,7 @@ const SECRET_PREFIX: &str = "whsec_";
 
 /// Standard base64 that also accepts secrets without their `=` padding, as the reference
 /// verifiers do, so a secret they accept never silently drops out of our signature list.
-const SECRET_ENGINE: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const SECRET_ENGINE: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );

@@ -21,6 +21,7 @@ macro_rules! table_adapter {
     };
 }
 
+mod connections;
 mod deliveries;
 mod event_types;
 mod events;
@@ -42,6 +43,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 
+pub use connections::DynamoConnections;
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
 pub use event_types::DynamoEventTypes;
 pub use events::DynamoEvents;

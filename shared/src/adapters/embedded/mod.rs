@@ -4,6 +4,7 @@
 //! The database file holds every table; each port's impl on [`EmbeddedDb`] lives in the file
 //! named like its DynamoDB twin, and this one keeps the connection, schema and migrations.
 
+mod connections;
 mod deliveries;
 mod event_types;
 mod events;
@@ -63,6 +64,9 @@ CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
 CREATE TABLE IF NOT EXISTS event_types (
     workspace_id TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (workspace_id, name));
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS connections_by_workspace ON connections (workspace_id, id);
 ";
 
 /// Columns added since the tables were first shipped: databases created before gain them on

@@ -20,6 +20,7 @@ macro_rules! metered_store {
     };
 }
 
+mod connections;
 mod deliveries;
 mod event_types;
 mod events;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use connections::MemoryConnections;
 pub use deliveries::MemoryDeliveries;
 pub use event_types::MemoryEventTypes;
 pub use events::MemoryEvents;

@@ -1,0 +1,202 @@
+//! DynamoDB adapter for provider connections, in the subscriptions table.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+
+use super::{get_item, get_s, n, pk_sk, query_pages, s, unavailable, Item};
+use crate::adapters::{connection_doc, connection_from_doc};
+use crate::connection::{Connection, MAX_CONNECTIONS_PER_WORKSPACE};
+use crate::error::StoreError;
+use crate::ids::{ConnectionId, WorkspaceId};
+use crate::ports::{ConnectionStore, Created};
+
+/// The workspace's connection count, beside its connections.
+const COUNT_SK: &str = "con-count";
+/// The sort key of the item a connection id alone finds.
+const POINTER_SK: &str = "connection";
+const SK_PREFIX: &str = "con#";
+/// Where the count's write sits in a create's transaction, to tell its refusal apart.
+const COUNT_WRITE: usize = 0;
+/// Tries of a transaction another one kept from running, before it counts as an outage.
+const MAX_CONFLICT_RETRIES: u64 = 5;
+
+table_adapter!(
+    /// Connections in the subscriptions table (the notify API's own): the connection at
+    /// `pk` = workspace id, `sk` = `con#<id>`, for the workspace's reads; and a copy at
+    /// `pk` = the connection id (its `con_` prefix keeps it apart from workspace ids and
+    /// routes), `sk` = `connection`, so a provider's delivery, which names only the
+    /// connection, finds it in one read. Both are written and deleted in one transaction with
+    /// the workspace's connection count, which enforces the limit. Connections are newer than
+    /// the table, so a missing count is a count of zero.
+    DynamoConnections
+);
+
+impl DynamoConnections {
+    fn main_key(workspace: &WorkspaceId, id: &ConnectionId) -> Item {
+        pk_sk(workspace.as_str(), format!("{SK_PREFIX}{id}"))
+    }
+
+    fn pointer_key(id: &ConnectionId) -> Item {
+        pk_sk(id.as_str(), POINTER_SK)
+    }
+
+    fn put_new(&self, mut item: Item, doc: &str) -> Result<TransactWriteItem, StoreError> {
+        item.insert("doc".into(), s(doc));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, key: Item, must_exist: bool) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if must_exist {
+            delete = delete.condition_expression("attribute_exists(pk)");
+        }
+        let delete = delete.build().map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The count moving by `by`; growing, only while it leaves room for one more
+    /// (`connection::room_for_another`, as a condition).
+    fn count_update(
+        &self,
+        workspace: &WorkspaceId,
+        by: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(pk_sk(workspace.as_str(), COUNT_SK)))
+            .update_expression("ADD connections :by")
+            .expression_attribute_values(":by", n(by));
+        let update = if by > 0 {
+            update
+                .condition_expression("attribute_not_exists(connections) OR connections < :max")
+                .expression_attribute_values(":max", n(MAX_CONNECTIONS_PER_WORKSPACE as i64))
+        } else {
+            update
+        };
+        let update = update.build().map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i`
+    /// refused it. One cancelled because another transaction held an item is tried again.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<usize>, StoreError> {
+        let mut conflicts = 0;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let cancelled = match sent {
+                Ok(_) => return Ok(None),
+                Err(err) => match err.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                    other => return Err(unavailable(other)),
+                },
+            };
+            let reasons = cancelled.cancellation_reasons();
+            if let Some(refused) = reasons
+                .iter()
+                .position(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Ok(Some(refused));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || conflicts == MAX_CONFLICT_RETRIES {
+                return Err(unavailable(cancelled));
+            }
+            conflicts += 1;
+            tokio::time::sleep(Duration::from_millis(10 * conflicts)).await;
+        }
+    }
+
+    async fn read(&self, key: Item) -> Result<Option<Connection>, StoreError> {
+        get_item(&self.client, &self.table, key)
+            .await?
+            .map(|item| connection_from_doc(get_s(&item, "doc")?))
+            .transpose()
+    }
+}
+
+impl ConnectionStore for DynamoConnections {
+    async fn create_connection(&self, connection: &Connection) -> Result<Created, StoreError> {
+        let doc = connection_doc(connection);
+        let items = vec![
+            self.count_update(&connection.workspace_id, 1)?,
+            self.put_new(
+                Self::main_key(&connection.workspace_id, &connection.id),
+                &doc,
+            )?,
+            self.put_new(Self::pointer_key(&connection.id), &doc)?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(Created::Created),
+            Some(COUNT_WRITE) => Ok(Created::LimitReached),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "connection {} already exists",
+                connection.id
+            ))),
+        }
+    }
+
+    async fn get_connection(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, StoreError> {
+        self.read(Self::main_key(workspace, id)).await
+    }
+
+    async fn list_connections(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(workspace.as_str()))
+            .expression_attribute_values(":prefix", s(SK_PREFIX));
+        let mut found = Vec::new();
+        // Sort keys are `con#<id>` and ids are time-ordered: the query reads oldest first.
+        query_pages(query, |page| {
+            for item in page.items() {
+                found.push(connection_from_doc(get_s(item, "doc")?)?);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(found)
+    }
+
+    async fn delete_connection(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConnectionId,
+    ) -> Result<bool, StoreError> {
+        let items = vec![
+            self.delete(Self::main_key(workspace, id), true)?,
+            self.delete(Self::pointer_key(id), false)?,
+            self.count_update(workspace, -1)?,
+        ];
+        // Only the workspace's own item is conditioned: another workspace's id deletes nothing.
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    async fn find_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        self.read(Self::pointer_key(id)).await
+    }
+}
