@@ -155,12 +155,13 @@ impl LocalStack {
             db.clone(),
             dedup_window,
         );
-        let from_providers = Connections {
-            connections: db.clone(),
-            events: db.clone(),
-            queue: events_queue.clone(),
+        let from_providers = Connections::new(
+            db.clone(),
+            db.clone(),
+            events_queue.clone(),
+            db.clone(),
             dedup_window,
-        };
+        );
         let provider_connections = ConnectionsApi::new(db.clone(), db.clone());
         let apis = ingest::router(ingest)
             .merge(ingest::connections::router(from_providers))

@@ -5,10 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use hookline_shared::adapters::EmbeddedDb;
-use hookline_shared::{
-    NewSubscription, Subscription, SubscriptionStore as _, SubscriptionType, WorkspaceId,
-};
 use serde_json::{json, Value};
 
 use crate::delivery::{serving_with_receiver, subscribe};
@@ -191,38 +187,14 @@ async fn a_svix_signed_call_reaches_a_transcript_subscriber_once() {
     );
 }
 
-/// Subscribes `url` to a provider's own event type. Until the workspace's custom types are
-/// registered on their way in, the notify API does not accept the name, so the subscription
-/// goes straight into the data directory's store.
-async fn subscribe_custom(dir: &std::path::Path, serving: &Serving, url: String, event_type: &str) {
-    let db = EmbeddedDb::open(&dir.join("hookline.db")).unwrap();
-    let workspace = WorkspaceId::parse(&serving.workspace_id).unwrap();
-    let new = NewSubscription {
-        webhook_url: url,
-        event_types: vec![event_type.into()],
-        is_enabled: true,
-        kind: SubscriptionType::Seasalt,
-        created_by: Some("tests".into()),
-    };
-    let subscription = Subscription::new(workspace, new, chrono::Utc::now());
-    db.create_subscription(&subscription).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_seed_lead_with_the_right_secret_reaches_its_namespace_subscriber() {
-    let (receiver, dir, serving) = serving_with_receiver(&[]).await;
+    let (receiver, _dir, serving) = serving_with_receiver(&[]).await;
     let api = Api { serving: &serving };
     let secret = "wh_a46f35f22d9723a";
     let connection = create_connection(
         &api,
         json!({"kind": "secret_in_body", "name": "Leads", "secret": secret}),
-    )
-    .await;
-    subscribe_custom(
-        dir.path(),
-        &serving,
-        receiver.endpoint("leads", Behavior::Ok),
-        "leads.lead.create",
     )
     .await;
     let payload = json!({"id": "e106db1f-aba3-40ba-97a7-507b54757ef8", "email": null,
@@ -251,6 +223,29 @@ async fn a_seed_lead_with_the_right_secret_reaches_its_namespace_subscriber() {
         accepted["additionalData"]["duplicate"], false,
         "the refusal stored nothing"
     );
+    // The provider's own type was registered on its way in: listed, and subscribable.
+    let (status, own) = api.send("GET", "/workspaces/{ws}/event_types", None).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(
+        own["event_types"][0]["event_type"], "leads.lead.create",
+        "{own}"
+    );
+    subscribe(
+        &api,
+        &receiver.endpoint("leads", Behavior::Ok),
+        &["leads.lead.create"],
+    )
+    .await;
+    let payload = json!({"id": "5c2b8f0e-1d2e-4f7a-9b61-3e8d0c4a7b21", "email": "ana@client.io",
+        "created_at": "2023-04-29T11:20:01.000Z", "first_name": "Ana", "last_name": "Lima",
+        "is_deleted": false, "id_space": "eb8edc65-129a-4cb6-abbe-6bf8979c0658"});
+    let envelope = |secret: &str| {
+        json!({"id_space": "eb8edc65-129a-4cb6-abbe-6bf8979c0658", "event": "lead.create",
+            "secret": secret, "payload": payload})
+        .to_string()
+    };
+    let (status, second) = deliver(&serving, &connection, &[], &envelope(secret)).await;
+    assert_eq!(status, 200, "{second}");
     let got = receiver.wait_for("leads", 1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "delivered");
     let delivered: Value = serde_json::from_str(&got[0].body).unwrap();

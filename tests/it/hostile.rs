@@ -560,12 +560,13 @@ where
 
     // The ingest URL: guessed, missing or Mallory's secrets are refused; nothing is queued.
     let queue = MemoryQueue::default();
-    let ingest = ingest::connections::router(ingest::connections::Connections {
-        connections: connections.clone(),
-        events: MemoryEvents::default(),
-        queue: queue.clone(),
-        dedup_window: std::time::Duration::from_secs(3600),
-    });
+    let ingest = ingest::connections::router(ingest::connections::Connections::new(
+        connections.clone(),
+        MemoryEvents::default(),
+        queue.clone(),
+        hookline_shared::adapters::memory::MemoryEventTypes::default(),
+        std::time::Duration::from_secs(3600),
+    ));
     let deliver = |id: String, body: Value| {
         let ingest = ingest.clone();
         async move {

@@ -5,7 +5,8 @@
 //! A router of its own, with the ports only this route needs, so the Lambda and local mode
 //! merge it beside the generic route.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
@@ -24,6 +25,7 @@ use hookline_shared::validation::ValidationErrors;
 use hookline_shared::{
     Connection, ConnectionId, ConnectionKind, ConnectionStore, EventStore, Queue,
 };
+use hookline_shared::{Defined, EventTypeStore, WorkspaceId};
 use serde_json::Value;
 
 use crate::{accepted_response_from, Accepted, IngestEnvelope, MAX_BODY_BYTES};
@@ -34,23 +36,41 @@ const ROUTE: &str = "/api/v2/analytics/webhook/receive/connections/{connection_i
 const NOT_FOUND: ApiError = ApiError::Missing("Connection");
 
 /// What the route needs; built once per cold start (or once by local mode).
-pub struct Connections<C, E, Q> {
+pub struct Connections<C, E, Q, T> {
     pub connections: C,
     pub events: E,
     pub queue: Q,
+    /// Where a provider's own event types are registered, so they can be subscribed to.
+    pub types: T,
     /// How long a message id keeps a provider's retries out.
     pub dedup_window: Duration,
+    /// Types this process registered already (or found registered): one store read each.
+    pub registered: Mutex<HashSet<(WorkspaceId, String)>>,
+}
+
+impl<C, E, Q, T> Connections<C, E, Q, T> {
+    pub fn new(connections: C, events: E, queue: Q, types: T, dedup_window: Duration) -> Self {
+        Self {
+            connections,
+            events,
+            queue,
+            types,
+            dedup_window,
+            registered: Mutex::default(),
+        }
+    }
 }
 
 /// The connections route, answering in ingest's envelope.
-pub fn router<C, E, Q>(deps: Connections<C, E, Q>) -> Router
+pub fn router<C, E, Q, T>(deps: Connections<C, E, Q, T>) -> Router
 where
     C: ConnectionStore + 'static,
     E: EventStore + 'static,
     Q: Queue + 'static,
+    T: EventTypeStore + 'static,
 {
     Router::new()
-        .route(ROUTE, post(receive::<C, E, Q>).fallback(not_post))
+        .route(ROUTE, post(receive::<C, E, Q, T>).fallback(not_post))
         .layer(from_fn(api_layer::<IngestEnvelope>))
         .with_state(Arc::new(deps))
 }
@@ -64,8 +84,8 @@ async fn not_post(method: Method) -> ApiError {
 
 /// The connection, the proof, the event it becomes; then the seed envelope, saying which type
 /// the provider's event became.
-async fn receive<C, E, Q>(
-    State(deps): State<Arc<Connections<C, E, Q>>>,
+async fn receive<C, E, Q, T>(
+    State(deps): State<Arc<Connections<C, E, Q, T>>>,
     Path(connection_id): Path<String>,
     request_id: RequestId,
     headers: HeaderMap,
@@ -75,6 +95,7 @@ where
     C: ConnectionStore + 'static,
     E: EventStore + 'static,
     Q: Queue + 'static,
+    T: EventTypeStore + 'static,
 {
     // A malformed id reads exactly like an unknown one.
     let id = ConnectionId::parse(&connection_id).ok_or(NOT_FOUND)?;
@@ -93,6 +114,7 @@ where
     let event = connection
         .event_from(delivered, event_field, now)
         .map_err(ApiError::Invalid)?;
+    register_type(&deps, &connection, &event, now).await?;
     let intake =
         accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
     tracing::Span::current().record("event_id", intake.event_id.as_str());
@@ -109,6 +131,49 @@ where
         &connection.provider_name(),
         Some(&event.event_type),
     ))
+}
+
+/// Registers the provider's own event type in the workspace the first time it is seen, before
+/// the event is stored: a subscriber can name it at once. A full workspace keeps the event
+/// all the same; it is only not listed.
+async fn register_type<C, E, Q, T: EventTypeStore>(
+    deps: &Connections<C, E, Q, T>,
+    connection: &hookline_shared::Connection,
+    event: &hookline_shared::Event,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let key = (event.workspace_id.clone(), event.event_type.clone());
+    let seen = |deps: &Connections<C, E, Q, T>| {
+        deps.registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+    };
+    if seen(deps) {
+        return Ok(());
+    }
+    let Some(custom) = connection.registration(event, now) else {
+        return Ok(());
+    };
+    if deps
+        .types
+        .get_event_type(&custom.workspace_id, &custom.name)
+        .await?
+        .is_none()
+    {
+        match deps.types.create_event_type(&custom).await? {
+            Defined::Created | Defined::NameTaken => {}
+            Defined::LimitReached => {
+                tracing::warn!(event_type = %custom.name, "workspace full of event types; provider type not registered");
+                return Ok(());
+            }
+        }
+    }
+    deps.registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key);
+    Ok(())
 }
 
 fn refused(Refused { field, reason }: Refused) -> ApiError {

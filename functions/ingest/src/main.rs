@@ -1,7 +1,9 @@
 //! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
 
 use hookline_shared::adapters::aws_clients::bounded;
-use hookline_shared::adapters::{DynamoConnections, DynamoEvents, DynamoWorkspaces, SqsQueue};
+use hookline_shared::adapters::{
+    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoWorkspaces, SqsQueue,
+};
 use hookline_shared::config::{
     dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
     SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
@@ -28,12 +30,14 @@ async fn main() -> Result<(), Error> {
     let workspaces = DynamoWorkspaces::new(dynamodb.clone(), workspaces_table);
     let events = DynamoEvents::new(dynamodb.clone(), events_table);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-    let from_providers = Connections {
-        connections: DynamoConnections::new(dynamodb, subscriptions_table),
-        events: events.clone(),
-        queue: queue.clone(),
+    let from_providers = Connections::new(
+        DynamoConnections::new(dynamodb.clone(), &subscriptions_table),
+        events.clone(),
+        queue.clone(),
+        // A provider's own event types are registered beside the connections.
+        DynamoEventTypes::new(dynamodb, &subscriptions_table),
         dedup_window,
-    };
+    );
     let deps = Ingest::new(workspaces, events, queue, dedup_window);
     let apis = router(deps).merge(connections::router(from_providers));
     let prefixes = &[ROUTE_PREFIX, connections::ROUTE_PREFIX];
