@@ -289,6 +289,39 @@ fn assume_utc(value: &Value) -> Value {
     }
 }
 
+impl Connection {
+    /// The custom type an event of this connection is registered as in its workspace, so it
+    /// can be subscribed to: `None` for an event that became a generic or built-in type. The
+    /// first payload seen becomes the type's sample (test sends use it), when it fits.
+    pub fn registration(
+        &self,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Option<crate::CustomEventType> {
+        if event.category().is_some() || crate::catalog::contains(&event.event_type) {
+            return None;
+        }
+        let provider_event = event
+            .event_type
+            .strip_prefix(&format!("{}.", self.namespace()))
+            .unwrap_or(&event.event_type);
+        let new = |sample: Option<Value>| crate::custom_types::NewEventType {
+            name: event.event_type.clone(),
+            description: format!(
+                "{provider_event} events from the {} connection ({})",
+                self.name,
+                self.kind.as_str()
+            ),
+            schema: None,
+            sample,
+        };
+        let sample = serde_json::from_str(event.payload.as_json()).ok();
+        crate::CustomEventType::define(self.workspace_id.clone(), new(sample), now)
+            .or_else(|_| crate::CustomEventType::define(self.workspace_id.clone(), new(None), now))
+            .ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,38 +495,5 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["event"]
         );
-    }
-}
-
-impl Connection {
-    /// The custom type an event of this connection is registered as in its workspace, so it
-    /// can be subscribed to: `None` for an event that became a generic or built-in type. The
-    /// first payload seen becomes the type's sample (test sends use it), when it fits.
-    pub fn registration(
-        &self,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Option<crate::CustomEventType> {
-        if event.category().is_some() || crate::catalog::contains(&event.event_type) {
-            return None;
-        }
-        let provider_event = event
-            .event_type
-            .strip_prefix(&format!("{}.", self.namespace()))
-            .unwrap_or(&event.event_type);
-        let new = |sample: Option<Value>| crate::custom_types::NewEventType {
-            name: event.event_type.clone(),
-            description: format!(
-                "{provider_event} events from the {} connection ({})",
-                self.name,
-                self.kind.as_str()
-            ),
-            schema: None,
-            sample,
-        };
-        let sample = serde_json::from_str(event.payload.as_json()).ok();
-        crate::CustomEventType::define(self.workspace_id.clone(), new(sample), now)
-            .or_else(|_| crate::CustomEventType::define(self.workspace_id.clone(), new(None), now))
-            .ok()
     }
 }
