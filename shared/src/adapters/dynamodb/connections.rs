@@ -1,8 +1,5 @@
 //! DynamoDB adapter for provider connections, in the subscriptions table.
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::{get_item, get_s, n, pk_sk, query_pages, s, unavailable, Item};
@@ -19,8 +16,6 @@ const POINTER_SK: &str = "connection";
 const SK_PREFIX: &str = "con#";
 /// Where the count's write sits in a create's transaction, to tell its refusal apart.
 const COUNT_WRITE: usize = 0;
-/// Tries of a transaction another one kept from running, before it counts as an outage.
-const MAX_CONFLICT_RETRIES: u64 = 5;
 
 table_adapter!(
     /// Connections in the subscriptions table (the notify API's own): the connection at
@@ -86,39 +81,9 @@ impl DynamoConnections {
     }
 
     /// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i`
-    /// refused it. One cancelled because another transaction held an item is tried again.
+    /// refused it (see [`super::transact_at`]).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<usize>, StoreError> {
-        let mut conflicts = 0;
-        loop {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let cancelled = match sent {
-                Ok(_) => return Ok(None),
-                Err(err) => match err.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
-                    other => return Err(unavailable(other)),
-                },
-            };
-            let reasons = cancelled.cancellation_reasons();
-            if let Some(refused) = reasons
-                .iter()
-                .position(|r| r.code() == Some("ConditionalCheckFailed"))
-            {
-                return Ok(Some(refused));
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || conflicts == MAX_CONFLICT_RETRIES {
-                return Err(unavailable(cancelled));
-            }
-            conflicts += 1;
-            tokio::time::sleep(Duration::from_millis(10 * conflicts)).await;
-        }
+        super::transact_at(&self.client, items).await
     }
 
     async fn read(&self, key: Item) -> Result<Option<Connection>, StoreError> {
