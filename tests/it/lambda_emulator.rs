@@ -267,8 +267,11 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         ],
     );
     // delete.json goes last: it removes the fixture subscription.
-    let expectations: [(&str, u16, &str); 15] = [
+    let expectations: [(&str, u16, &str); 18] = [
         ("event-types.json", 200, "conversation.label.added"),
+        ("create-event-type.json", 201, "billing.invoice.paid"),
+        ("get-event-type.json", 200, "inv-1"),
+        ("publish-custom.json", 400, "data.invoice_id"),
         ("publish.json", 202, "conversation.new"),
         ("publish.json", 200, r#""duplicate":true"#),
         ("publish-invalid.json", 400, "data.conversation_id"),
