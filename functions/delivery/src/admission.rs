@@ -182,17 +182,29 @@ impl Admission {
     }
 }
 
+/// How an admitted attempt that reached the receiver (or tried to) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed; the failure run the store counted with it, if it could say.
+    Failed {
+        run: Option<u32>,
+    },
+    /// Failed and paused the subscription, whose run starts afresh if it is re-enabled.
+    Paused,
+}
+
 impl Ticket {
-    /// The attempt reached the receiver (or tried to): `failed` or not, and the failure run the
-    /// store counted after it (`None` when it could not say; 0 once the subscription paused,
-    /// since a re-enabled subscription starts a fresh run).
-    pub fn finish(mut self, failed: bool, streak: Option<u32>) {
+    pub fn finish(mut self, outcome: Outcome) {
         let mut health = self.slot.health();
+        let failed = outcome != Outcome::Delivered;
         health.breaker.record(Instant::now(), failed, self.probe);
-        health.streak = match (failed, streak) {
-            (false, _) => 0,
-            (true, Some(counted)) => counted,
-            (true, None) => health.streak.saturating_add(1),
+        health.streak = match outcome {
+            Outcome::Delivered | Outcome::Paused => 0,
+            // Attempts finish in any order: a later one may report a shorter run it counted
+            // first. The run never shrinks but by a success or a pause.
+            Outcome::Failed { run: Some(counted) } => health.streak.max(counted),
+            Outcome::Failed { run: None } => health.streak.saturating_add(1),
         };
         drop(health);
         self.finished = true;
@@ -232,7 +244,7 @@ mod tests {
         );
         // Another subscription is not held up by the busy one.
         assert!(admission.admit(&other).await.is_ok());
-        first.finish(false, Some(0));
+        first.finish(Outcome::Delivered);
         assert!(admission.admit(&busy).await.is_ok());
     }
 
@@ -259,15 +271,33 @@ mod tests {
         let admission = admission(4, 10);
         let subscription = SubscriptionId::generate();
         let ticket = admission.admit(&subscription).await.unwrap();
-        ticket.finish(true, Some(8));
+        ticket.finish(Outcome::Failed { run: Some(8) });
         let ninth = admission.admit(&subscription).await.unwrap();
         let tenth = admission.admit(&subscription).await.unwrap();
         assert!(admission.admit(&subscription).await.is_err());
-        ninth.finish(true, Some(9));
+        ninth.finish(Outcome::Failed { run: Some(9) });
         assert!(admission.admit(&subscription).await.is_err());
         // The tenth paused the subscription, whose count starts again.
-        tenth.finish(true, Some(0));
+        tenth.finish(Outcome::Paused);
         assert!(admission.admit(&subscription).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_run_counted_earlier_but_reported_later_does_not_shorten_it() {
+        let admission = admission(4, 10);
+        let subscription = SubscriptionId::generate();
+        let first = admission.admit(&subscription).await.unwrap();
+        let second = admission.admit(&subscription).await.unwrap();
+        // The store counted `first` as the 8th failure and `second` as the 9th, but `second`
+        // finishes first.
+        second.finish(Outcome::Failed { run: Some(9) });
+        first.finish(Outcome::Failed { run: Some(8) });
+        let tenth = admission.admit(&subscription).await.unwrap();
+        assert!(
+            admission.admit(&subscription).await.is_err(),
+            "one failure is left before the pause, and it is in flight"
+        );
+        drop(tenth);
     }
 
     #[tokio::test]
@@ -278,12 +308,12 @@ mod tests {
             .admit(&subscription)
             .await
             .unwrap()
-            .finish(true, Some(9));
+            .finish(Outcome::Failed { run: Some(9) });
         admission
             .admit(&subscription)
             .await
             .unwrap()
-            .finish(false, None);
+            .finish(Outcome::Delivered);
         let tickets: Vec<_> =
             futures_util::future::join_all((0..4).map(|_| admission.admit(&subscription))).await;
         assert!(tickets.iter().all(Result::is_ok));
@@ -306,13 +336,13 @@ mod tests {
                 .admit(&subscription)
                 .await
                 .unwrap()
-                .finish(true, None);
+                .finish(Outcome::Failed { run: None });
         }
         assert!(admission.admit(&subscription).await.is_err());
         tokio::time::sleep(Duration::from_millis(20)).await;
         let probe = admission.admit(&subscription).await.unwrap();
         assert!(admission.admit(&subscription).await.is_err());
-        probe.finish(false, Some(0));
+        probe.finish(Outcome::Delivered);
         assert!(admission.admit(&subscription).await.is_ok());
     }
 
@@ -332,7 +362,7 @@ mod tests {
             .admit(&subscription)
             .await
             .unwrap()
-            .finish(true, None);
+            .finish(Outcome::Failed { run: None });
         drop(admission.admit(&subscription).await.unwrap());
         assert!(admission.admit(&subscription).await.is_ok());
     }

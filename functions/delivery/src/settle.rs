@@ -8,7 +8,7 @@ use hookline_shared::{
     DeliveryStore as _, FailureCounter as _, Subscription, SubscriptionStore as _,
 };
 
-use crate::admission::Ticket;
+use crate::admission::{Outcome, Ticket};
 use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
 /// Consecutive failed attempts after which a subscription is paused.
@@ -42,15 +42,15 @@ impl<P: Ports> Worker<P> {
                 tracing::warn!(error = %err, "failure count not reset");
             }
             if let Some(ticket) = ticket {
-                ticket.finish(false, Some(0));
+                ticket.finish(Outcome::Delivered);
             }
             finished?;
             return Ok(Handled::Delivered);
         }
         // Counted (and paused) before the next attempt is queued, so none follows a pause.
-        let streak = self.count_failure(subscription, result, now).await;
+        let outcome = self.count_failure(subscription, result, now).await;
         if let Some(ticket) = ticket {
-            ticket.finish(true, streak);
+            ticket.finish(outcome);
         }
         match self.schedule.next_delay(attempt, result.retry_after) {
             Some(after) => {
@@ -78,14 +78,14 @@ impl<P: Ports> Worker<P> {
     }
 
     /// Counts a failed attempt and pauses the subscription on 410 Gone or a long failure run;
-    /// says how long the run is now (0 once paused, `None` if the count failed).
-    /// Bookkeeping errors are logged: they must not turn a finished attempt into a repeat.
+    /// says which it came to. Bookkeeping errors are logged: they must not turn a finished
+    /// attempt into a repeat.
     async fn count_failure(
         &self,
         subscription: &Subscription,
         result: &Attempt,
         now: DateTime<Utc>,
-    ) -> Option<u32> {
+    ) -> Outcome {
         let (workspace, id) = (&subscription.workspace_id, &subscription.id);
         let failures = match self
             .ports
@@ -96,7 +96,7 @@ impl<P: Ports> Worker<P> {
             Ok(count) => count,
             Err(err) => {
                 tracing::warn!(error = %err, "failure not counted");
-                return None;
+                return Outcome::Failed { run: None };
             }
         };
         let reason = if result.outcome == AttemptOutcome::Gone {
@@ -106,14 +106,17 @@ impl<P: Ports> Worker<P> {
         } else {
             None
         };
+        let run = Outcome::Failed {
+            run: Some(failures),
+        };
         let Some(reason) = reason else {
-            return Some(failures);
+            return run;
         };
         match self.pause(subscription, reason, now).await {
-            Ok(()) => Some(0),
+            Ok(()) => Outcome::Paused,
             Err(err) => {
                 tracing::warn!(error = %err, "subscription not paused");
-                Some(failures)
+                run
             }
         }
     }
