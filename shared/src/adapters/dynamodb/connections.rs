@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
-use super::{get_item, get_s, n, pk_sk, query_pages, s, unavailable, Item};
+use super::{get_item, get_s, n, pk_sk, query_docs, s, unavailable, under_prefix, Item};
 use crate::adapters::{connection_doc, connection_from_doc};
 use crate::connection::{Connection, MAX_CONNECTIONS_PER_WORKSPACE};
 use crate::error::StoreError;
@@ -127,24 +127,9 @@ impl ConnectionStore for DynamoConnections {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Vec<Connection>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(workspace.as_str()))
-            .expression_attribute_values(":prefix", s(SK_PREFIX));
-        let mut found = Vec::new();
+        let query = under_prefix(&self.client, &self.table, workspace.as_str(), SK_PREFIX);
         // Sort keys are `con#<id>` and ids are time-ordered: the query reads oldest first.
-        query_pages(query, |page| {
-            for item in page.items() {
-                found.push(connection_from_doc(get_s(item, "doc")?)?);
-            }
-            Ok(true)
-        })
-        .await?;
-        Ok(found)
+        query_docs(query, connection_from_doc).await
     }
 
     async fn delete_connection(

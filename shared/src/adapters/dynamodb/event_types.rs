@@ -2,7 +2,9 @@
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
-use super::{get_item, get_s, n, pk_sk, query_pages, s, transact_at, unavailable, Item};
+use super::{
+    get_item, get_s, n, pk_sk, query_docs, s, transact_at, unavailable, under_prefix, Item,
+};
 use crate::adapters::{event_type_doc, event_type_from_doc};
 use crate::custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 use crate::error::StoreError;
@@ -93,23 +95,8 @@ impl EventTypeStore for DynamoEventTypes {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Vec<CustomEventType>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(workspace.as_str()))
-            .expression_attribute_values(":prefix", s(TYPE_PREFIX));
-        let mut found = Vec::new();
-        query_pages(query, |page| {
-            for item in page.items() {
-                found.push(event_type_from_doc(get_s(item, "doc")?)?);
-            }
-            Ok(true)
-        })
-        .await?;
-        Ok(found)
+        let query = under_prefix(&self.client, &self.table, workspace.as_str(), TYPE_PREFIX);
+        query_docs(query, event_type_from_doc).await
     }
 
     async fn delete_event_type(

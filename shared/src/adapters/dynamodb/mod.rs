@@ -77,6 +77,38 @@ pub(crate) async fn query_pages(
     }
 }
 
+/// Every item `query` reads, decoded from its `doc` attribute, in the query's order.
+pub(crate) async fn query_docs<T>(
+    query: QueryFluentBuilder,
+    decode: impl Fn(&str) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::new();
+    query_pages(query, |page| {
+        for item in page.items() {
+            found.push(decode(get_s(item, "doc")?)?);
+        }
+        Ok(true)
+    })
+    .await?;
+    Ok(found)
+}
+
+/// A strongly consistent query of partition `pk`'s items whose sort key starts with `prefix`.
+pub(crate) fn under_prefix(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    prefix: &str,
+) -> QueryFluentBuilder {
+    client
+        .query()
+        .table_name(table)
+        .consistent_read(true)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", s(pk))
+        .expression_attribute_values(":prefix", s(prefix))
+}
+
 /// Tries of a transaction another one kept from running, before it counts as an outage.
 const MAX_CONFLICT_RETRIES: u64 = 5;
 

@@ -213,15 +213,7 @@ impl DynamoSubscriptions {
                 .expression_attribute_values(":prefix", s(prefix)),
             None => query.key_condition_expression("pk = :pk"),
         };
-        let mut found = Vec::new();
-        query_pages(query, |page| {
-            for item in page.items() {
-                found.push(subscription_from_doc(get_s(item, "doc")?)?);
-            }
-            Ok(true)
-        })
-        .await?;
-        Ok(found)
+        super::query_docs(query, subscription_from_doc).await
     }
 }
 
