@@ -1,8 +1,8 @@
 //! DynamoDB adapter for provider connections, in the subscriptions table.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::{get_item, get_s, n, pk_sk, query_docs, s, unavailable, under_prefix, Item};
+use super::{get_item, get_s, pk_sk, query_docs, s, unavailable, under_prefix, Item};
 use crate::adapters::{connection_doc, connection_from_doc};
 use crate::connection::{Connection, MAX_CONNECTIONS_PER_WORKSPACE};
 use crate::error::StoreError;
@@ -64,20 +64,9 @@ impl DynamoConnections {
         workspace: &WorkspaceId,
         by: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(pk_sk(workspace.as_str(), COUNT_SK)))
-            .update_expression("ADD connections :by")
-            .expression_attribute_values(":by", n(by));
-        let update = if by > 0 {
-            update
-                .condition_expression("attribute_not_exists(connections) OR connections < :max")
-                .expression_attribute_values(":max", n(MAX_CONNECTIONS_PER_WORKSPACE as i64))
-        } else {
-            update
-        };
-        let update = update.build().map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let max = MAX_CONNECTIONS_PER_WORKSPACE;
+        let ws = workspace.as_str();
+        super::count_update(&self.table, ws, COUNT_SK, "connections", by, max)
     }
 
     /// Runs the writes as one transaction; `Ok(Some(i))` when the condition of write `i`

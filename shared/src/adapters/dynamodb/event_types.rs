@@ -1,10 +1,8 @@
 //! DynamoDB adapter for custom event types.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::{
-    get_item, get_s, n, pk_sk, query_docs, s, transact_at, unavailable, under_prefix, Item,
-};
+use super::{get_item, get_s, pk_sk, query_docs, s, transact_at, unavailable, under_prefix, Item};
 use crate::adapters::{event_type_doc, event_type_from_doc};
 use crate::custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 use crate::error::StoreError;
@@ -39,20 +37,9 @@ impl DynamoEventTypes {
         workspace: &WorkspaceId,
         by: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(pk_sk(workspace.as_str(), COUNT_SK)))
-            .update_expression("ADD event_types :by")
-            .expression_attribute_values(":by", n(by));
-        let update = if by > 0 {
-            update
-                .condition_expression("attribute_not_exists(event_types) OR event_types < :max")
-                .expression_attribute_values(":max", n(MAX_EVENT_TYPES_PER_WORKSPACE as i64))
-        } else {
-            update
-        };
-        let update = update.build().map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let max = MAX_EVENT_TYPES_PER_WORKSPACE;
+        let ws = workspace.as_str();
+        super::count_update(&self.table, ws, COUNT_SK, "event_types", by, max)
     }
 }
 

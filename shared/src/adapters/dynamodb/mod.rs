@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
@@ -107,6 +107,35 @@ pub(crate) fn under_prefix(
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
         .expression_attribute_values(":pk", s(pk))
         .expression_attribute_values(":prefix", s(prefix))
+}
+
+/// A transaction write moving the per-workspace count `attribute` of item `(workspace,
+/// count_sk)` by `by`; growing, only while it leaves room for one more below `max` (the
+/// domain's `room_for_another`, as a condition). A missing count counts as zero.
+pub(crate) fn count_update(
+    table: &str,
+    workspace: &str,
+    count_sk: &str,
+    attribute: &'static str,
+    by: i64,
+    max: usize,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(pk_sk(workspace, count_sk)))
+        .update_expression(format!("ADD {attribute} :by"))
+        .expression_attribute_values(":by", n(by));
+    let update = if by > 0 {
+        update
+            .condition_expression(format!(
+                "attribute_not_exists({attribute}) OR {attribute} < :max"
+            ))
+            .expression_attribute_values(":max", n(max as i64))
+    } else {
+        update
+    };
+    let update = update.build().map_err(unavailable)?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// Tries of a transaction another one kept from running, before it counts as an outage.
