@@ -112,23 +112,18 @@ where
     };
     let publication =
         Publication::parse(body.value()?, header_key, now).map_err(ApiError::Invalid)?;
-    // A workspace's own type: its schema, compiled once, or any object if it has none.
-    let custom = match TypeRules::built_in(&publication.event_type) {
-        Some(_) => None,
-        None => match EventTypeName::parse(&publication.event_type) {
-            Some(name) => deps.types.get_event_type(&caller.workspace, &name).await?,
-            None => None,
-        },
+    // A workspace's own type (looked up only if no built-in has the name): its schema,
+    // compiled once, or any object if it has none.
+    let built_in = TypeRules::built_in(&publication.event_type);
+    let custom = match (&built_in, EventTypeName::parse(&publication.event_type)) {
+        (None, Some(name)) => deps.types.get_event_type(&caller.workspace, &name).await?,
+        _ => None,
     };
     let compiled = match &custom {
         Some(custom) => deps.types.validator(custom)?,
         None => None,
     };
-    let rules = match (
-        TypeRules::built_in(&publication.event_type),
-        &custom,
-        &compiled,
-    ) {
+    let rules = match (built_in, &custom, &compiled) {
         (Some(rules), _, _) => rules,
         (None, Some(_), Some(validator)) => TypeRules::Schema(validator),
         (None, Some(_), None) => TypeRules::Any,
