@@ -5,23 +5,39 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use hookline_shared::delivery::{Delivery, DeliveryState};
+use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::{
-    DeliveryStore as _, Event, EventId, EventStore as _, Subscription, SubscriptionStore as _,
-    WorkspaceId,
+    DeliveryStore as _, Event, EventId, EventStore as _, Queue as _, QueueMessage, Subscription,
+    SubscriptionStore as _, WorkspaceId,
 };
 
 use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
 impl<P: Ports> Worker<P> {
     /// Creates one delivery per enabled subscription of the event's type and queues its first
-    /// attempt. Creation is idempotent, so a retried fan-out never doubles a delivery.
+    /// attempt, once `not_before` (its `deliver_at`, epoch seconds) has come. Creation is
+    /// idempotent, so a retried fan-out never doubles a delivery.
     pub(crate) async fn fan_out(
         &self,
         workspace: &WorkspaceId,
         event_id: &EventId,
         dedup_id: &str,
+        not_before: Option<i64>,
         now: DateTime<Utc>,
     ) -> WorkerResult {
+        let early = not_before.map_or(0, |at| at - now.timestamp());
+        if early > 0 {
+            // Held for its `deliver_at`, a queue delay at a time.
+            let rest = QueueMessage::EventAccepted {
+                workspace_id: workspace.clone(),
+                event_id: event_id.clone(),
+                dedup_id: dedup_id.to_owned(),
+                not_before,
+            };
+            let wait = Duration::from_secs(early as u64).min(MAX_QUEUE_DELAY);
+            self.ports.queue().send(&rest.to_body(), wait).await?;
+            return Ok(Handled::Deferred);
+        }
         // Missing is retried, not dropped: SQS parks the message in its DLQ if it never shows.
         let event = self
             .ports

@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_shared::delivery::RetrySchedule;
-use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::webhook::WebhookSender;
-use hookline_shared::{EventId, Queue as _, QueueError, QueueMessage, StoreError};
+use hookline_shared::{EventId, QueueError, QueueMessage, StoreError};
 use tracing::field::{display, Empty};
 use tracing::{Instrument as _, Span};
 
@@ -160,20 +159,8 @@ impl<P: Ports> Worker<P> {
             } => {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("event_id", display(&event_id));
-                let early = not_before.map_or(0, |at| at - now.timestamp());
-                if early > 0 {
-                    // Held for its `deliver_at`, a queue delay at a time.
-                    let rest = QueueMessage::EventAccepted {
-                        workspace_id,
-                        event_id,
-                        dedup_id,
-                        not_before,
-                    };
-                    let wait = Duration::from_secs(early as u64).min(MAX_QUEUE_DELAY);
-                    self.ports.queue().send(&rest.to_body(), wait).await?;
-                    return Ok(Handled::Deferred);
-                }
-                self.fan_out(&workspace_id, &event_id, &dedup_id, now).await
+                self.fan_out(&workspace_id, &event_id, &dedup_id, not_before, now)
+                    .await
             }
             QueueMessage::Deliver {
                 workspace_id,
