@@ -249,6 +249,7 @@ fn subscription(workspace: &WorkspaceId, url: String, now: DateTime<Utc>) -> Sub
         is_enabled: true,
         kind: SubscriptionType::default(),
         created_by: Some("bench".into()),
+        ..Default::default()
     };
     Subscription::new(workspace.clone(), new, now)
 }

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod custom_types;
 pub mod dedup;
 pub mod delivery;
+pub mod delivery_control;
 pub mod error;
 pub mod event;
 pub mod expiry;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
+use crate::delivery_control::{DeliveryMode, FilterSpec, RateLimit};
 use crate::ids::{SubscriptionId, WorkspaceId};
 
 /// Subscriptions one workspace may hold; every store enforces it atomically on create.
@@ -94,16 +95,29 @@ pub struct Subscription {
     pub paused_reason: Option<String>,
     #[serde(default)]
     pub paused_at: Option<DateTime<Utc>>,
+    /// When deliveries go: at once (also for subscriptions stored before modes existed),
+    /// after a delay, or gathered into batches.
+    #[serde(default)]
+    pub delivery_mode: DeliveryMode,
+    /// At most this many attempts a second, across every worker; none: unlimited.
+    #[serde(default)]
+    pub rate_limit_per_second: Option<RateLimit>,
+    /// Only events whose envelope meets it are delivered; none: every event of its types.
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
 }
 
 /// What a new subscription is made from; the rest (id, secret, timestamps) is generated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewSubscription {
     pub webhook_url: String,
     pub event_types: Vec<String>,
     pub is_enabled: bool,
     pub kind: SubscriptionType,
     pub created_by: Option<String>,
+    pub delivery_mode: DeliveryMode,
+    pub rate_limit_per_second: Option<RateLimit>,
+    pub filter: Option<FilterSpec>,
 }
 
 /// A change to a subscription: who makes it, and any of the fields a caller may edit.
@@ -113,6 +127,11 @@ pub struct SubscriptionPatch {
     pub event_types: Option<Vec<String>>,
     pub is_enabled: Option<bool>,
     pub kind: Option<SubscriptionType>,
+    pub delivery_mode: Option<DeliveryMode>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit_per_second: Option<Option<RateLimit>>,
+    /// `Some(None)` removes the filter.
+    pub filter: Option<Option<FilterSpec>>,
     pub updated_by: String,
 }
 
@@ -150,6 +169,9 @@ impl Subscription {
             version: 1,
             paused_reason: None,
             paused_at: None,
+            delivery_mode: new.delivery_mode,
+            rate_limit_per_second: new.rate_limit_per_second,
+            filter: new.filter,
         }
     }
 
@@ -179,6 +201,15 @@ impl Subscription {
         }
         if let Some(kind) = patch.kind {
             next.kind = kind;
+        }
+        if let Some(mode) = patch.delivery_mode {
+            next.delivery_mode = mode;
+        }
+        if let Some(limit) = patch.rate_limit_per_second {
+            next.rate_limit_per_second = limit;
+        }
+        if let Some(filter) = patch.filter {
+            next.filter = filter;
         }
         next.updated_by = Some(patch.updated_by);
         next.updated_at = now;
@@ -261,6 +292,9 @@ mod tests {
             is_enabled: true,
             kind: SubscriptionType::default(),
             created_by: None,
+            delivery_mode: DeliveryMode::default(),
+            rate_limit_per_second: None,
+            filter: None,
         };
         Subscription::new(WorkspaceId::generate(), new, Utc::now())
     }
@@ -315,6 +349,9 @@ mod tests {
             event_types: Some(vec!["crm.deal_won".into(), "crm.deal_won".into()]),
             is_enabled: Some(true),
             kind: None,
+            delivery_mode: None,
+            rate_limit_per_second: None,
+            filter: None,
             updated_by: "ana".into(),
         };
         assert!(patch.enables());
@@ -325,6 +362,17 @@ mod tests {
         );
         assert_eq!(enabled.event_types, ["crm.deal_won"]);
         assert_eq!(enabled.with_rotated_secret(Utc::now()).version, 4);
+    }
+
+    #[test]
+    fn subscriptions_stored_before_delivery_control_read_as_immediate_unlimited_unfiltered() {
+        let mut stored = serde_json::to_value(subscription()).unwrap();
+        for field in ["delivery_mode", "rate_limit_per_second", "filter"] {
+            stored.as_object_mut().unwrap().remove(field);
+        }
+        let read: Subscription = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.delivery_mode, DeliveryMode::Immediate);
+        assert!(read.rate_limit_per_second.is_none() && read.filter.is_none());
     }
 
     #[test]

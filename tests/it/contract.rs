@@ -301,6 +301,7 @@ pub fn subscription(workspace: &WorkspaceId, event_types: &[&str], enabled: bool
         is_enabled: enabled,
         kind: SubscriptionType::Zapier,
         created_by: Some("ana@example.com".into()),
+        ..Default::default()
     };
     Subscription {
         updated_by: None,

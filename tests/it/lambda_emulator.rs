@@ -245,6 +245,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         is_enabled: true,
         kind: SubscriptionType::Seasalt,
         created_by: Some("user_12345".into()),
+        ..Default::default()
     };
     let existing = Subscription {
         id: SubscriptionId::parse(FIXTURE_SUBSCRIPTION).unwrap(),
@@ -385,6 +386,7 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         is_enabled: true,
         kind: SubscriptionType::Seasalt,
         created_by: None,
+        ..Default::default()
     };
     let subscription = Subscription::new(workspace.clone(), new, chrono::Utc::now());
     stack

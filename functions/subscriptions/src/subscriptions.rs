@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::custom_types::KnownTypes;
+use hookline_shared::delivery_control::{DeliveryMode, FilterSpec, RateLimit, MAX_RATE_PER_SECOND};
 use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller, JsonBody};
 use hookline_shared::validation::{compile, schema_errors, ValidationErrors};
 use hookline_shared::webhook_url::{WebhookUrl, MAX_WEBHOOK_URL_LEN};
@@ -18,7 +19,7 @@ use hookline_shared::{
     SubscriptionStore as _, SubscriptionType, WorkspaceId, MAX_EVENT_TYPES_PER_WORKSPACE,
 };
 use jsonschema::Validator;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
 use crate::order::{OrderBy, ORDER_BY_VALUES};
@@ -55,6 +56,9 @@ pub struct SubscriptionIn {
     pub is_enabled: bool,
     #[serde(rename = "type")]
     pub kind: Option<SubscriptionType>,
+    pub delivery_mode: Option<DeliveryMode>,
+    pub rate_limit_per_second: Option<RateLimit>,
+    pub filter: Option<FilterSpec>,
 }
 
 /// `PATCH …/subscription/{id}`: `updated_by` and any of the other fields.
@@ -65,7 +69,20 @@ pub struct SubscriptionPatchIn {
     pub is_enabled: Option<bool>,
     #[serde(rename = "type")]
     pub kind: Option<SubscriptionType>,
+    pub delivery_mode: Option<DeliveryMode>,
+    /// Absent: unchanged; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    pub rate_limit_per_second: Option<Option<RateLimit>>,
+    #[serde(default, deserialize_with = "present")]
+    pub filter: Option<Option<FilterSpec>>,
     pub updated_by: String,
+}
+
+/// A field that was sent, `null` included; absent fields stay `None` through `default`.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl From<SubscriptionIn> for NewSubscription {
@@ -76,6 +93,9 @@ impl From<SubscriptionIn> for NewSubscription {
             is_enabled: input.is_enabled,
             kind: input.kind.unwrap_or_default(),
             created_by: input.created_by,
+            delivery_mode: input.delivery_mode.unwrap_or_default(),
+            rate_limit_per_second: input.rate_limit_per_second,
+            filter: input.filter,
         }
     }
 }
@@ -87,6 +107,9 @@ impl From<SubscriptionPatchIn> for SubscriptionPatch {
             event_types: patch.event_types,
             is_enabled: patch.is_enabled,
             kind: patch.kind,
+            delivery_mode: patch.delivery_mode,
+            rate_limit_per_second: patch.rate_limit_per_second,
+            filter: patch.filter,
             updated_by: patch.updated_by,
         }
     }
@@ -108,6 +131,9 @@ pub struct SubscriptionOut<'a> {
     /// Set while delivery has paused the subscription (10 failures in a row, or 410 Gone).
     pub paused_reason: Option<&'a str>,
     pub paused_at: Option<String>,
+    pub delivery_mode: DeliveryMode,
+    pub rate_limit_per_second: Option<RateLimit>,
+    pub filter: Option<&'a FilterSpec>,
     /// Only in the answer to create: the one time the secret is shown without asking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
@@ -131,6 +157,9 @@ impl<'a> SubscriptionOut<'a> {
             updated_by: subscription.updated_by.as_deref(),
             paused_reason: subscription.paused_reason.as_deref(),
             paused_at: subscription.paused_at.map(timestamp),
+            delivery_mode: subscription.delivery_mode,
+            rate_limit_per_second: subscription.rate_limit_per_second,
+            filter: subscription.filter.as_ref(),
             secret: with_secret.then(|| subscription.current_secret().value.as_str()),
         }
     }
@@ -284,6 +313,12 @@ async fn validated<T: serde::de::DeserializeOwned, N: Ports>(
 ) -> Result<T, ApiError> {
     let mut errors = schema_errors(schema, &body);
     WebhookUrl::check_field(&body, api.allow_http(), api.sender().guard(), &mut errors).await;
+    if let Some(mode) = body.get("delivery_mode").filter(|v| !v.is_null()) {
+        DeliveryMode::parse("delivery_mode", mode, &mut errors);
+    }
+    if let Some(filter) = body.get("filter").filter(|v| !v.is_null()) {
+        FilterSpec::parse("filter", filter, &mut errors);
+    }
     if let Some(types) = body.get("event_types").and_then(Value::as_array) {
         let unknown: Vec<&str> = types
             .iter()
@@ -318,6 +353,11 @@ fn subscription_properties() -> Value {
             "items": {"type": "string", "minLength": 1, "maxLength": 128}},
         "is_enabled": {"type": "boolean"},
         "type": {"type": "string", "enum": ["SEASALT", "ZAPIER"]},
+        // Checked field by field by the domain, which names each fault.
+        "delivery_mode": {"type": "object"},
+        "rate_limit_per_second": {"type": ["integer", "null"], "minimum": 1,
+            "maximum": MAX_RATE_PER_SECOND},
+        "filter": {"type": ["object", "null"]},
     })
 }
 
