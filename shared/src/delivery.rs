@@ -33,6 +33,8 @@ impl DeliveryId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
+    /// A batch still taking events; sealed (pending) when full or when its wait is over.
+    Gathering,
     /// Not yet delivered; attempts may be scheduled.
     Pending,
     Succeeded,
@@ -43,6 +45,7 @@ pub enum DeliveryState {
 impl DeliveryState {
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryState::Gathering => "gathering",
             DeliveryState::Pending => "pending",
             DeliveryState::Succeeded => "succeeded",
             DeliveryState::GaveUp => "gave_up",
@@ -51,6 +54,7 @@ impl DeliveryState {
 
     pub fn parse(raw: &str) -> Option<Self> {
         [
+            DeliveryState::Gathering,
             DeliveryState::Pending,
             DeliveryState::Succeeded,
             DeliveryState::GaveUp,
@@ -79,6 +83,13 @@ pub struct Delivery {
     pub completed: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The batch record this event's delivery joined; its attempts are the batch's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<DeliveryId>,
+    /// This record is a batch: its attempts send its members in one POST. Its event fields
+    /// are those of its first member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_batch: bool,
 }
 
 impl Delivery {
@@ -95,6 +106,8 @@ impl Delivery {
             completed: 0,
             created_at: now,
             updated_at: now,
+            batch: None,
+            is_batch: false,
         }
     }
 
@@ -159,6 +172,9 @@ pub struct DeliveryLog {
     pub error: Option<String>,
     /// Epoch seconds after which the log is invisible and DynamoDB may delete it.
     pub expires_at: i64,
+    /// The batch the attempt sent this event in (`bat_…`), for batched subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
 }
 
 impl DeliveryLog {

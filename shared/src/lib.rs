@@ -1,6 +1,7 @@
 //! Hookline's model crate: domain types, ingest validation, ports and their adapters.
 
 pub mod adapters;
+pub mod batch;
 pub mod catalog;
 pub mod category;
 pub mod config;
@@ -40,9 +41,9 @@ pub use error::{QueueError, StoreError};
 pub use event::{Affect, Event, EventSource, SourceRef};
 pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 pub use ports::{
-    Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore, EventTypeStore,
-    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage,
-    SubscriptionStore, WorkspaceStore,
+    BatchStore, Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore,
+    EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue,
+    ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;

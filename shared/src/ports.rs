@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::batch::{BatchMember, Gathered};
 use crate::connection::Connection;
 use crate::custom_types::{CustomEventType, EventTypeName};
 use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use crate::delivery_control::BatchLimits;
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 use crate::subscription::Subscription;
@@ -197,6 +199,8 @@ pub struct LogQuery {
 
 /// What claiming an attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once per attempt and taken apart at once; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Claim {
     /// The attempt is ours until the lease ends; the delivery as stored after the claim.
     Claimed(Delivery),
@@ -249,6 +253,36 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         state: DeliveryState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Batches of batched subscriptions, kept beside the deliveries they gather (see `batch.rs`).
+pub trait BatchStore: Send + Sync {
+    /// Creates `member`, an event's delivery to a batched subscription, inside the
+    /// subscription's gathering batch, in one atomic write: the batch is opened when there is
+    /// none, and when the gathering one has no room for `size` more bytes it is sealed and
+    /// another opened. A batch that reaches `limits.max_events` is sealed at once. A member
+    /// that exists already (a fan-out that ran before) is left as it is.
+    fn gather(
+        &self,
+        member: &Delivery,
+        limits: &BatchLimits,
+        size: usize,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Gathered, StoreError>> + Send;
+    /// Seals `batch` of `subscription` if it still gathers, so it takes no more events and its
+    /// attempts may be claimed. Sealing a sealed batch does nothing.
+    fn seal_batch(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        batch: &DeliveryId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The members of `batch`, in the order they joined.
+    fn batch_members(
+        &self,
+        workspace: &WorkspaceId,
+        batch: &DeliveryId,
+    ) -> impl Future<Output = Result<Vec<BatchMember>, StoreError>> + Send;
 }
 
 /// Delivery logs, one per attempt, kept for the retention period.

@@ -6,16 +6,18 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use hookline_shared::adapters::MAX_ITEM_BYTES;
+use hookline_shared::batch::Gathered;
 use hookline_shared::connection::MAX_CONNECTIONS_PER_WORKSPACE;
 use hookline_shared::custom_types::NewEventType;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
+use hookline_shared::delivery_control::BatchLimits;
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
-    ApiKey, Category, Claim, Connection, ConnectionId, ConnectionStore, Created, CustomEventType,
-    Defined, Event, EventId, EventTypeName, EventTypeStore, ExistingEvent, FailureCounter,
-    Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage, StoreError,
-    Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace, WorkspaceId,
-    WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    ApiKey, BatchStore, Category, Claim, Connection, ConnectionId, ConnectionStore, Created,
+    CustomEventType, Defined, Event, EventId, EventTypeName, EventTypeStore, ExistingEvent,
+    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
+    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
+    WorkspaceId, WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -554,6 +556,7 @@ fn delivery_log(
         duration_ms: 12,
         error: None,
         expires_at,
+        batch_id: None,
     }
 }
 
@@ -1094,4 +1097,185 @@ async fn connection_store_contract<C: ConnectionStore, S: SubscriptionStore>(
         Created::Created,
         "the limit is per workspace"
     );
+}
+
+every_backend!(batch_store => batch_store_contract(deliveries));
+
+/// Gathering: an event is created inside exactly one batch; a full batch is sealed at once and
+/// one without room for another event sealed when the next one opens a new batch; a gathering
+/// batch cannot be claimed, a sealed one can, as a delivery of its own.
+async fn batch_store_contract<D: DeliveryLookup + BatchStore>(store: &D) {
+    let ws = WorkspaceId::generate();
+    let sub = subscription(&ws, &["crm.deal_won"], true);
+    let limits = BatchLimits {
+        max_events: 3,
+        max_wait: Duration::from_secs(60),
+        max_bytes: 1_000,
+    };
+    let now = Utc::now();
+    let events: Vec<Delivery> = (0..6)
+        .map(|i| Delivery::new(&event(&ws, &format!("batched-{i}")), &sub, now))
+        .collect();
+    let member = |i: usize| events[i].clone();
+    let gather = |i: usize, size: usize| {
+        let member = member(i);
+        async move { store.gather(&member, &limits, size, now).await.unwrap() }
+    };
+    let Gathered::Joined {
+        batch: first,
+        position: 1,
+        opened: true,
+        sealed,
+    } = gather(0, 100).await
+    else {
+        panic!("the first event opens a batch");
+    };
+    assert!(sealed.is_empty());
+    let record = store.get_delivery(&ws, &first).await.unwrap().unwrap();
+    assert!(record.is_batch && record.state == DeliveryState::Gathering);
+    assert_eq!(
+        store
+            .claim_attempt(&ws, &first, 1, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Unavailable,
+        "a gathering batch is not sent"
+    );
+    assert_eq!(
+        gather(0, 100).await,
+        Gathered::Already {
+            batch: Some(first.clone())
+        },
+        "a repeated fan-out adds nothing"
+    );
+    let joined = store
+        .get_delivery(&ws, &member(0).id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(joined.batch.as_ref(), Some(&first));
+    assert!(matches!(
+        gather(1, 100).await,
+        Gathered::Joined {
+            position: 2,
+            opened: false,
+            ..
+        }
+    ));
+    let Gathered::Joined {
+        batch,
+        position: 3,
+        sealed,
+        ..
+    } = gather(2, 100).await
+    else {
+        panic!("the third event fills the batch");
+    };
+    assert_eq!(
+        (&batch, sealed),
+        (&first, vec![first.clone()]),
+        "a full batch is sealed at once"
+    );
+    let members = store.batch_members(&ws, &first).await.unwrap();
+    let ids: Vec<_> = members.iter().map(|m| m.delivery_id.clone()).collect();
+    assert_eq!(
+        ids,
+        [member(0).id, member(1).id, member(2).id],
+        "in the order they joined"
+    );
+
+    // The next one opens another batch; a big one does not fit beside it and seals it.
+    let Gathered::Joined {
+        batch: second,
+        opened: true,
+        ..
+    } = gather(3, 600).await
+    else {
+        panic!("a sealed batch takes no more events");
+    };
+    assert_ne!(second, first);
+    let Gathered::Joined {
+        batch: third,
+        sealed,
+        ..
+    } = gather(4, 600).await
+    else {
+        panic!("an event that does not fit opens a batch");
+    };
+    assert_eq!(sealed, vec![second.clone()]);
+    assert_ne!(third, second);
+    // A flush seals a batch still gathering; sealing twice does nothing.
+    store.seal_batch(&ws, &sub.id, &third).await.unwrap();
+    store.seal_batch(&ws, &sub.id, &third).await.unwrap();
+    let sealed = store.get_delivery(&ws, &third).await.unwrap().unwrap();
+    assert_eq!(sealed.state, DeliveryState::Pending);
+    assert!(matches!(
+        store
+            .claim_attempt(&ws, &third, 1, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+    let Gathered::Joined {
+        batch: fourth,
+        opened: true,
+        ..
+    } = gather(5, 10).await
+    else {
+        panic!("after a flush the next event opens a new batch");
+    };
+    assert_ne!(fourth, third);
+    assert_eq!(store.batch_members(&ws, &third).await.unwrap().len(), 1);
+    // Another subscription gathers on its own.
+    let other = subscription(&ws, &["crm.deal_won"], true);
+    let theirs = Delivery::new(&event(&ws, "batched-other"), &other, now);
+    assert!(matches!(
+        store.gather(&theirs, &limits, 10, now).await.unwrap(),
+        Gathered::Joined {
+            position: 1,
+            opened: true,
+            ..
+        }
+    ));
+}
+
+every_backend!(
+    batch_concurrency => batch_concurrency_contract(deliveries),
+    dynamodb: #[ignore = "moto does not serialize concurrent transactions"]
+);
+
+/// Events gathered at once by many workers each land in exactly one batch, at a position of
+/// their own, and no batch holds more than its limit.
+async fn batch_concurrency_contract<D: DeliveryLookup + BatchStore>(store: &D) {
+    let ws = WorkspaceId::generate();
+    let sub = subscription(&ws, &["crm.deal_won"], true);
+    let limits = BatchLimits {
+        max_events: 7,
+        max_wait: Duration::from_secs(60),
+        max_bytes: 1_000_000,
+    };
+    let now = Utc::now();
+    let members: Vec<Delivery> = (0..40)
+        .map(|i| Delivery::new(&event(&ws, &format!("together-{i}")), &sub, now))
+        .collect();
+    let gathered =
+        futures_util::future::join_all(members.iter().map(|m| store.gather(m, &limits, 10, now)))
+            .await;
+    let mut batches = std::collections::HashSet::new();
+    for result in gathered {
+        let Gathered::Joined { batch, .. } = result.unwrap() else {
+            panic!("every event is new");
+        };
+        batches.insert(batch);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for batch in &batches {
+        let listed = store.batch_members(&ws, batch).await.unwrap();
+        assert!(listed.len() <= 7, "{} members", listed.len());
+        for member in listed {
+            assert!(seen.insert(member.delivery_id), "in one batch only");
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    assert_eq!(batches.len(), 6, "five full batches and one gathering");
 }

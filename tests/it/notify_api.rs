@@ -420,6 +420,7 @@ async fn logs_api_filters_orders_and_pages(
             duration_ms: 5,
             error: code.is_none().then(|| "could not connect".to_owned()),
             expires_at: live,
+            batch_id: None,
         };
         deliveries.append_log(&log).await.unwrap();
     }
@@ -533,6 +534,7 @@ pub(crate) fn delivery_log(
         duration_ms: 5,
         error: None,
         expires_at: Utc::now().timestamp() + 3600,
+        batch_id: None,
     }
 }
 

@@ -233,7 +233,8 @@ fn compare(field: &str, a: &DeliveryLog, b: &DeliveryLog) -> Ordering {
     }
 }
 
-/// Seed 002's log shape (status code as text) plus attempt, duration and error.
+/// Seed 002's log shape (status code as text) plus attempt, duration, error and the batch
+/// the event went in.
 fn log_out(log: &DeliveryLog) -> Value {
     json!({
         "id": log.id,
@@ -253,6 +254,7 @@ fn log_out(log: &DeliveryLog) -> Value {
         "attempt": log.attempt,
         "duration_ms": log.duration_ms,
         "error": log.error,
+        "batch_id": log.batch_id,
     })
 }
 
@@ -318,6 +320,7 @@ mod tests {
             duration_ms: 3,
             error: None,
             expires_at: 0,
+            batch_id: None,
         };
         assert_eq!(log_out(&log)["delivered_event_obj"], delivered);
     }

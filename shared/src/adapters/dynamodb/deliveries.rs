@@ -30,7 +30,7 @@ pub struct DynamoDeliveries {
     retention: Duration,
 }
 
-fn delivery_from_item(item: &Item) -> Result<Delivery, StoreError> {
+pub(super) fn delivery_from_item(item: &Item) -> Result<Delivery, StoreError> {
     let (attempts, completed) = (get_n(item, "attempts")?, get_n(item, "completed")?);
     delivery_from_parts(
         get_s(item, "doc")?,
@@ -49,26 +49,44 @@ impl DynamoDeliveries {
         }
     }
 
-    fn key(workspace: &WorkspaceId, id: &DeliveryId) -> Item {
+    pub(super) fn key(workspace: &WorkspaceId, id: &DeliveryId) -> Item {
         pk_sk(workspace.as_str(), format!("dlv#{id}"))
     }
-}
 
-impl DeliveryStore for DynamoDeliveries {
-    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+    /// The item a new delivery is stored as.
+    pub(super) fn delivery_item(&self, delivery: &Delivery) -> Item {
         let mut item = Self::key(&delivery.workspace_id, &delivery.id);
-        let doc = delivery_doc(delivery);
         item.extend([
-            ("doc".to_owned(), s(doc)),
+            ("doc".to_owned(), s(delivery_doc(delivery))),
             ("state".to_owned(), s(delivery.state.as_str())),
             ("attempts".to_owned(), n(i64::from(delivery.attempts))),
             ("completed".to_owned(), n(i64::from(delivery.completed))),
             ("claimed_until".to_owned(), n(0)),
             (
                 "expires_at".to_owned(),
-                n(delivery.created_at.timestamp() + self.retention.as_secs() as i64),
+                n(self.expires_at(delivery.created_at)),
             ),
         ]);
+        item
+    }
+
+    /// When an item written at `at` may go.
+    pub(super) fn expires_at(&self, at: chrono::DateTime<Utc>) -> i64 {
+        at.timestamp() + self.retention.as_secs() as i64
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl DeliveryStore for DynamoDeliveries {
+    async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let item = self.delivery_item(delivery);
         let result = self
             .client
             .put_item()

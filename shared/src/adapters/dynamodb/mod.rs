@@ -21,6 +21,7 @@ macro_rules! table_adapter {
     };
 }
 
+mod batches;
 mod connections;
 mod deliveries;
 mod event_types;

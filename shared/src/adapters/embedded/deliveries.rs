@@ -30,31 +30,55 @@ fn delivery_from_row(
     delivery_from_parts(&doc, &state, attempts, completed)
 }
 
+/// Inserts `delivery` unless its id exists; says whether it did.
+pub(super) fn insert_delivery(
+    c: &rusqlite::Connection,
+    delivery: &Delivery,
+) -> rusqlite::Result<bool> {
+    let inserted = c.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    )?
+    .execute(params![
+        delivery.workspace_id.as_str(),
+        delivery.id.as_str(),
+        delivery_doc(delivery),
+        delivery.state.as_str(),
+        delivery.attempts,
+        delivery.completed
+    ])?;
+    Ok(inserted == 1)
+}
+
+/// The stored delivery `id` of `workspace`, if any.
+pub(super) fn read_delivery(
+    c: &rusqlite::Connection,
+    workspace: &WorkspaceId,
+    id: &DeliveryId,
+) -> Result<Option<Delivery>, StoreError> {
+    let row = c
+        .prepare_cached(DELIVERY_SELECT)?
+        .query_row(params![workspace.as_str(), id.as_str()], read_delivery_row)
+        .optional()?;
+    row.map(delivery_from_row).transpose()
+}
+
 impl DeliveryStore for EmbeddedDb {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         let written = delivery.clone();
         let existing: Option<DeliveryRow> = self
             .call(move |c| {
                 let delivery = written;
-                let doc = delivery_doc(&delivery);
-                let inserted = c.execute(
-                    "INSERT OR IGNORE INTO deliveries (workspace_id, id, doc, state, attempts, completed, claimed_until)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
-                    params![
-                        delivery.workspace_id.as_str(),
-                        delivery.id.as_str(),
-                        doc,
-                        delivery.state.as_str(),
-                        delivery.attempts,
-                        delivery.completed
-                    ],
-                )?;
-                if inserted == 1 {
+                if insert_delivery(c, &delivery)? {
                     // The row is exactly what was written.
                     return Ok(None);
                 }
-                c.query_row(DELIVERY_SELECT, params![delivery.workspace_id.as_str(), delivery.id.as_str()], read_delivery_row)
-                    .map(Some)
+                c.query_row(
+                    DELIVERY_SELECT,
+                    params![delivery.workspace_id.as_str(), delivery.id.as_str()],
+                    read_delivery_row,
+                )
+                .map(Some)
             })
             .await?;
         existing.map_or_else(|| Ok(delivery.clone()), delivery_from_row)

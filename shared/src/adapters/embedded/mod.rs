@@ -4,6 +4,7 @@
 //! The database file holds every table; each port's impl on [`EmbeddedDb`] lives in the file
 //! named like its DynamoDB twin, and this one keeps the connection, schema and migrations.
 
+mod batches;
 mod connections;
 mod deliveries;
 mod event_types;
@@ -64,6 +65,12 @@ CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
 CREATE TABLE IF NOT EXISTS event_types (
     workspace_id TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (workspace_id, name));
+CREATE TABLE IF NOT EXISTS batch_gathering (
+    workspace_id TEXT NOT NULL, subscription_id TEXT NOT NULL, batch_id TEXT NOT NULL,
+    members INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (workspace_id, subscription_id));
+CREATE TABLE IF NOT EXISTS batch_members (
+    workspace_id TEXT NOT NULL, batch_id TEXT NOT NULL, position INTEGER NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (workspace_id, batch_id, position));
 CREATE TABLE IF NOT EXISTS connections (
     id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS connections_by_workspace ON connections (workspace_id, id);
