@@ -275,6 +275,7 @@ impl Fixture {
             log_retention: Duration::from_secs(7 * 86_400),
             paused_recheck: PAUSED_RECHECK,
             admission: delivery::Admission::default(),
+            filters: Default::default(),
         });
         let now = Utc::now();
         let workspace = Workspace {

@@ -46,6 +46,14 @@ pub enum QueueMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<DeliveryId>,
     },
+    /// A batch's wait is over, or it filled: seal it and make its first attempt. Sent once
+    /// when the batch opens (delayed by its wait) and once when it fills; whichever comes
+    /// second finds the attempt made and does nothing.
+    FlushBatch {
+        workspace_id: WorkspaceId,
+        subscription_id: SubscriptionId,
+        batch: DeliveryId,
+    },
 }
 
 fn is_false(flag: &bool) -> bool {

@@ -147,6 +147,7 @@ impl LocalStack {
             log_retention: options.log_retention,
             paused_recheck: options.paused_recheck,
             admission: Admission::new(options.isolation),
+            filters: Default::default(),
         };
         let publishing = Publishing::new(
             db.clone(),

@@ -472,6 +472,7 @@ pub(crate) fn embedded_worker(
         log_retention: Duration::from_secs(3600),
         paused_recheck: Duration::from_secs(900),
         admission: delivery::Admission::default(),
+        filters: Default::default(),
     }
 }
 
@@ -599,6 +600,7 @@ async fn only_one_recheck_stays_queued_per_parked_delivery() {
     let worker = delivery::Worker {
         paused_recheck: Duration::ZERO,
         admission: delivery::Admission::default(),
+        filters: Default::default(),
         ..embedded_worker(&stack)
     };
     let (paused, deliveries) = parked_deliveries(&stack, 1).await;

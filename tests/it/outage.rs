@@ -241,6 +241,7 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
         log_retention: Duration::from_secs(3600),
         paused_recheck: Duration::from_secs(900),
         admission: delivery::Admission::default(),
+        filters: Default::default(),
     };
     let queue = stack.queue();
     let deadline = Instant::now() + Duration::from_secs(60);

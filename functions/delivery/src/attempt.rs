@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use hookline_shared::batch::BatchId;
 use hookline_shared::delivery::{
     envelope, Delivery, DeliveryId, DeliveryLog, DeliveryState, DeliveryStatus,
 };
@@ -69,14 +71,21 @@ impl<P: Ports> Worker<P> {
         let span = tracing::Span::current();
         span.record("event_id", display(&delivery.event_id));
         span.record("subscription_id", display(&delivery.subscription_id));
-        // Independent reads, made at once: an attempt waits for one round trip, not two.
+        // Independent reads, made at once: an attempt waits for one round trip, not two. A
+        // batch reads its members' events once it knows it will send.
         let (subscription, stored) = tokio::join!(
             self.ports
                 .subscriptions()
                 .get_subscription(workspace, &delivery.subscription_id),
-            self.ports
-                .events()
-                .get_event_by_dedup(workspace, &delivery.event_dedup_id),
+            async {
+                if delivery.is_batch {
+                    return Ok(None);
+                }
+                self.ports
+                    .events()
+                    .get_event_by_dedup(workspace, &delivery.event_dedup_id)
+                    .await
+            },
         );
         let Some(subscription) = subscription? else {
             tracing::info!("subscription deleted; delivery abandoned");
@@ -97,19 +106,43 @@ impl<P: Ports> Worker<P> {
             }
             return Ok(Handled::Deferred);
         }
-        let Some(event) = stored?.filter(|e| e.id == delivery.event_id) else {
+        let stored = stored?;
+        let workspace_record = self.ports.workspaces().get_workspace(workspace).await?;
+        let workspace_record = workspace_record
+            .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
+        let outgoing = if delivery.is_batch {
+            self.assemble(&delivery, &workspace_record, &subscription)
+                .await?
+                .map(|batch| {
+                    (
+                        batch.body,
+                        batch.id.to_string(),
+                        batch.members,
+                        Some(batch.id),
+                    )
+                })
+        } else {
+            match stored.filter(|e| e.id == delivery.event_id) {
+                Some(event) => {
+                    let body = envelope(&delivery, &event, &workspace_record, &subscription)
+                        .map_err(|e| {
+                            WorkerError::Poison(format!(
+                                "event {} has an unreadable payload: {e}",
+                                event.id
+                            ))
+                        })?;
+                    Some((body.clone(), id.to_string(), vec![(delivery, body)], None))
+                }
+                None => None,
+            }
+        };
+        let Some((body, webhook_id, members, batch)) = outgoing else {
             tracing::warn!("event expired before delivery; giving up");
             deliveries
                 .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
                 .await?;
             return Ok(Handled::GaveUp);
         };
-        let workspace_record = self.ports.workspaces().get_workspace(workspace).await?;
-        let workspace_record = workspace_record
-            .ok_or_else(|| WorkerError::Poison(format!("workspace {workspace} not found")))?;
-        let body = envelope(&delivery, &event, &workspace_record, &subscription).map_err(|e| {
-            WorkerError::Poison(format!("event {} has an unreadable payload: {e}", event.id))
-        })?;
         let secrets: Vec<&str> = subscription
             .signing_secrets(now)
             .map(|s| s.value.as_str())
@@ -118,7 +151,7 @@ impl<P: Ports> Worker<P> {
             .sender
             .send(
                 &subscription.webhook_url,
-                id.as_str(),
+                &webhook_id,
                 now.timestamp(),
                 body.as_json(),
                 &secrets,
@@ -126,24 +159,39 @@ impl<P: Ports> Worker<P> {
             .await;
         tracing::info!(
             status_code = result.status_code, duration_ms = result.duration_ms,
-            outcome = ?result.outcome, error = result.error.as_deref(), "delivery attempt"
+            outcome = ?result.outcome, error = result.error.as_deref(),
+            events = members.len(), "delivery attempt"
         );
-        // The log and the bookkeeping touch different items, so they are written at once.
+        // The logs (one per event, a batch's each naming it) and the bookkeeping touch
+        // different items, so they are written at once.
+        let logs = join_all(members.into_iter().map(|(member, delivered)| {
+            self.write_log(
+                member,
+                &subscription,
+                attempt,
+                delivered,
+                &result,
+                now,
+                batch.as_ref(),
+            )
+        }));
         let (_, settled) = tokio::join!(
-            self.write_log(&delivery, &subscription, attempt, body, &result, now),
+            logs,
             self.settle(&subscription, id, attempt, &result, now, ticket),
         );
         settled
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write_log(
         &self,
-        delivery: &Delivery,
+        delivery: Delivery,
         subscription: &Subscription,
         attempt: u32,
         delivered: RawJson,
         result: &Attempt,
         now: DateTime<Utc>,
+        batch: Option<&BatchId>,
     ) {
         let log = DeliveryLog {
             id: uuid::Uuid::now_v7()
@@ -169,6 +217,7 @@ impl<P: Ports> Worker<P> {
             duration_ms: result.duration_ms,
             error: result.error.clone(),
             expires_at: now.timestamp() + self.log_retention.as_secs() as i64,
+            batch_id: batch.map(ToString::to_string),
         };
         // The attempt happened whether or not its log is written; failing here would repeat it.
         if let Err(err) = self.ports.logs().append_log(&log).await {

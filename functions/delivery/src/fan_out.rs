@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use hookline_shared::delivery::{Delivery, DeliveryState};
+use hookline_shared::delivery_control::Filter;
 use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::{
     DeliveryStore as _, Event, EventId, EventStore as _, Queue as _, QueueMessage, Subscription,
@@ -55,22 +56,35 @@ impl<P: Ports> Worker<P> {
             .subscriptions()
             .enabled_subscriptions_for(workspace, event.full_type())
             .await?;
+        // A filtered-out event makes no delivery and no log; its view is built once, and only
+        // when some subscription filters.
+        let mut view = None;
+        let chosen: Vec<&Subscription> = subscriptions
+            .iter()
+            .filter(|s| {
+                self.filters
+                    .admits(s, &mut view, || Filter::view_of(&event))
+            })
+            .collect();
         // Every subscription gets its chance even if one fails; the first error makes the
         // message retry, and the deliveries already queued are not queued again.
-        let results = join_all(
-            subscriptions
-                .iter()
-                .map(|s| self.start_delivery(&event, s, now)),
-        )
+        let results = join_all(chosen.iter().map(|s| async {
+            match s.delivery_mode.batch_limits() {
+                Some(limits) => self.gather(&event, s, &limits, now).await,
+                None => self.start_delivery(&event, s, now).await,
+            }
+        }))
         .await;
         match results.into_iter().find_map(Result::err) {
             Some(err) => Err(err),
             None => Ok(Handled::FannedOut {
-                deliveries: subscriptions.len(),
+                deliveries: chosen.len(),
             }),
         }
     }
 
+    /// Creates the event's delivery to `subscription` and queues its first attempt for when
+    /// the subscription's mode and the event's `deliver_at` allow.
     async fn start_delivery(
         &self,
         event: &Event,
@@ -83,8 +97,12 @@ impl<P: Ports> Worker<P> {
             .create_delivery(&Delivery::new(event, subscription, now))
             .await?;
         if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
+            let due = subscription
+                .delivery_mode
+                .first_attempt_at(event.received_at, event.deliver_at);
+            let wait = (due - now).to_std().unwrap_or(Duration::ZERO);
             let (workspace, id) = (&delivery.workspace_id, &delivery.id);
-            self.requeue(workspace, id, &subscription.id, 1, now, Duration::ZERO)
+            self.requeue(workspace, id, &subscription.id, 1, now, wait)
                 .await?;
         }
         Ok(())

@@ -7,8 +7,10 @@
 
 mod admission;
 mod attempt;
+mod batching;
 mod breaker;
 mod fan_out;
+mod filters;
 mod ports;
 mod queueing;
 mod resume;
@@ -26,6 +28,7 @@ use tracing::{Instrument as _, Span};
 
 pub use admission::{Admission, IsolationPolicy};
 pub use breaker::BreakerPolicy;
+pub use filters::FilterCache;
 pub use ports::{Adapters, Ports};
 pub use settle::PAUSE_AFTER_FAILURES;
 pub use sqs::handle_sqs;
@@ -44,6 +47,8 @@ pub struct Worker<P> {
     pub paused_recheck: Duration,
     /// Keeps one subscription's slow or failing receiver from holding everyone's slots.
     pub admission: Admission,
+    /// Subscription filters compiled for this worker, once per subscription version.
+    pub filters: FilterCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +197,17 @@ impl<P: Ports> Worker<P> {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("subscription_id", display(&subscription_id));
                 self.resume(&workspace_id, &subscription_id, after, now)
+                    .await
+            }
+            QueueMessage::FlushBatch {
+                workspace_id,
+                subscription_id,
+                batch,
+            } => {
+                span.record("workspace_id", display(&workspace_id));
+                span.record("subscription_id", display(&subscription_id));
+                span.record("delivery_id", display(&batch));
+                self.flush_batch(&workspace_id, &subscription_id, &batch, now)
                     .await
             }
         }

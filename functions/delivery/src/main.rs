@@ -53,6 +53,7 @@ async fn main() -> Result<(), Error> {
         log_retention,
         paused_recheck: PAUSED_RECHECK,
         admission: Admission::new(IsolationPolicy::from_env()?),
+        filters: Default::default(),
     };
     run(service_fn(|event: LambdaEvent<_>| {
         handle_sqs(&worker, event)

@@ -1,7 +1,8 @@
 //! The stores and the queue the worker runs on, as one set.
 
 use hookline_shared::{
-    DeliveryStore, EventStore, FailureCounter, LogStore, Queue, SubscriptionStore, WorkspaceStore,
+    BatchStore, DeliveryStore, EventStore, FailureCounter, LogStore, Queue, SubscriptionStore,
+    WorkspaceStore,
 };
 
 /// Every port the worker uses. One adapter may serve several (an embedded database is every
@@ -10,7 +11,8 @@ pub trait Ports {
     type Workspaces: WorkspaceStore;
     type Events: EventStore;
     type Subscriptions: SubscriptionStore + FailureCounter;
-    type Deliveries: DeliveryStore;
+    /// Deliveries and the batches that gather them, in one store so joining one is atomic.
+    type Deliveries: DeliveryStore + BatchStore;
     type Logs: LogStore;
     /// The deliveries queue: attempts (and their chained delays) travel here.
     type Queue: Queue;
@@ -39,7 +41,7 @@ where
     W: WorkspaceStore,
     E: EventStore,
     S: SubscriptionStore + FailureCounter,
-    D: DeliveryStore,
+    D: DeliveryStore + BatchStore,
     L: LogStore,
     Q: Queue,
 {

@@ -4,10 +4,12 @@
 
 use std::cmp::Ordering;
 
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::validation::ValidationErrors;
+use crate::Event;
 
 /// Conditions one filter may hold.
 pub const MAX_FILTER_CONDITIONS: usize = 20;
@@ -87,7 +89,10 @@ impl Filter {
         let mut faults = Vec::new();
         let mut conditions = Vec::new();
         if spec.0.is_empty() {
-            faults.push((String::new(), "A filter needs at least one condition".into()));
+            faults.push((
+                String::new(),
+                "A filter needs at least one condition".into(),
+            ));
         }
         if spec.0.len() > MAX_FILTER_CONDITIONS {
             faults.push((
@@ -124,6 +129,21 @@ impl Filter {
         } else {
             Err(faults)
         }
+    }
+
+    /// What a filter sees of `event`: its envelope as far as it is known at fan-out (a payload
+    /// that is not one JSON value shows as no `data`).
+    pub fn view_of(event: &Event) -> Value {
+        let (id, kind, identifier) = event.envelope_source();
+        serde_json::json!({
+            "event_type": event.full_type(),
+            "affect": event.affect.as_str(),
+            "version": "1.0",
+            "timestamp": event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "workspace": {"id": event.workspace_id},
+            "source": {"id": id, "type": kind, "identifier": identifier},
+            "data": event.payload.to_value(),
+        })
     }
 
     /// Whether `envelope` meets every condition.
@@ -311,7 +331,10 @@ mod tests {
         assert!(err.contains("filter.data.amount.$between"), "{err}");
         assert!(err.contains("Unknown operator"), "{err}");
         let err = faults(json!({"payload.amount": {"$gte": 1}}));
-        assert!(err.contains("filter.payload.amount") && err.contains("data"), "{err}");
+        assert!(
+            err.contains("filter.payload.amount") && err.contains("data"),
+            "{err}"
+        );
         let err = faults(json!({"data..x": 1, "data.y": {"$in": []}, "data.z": {"$gte": [1]}}));
         for at in ["filter.data..x", "filter.data.y.$in", "filter.data.z.$gte"] {
             assert!(err.contains(at), "{at}: {err}");
@@ -334,8 +357,19 @@ mod tests {
         ];
         let key = prop_oneof![
             prop::sample::select(vec![
-                "data.amount", "data.tags.0", "event_type", "$gte", "$in", "$nin", "$exists",
-                "$prefix", "$ne", "$lt", "$x", "data..a", "id",
+                "data.amount",
+                "data.tags.0",
+                "event_type",
+                "$gte",
+                "$in",
+                "$nin",
+                "$exists",
+                "$prefix",
+                "$ne",
+                "$lt",
+                "$x",
+                "data..a",
+                "id",
             ])
             .prop_map(str::to_owned),
             "[a-z.$]{0,8}",
