@@ -12,6 +12,8 @@
 //! - end-to-end burst: 1 subscriber and N emails, then 5 subscribers and N/5 emails (the same
 //!   number of deliveries), at 16 connections: deliveries per second from the first ingest
 //!   request to the last arrival at the receiver;
+//! - batched: 1 subscriber in batched mode (up to 100 events a batch, 1 s wait) and N emails:
+//!   events per second (beside the immediate burst's) and POSTs per event;
 //! - delay: 1 subscriber, N/5 emails paced at 100 a second; ingest's answer to the arrival;
 //! - drain: N emails and a subscription written into the data directory with the worker not
 //!   running (see `backlog.rs`), then `serve` started on it: deliveries per second from its
@@ -49,6 +51,8 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(180);
 /// The concurrencies ingest is measured at, and the one the bursts and the backlog use.
 const CONNECTIONS: [usize; 2] = [16, 64];
 const BURST_CONNECTIONS: usize = 16;
+/// Events a batch of the batched phase holds at most.
+const BATCH_EVENTS: usize = 100;
 /// Requests before each measured run, to open the connections and warm the store.
 const WARMUP: usize = 50;
 const WARMUP_WAIT: Duration = Duration::from_secs(60);
@@ -97,13 +101,23 @@ impl From<&Serve> for Api {
 
 /// Subscribes `url` to `emails.sent`; its client is dropped on return, closing its connection.
 pub async fn subscribe(api: &Api, url: &str) {
+    subscribe_with(api, url, json!({})).await;
+}
+
+/// [`subscribe`] with more subscription fields (a delivery mode, a rate limit).
+pub async fn subscribe_with(api: &Api, url: &str, extra: serde_json::Value) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
         .build()
         .expect("http client");
-    let body = json!({"webhook_url": url, "event_types": ["emails.sent"], "is_enabled": true,
+    let mut body = json!({"webhook_url": url, "event_types": ["emails.sent"], "is_enabled": true,
         "created_by": "bench"});
+    if let Some(extra) = extra.as_object() {
+        body.as_object_mut()
+            .expect("an object")
+            .extend(extra.clone());
+    }
     let response = client
         .post(format!(
             "{}/notify/api/v1/workspaces/{}/subscription",
@@ -265,10 +279,20 @@ impl Bench {
 
     /// A fresh serve with `subscriptions` subscribers, warmed up: one event through to each.
     async fn subscribed(&self, dir: &std::path::Path, subscriptions: usize) -> (Serve, Target) {
+        self.subscribed_with(dir, subscriptions, json!({})).await
+    }
+
+    /// [`Bench::subscribed`] with subscription fields `extra`.
+    async fn subscribed_with(
+        &self,
+        dir: &std::path::Path,
+        subscriptions: usize,
+        extra: serde_json::Value,
+    ) -> (Serve, Target) {
         let serve = Serve::start(dir);
         let api = Api::from(&serve);
         for n in 0..subscriptions {
-            subscribe(&api, &self.receiver.url(n)).await;
+            subscribe_with(&api, &self.receiver.url(n), extra.clone()).await;
         }
         let target = Self::ingest_target(&serve);
         self.receiver.take();
@@ -309,6 +333,38 @@ impl Bench {
             rate.unwrap_or(0.0)
         );
         (rate, note)
+    }
+
+    /// One batched subscriber (`BATCH_EVENTS` a batch) and N emails: events per second from
+    /// the first ingest request to the last arrival, and POSTs per event.
+    async fn batched(&mut self, events: usize) -> (Option<f64>, Option<f64>, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mode = json!({"delivery_mode": {"mode": "batched", "max_events": BATCH_EVENTS,
+            "max_wait_seconds": 1}});
+        let (serve, target) = self.subscribed_with(dir.path(), 1, mode).await;
+        let bodies = emails("batched", events);
+        let run = blast(&target, &bodies, BURST_CONNECTIONS).await;
+        let expected = run.answers.len();
+        let complete = self.receiver.wait_for(expected, self.config.wait).await;
+        let posts = self.receiver.posts();
+        let tally = Tally::of(self.receiver.take(), &run.event_ids(), 1);
+        drop(target);
+        self.stop(serve, "burst, 1 batched subscriber");
+        let rate = tally.rate_since(run.started);
+        let per_event = (expected > 0).then(|| posts as f64 / expected as f64);
+        let note = joined(&[
+            format!(
+                "{events} events, batches of up to {BATCH_EVENTS} (1 s wait), {posts} POSTs                  at {BURST_CONNECTIONS} connections (ingest {:.0} req/s):",
+                run.per_second()
+            ),
+            tally.note(complete, self.config.wait),
+            run.failure_note(),
+        ]);
+        println!(
+            "burst, 1 batched subscriber: {:.0} events/s; {note}",
+            rate.unwrap_or(0.0)
+        );
+        (rate, per_event, note)
     }
 
     async fn delay(&mut self) -> (Vec<Duration>, String) {
@@ -527,6 +583,22 @@ fn main() {
                 .svix(377.0, 377.0)
                 .target(750.0)
                 .note(note),
+        );
+        let (batched, per_event, note) = bench.batched(events).await;
+        let versus = match (batched, one) {
+            (Some(b), Some(o)) if o > 0.0 => format!("{:.2}x immediate's rate; ", b / o),
+            _ => String::new(),
+        };
+        rows.push(
+            Row::new("e2e burst, 1 batched subscriber, events/s", batched, "/s")
+                .note(format!("{versus}{note}")),
+        );
+        rows.push(
+            Row::new("batched: POSTs per event", per_event, "")
+                .decimals(4)
+                .lower_is_better()
+                .target(0.011)
+                .note(format!("batches of up to {BATCH_EVENTS}")),
         );
         let (five, note) = bench.burst(5, bench.config.fifth()).await;
         rows.push(

@@ -31,7 +31,10 @@ pub struct Arrival {
 #[derive(Default)]
 struct Arrivals {
     list: Mutex<Vec<Arrival>>,
+    /// Events arrived (a batch counts each of its events).
     count: AtomicUsize,
+    /// Requests arrived (a batch counts once).
+    posts: AtomicUsize,
 }
 
 /// Answers 200 at once on `/s/{n}` and records each arrival; stops serving when dropped.
@@ -44,6 +47,14 @@ pub struct Receiver {
 #[derive(Deserialize)]
 struct EnvelopeHead {
     source: EnvelopeSource,
+}
+
+/// One envelope, or a batch of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Delivered {
+    Batch { events: Vec<EnvelopeHead> },
+    One(EnvelopeHead),
 }
 
 #[derive(Deserialize)]
@@ -86,10 +97,16 @@ impl Receiver {
         true
     }
 
+    /// Requests received since the last `take`.
+    pub fn posts(&self) -> usize {
+        self.arrivals.posts.load(Ordering::Acquire)
+    }
+
     /// Everything that arrived since the last call, which starts the record afresh.
     pub fn take(&self) -> Vec<Arrival> {
         let mut list = self.arrivals.list.lock().expect("receiver lock");
         self.arrivals.count.store(0, Ordering::Release);
+        self.arrivals.posts.store(0, Ordering::Release);
         std::mem::take(&mut *list)
     }
 }
@@ -106,18 +123,24 @@ async fn receive(
     body: Bytes,
 ) -> StatusCode {
     let at = Instant::now();
-    let Ok(head) = serde_json::from_slice::<EnvelopeHead>(&body) else {
-        // Still 200: a retry would only muddle the figures; the missing arrival shows as lost.
-        eprintln!("receiver: a delivery without source.id");
-        return StatusCode::OK;
+    let heads = match serde_json::from_slice::<Delivered>(&body) {
+        Ok(Delivered::Batch { events }) => events,
+        Ok(Delivered::One(head)) => vec![head],
+        Err(_) => {
+            // Still 200: a retry would only muddle the figures; the missing arrival shows as lost.
+            eprintln!("receiver: a delivery without source.id");
+            return StatusCode::OK;
+        }
     };
     let mut list = arrivals.list.lock().expect("receiver lock");
-    list.push(Arrival {
+    let events = heads.len();
+    list.extend(heads.into_iter().map(|head| Arrival {
         subscription,
         event_id: head.source.id,
         at,
-    });
-    arrivals.count.fetch_add(1, Ordering::Release);
+    }));
+    arrivals.posts.fetch_add(1, Ordering::Release);
+    arrivals.count.fetch_add(events, Ordering::Release);
     StatusCode::OK
 }
 

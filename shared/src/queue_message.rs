@@ -53,6 +53,10 @@ pub enum QueueMessage {
         workspace_id: WorkspaceId,
         subscription_id: SubscriptionId,
         batch: DeliveryId,
+        /// Epoch seconds before which the flush is not made: a wait longer than one message
+        /// delay is chained, as attempts are.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<i64>,
     },
 }
 

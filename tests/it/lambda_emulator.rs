@@ -592,3 +592,81 @@ async fn provider_connections_reach_the_ingest_binary_under_the_emulator() {
         "one message per accepted, non-duplicate delivery"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_binary_gathers_a_batch_on_dynamodb_and_sends_it_once_under_the_emulator() {
+    let stack = MotoStack::create(5).await;
+    let workspace = fixture_workspace(&stack).await;
+    for (id, dedup) in [
+        ("evt_00000000000000000000000000000001", "fixture-dedup-1"),
+        ("evt_00000000000000000000000000000002", "fixture-dedup-2"),
+    ] {
+        fixture_event(&stack, &workspace, id, dedup).await;
+    }
+    let receiver = Receiver::start().await;
+    let new = NewSubscription {
+        webhook_url: receiver.endpoint("batches", Behavior::Ok),
+        event_types: vec!["emails.sent".into()],
+        is_enabled: true,
+        delivery_mode: hookline_shared::delivery_control::DeliveryMode::Batched {
+            max_events: 2,
+            max_wait_seconds: 3600,
+        },
+        ..Default::default()
+    };
+    let subscription = Subscription::new(workspace.clone(), new, chrono::Utc::now());
+    stack
+        .subscriptions()
+        .create_subscription(&subscription)
+        .await
+        .unwrap();
+    let env = vec![
+        ("HOOKLINE_WORKSPACES_TABLE", stack.workspaces_table.clone()),
+        ("HOOKLINE_EVENTS_TABLE", stack.events_table.clone()),
+        (
+            "HOOKLINE_SUBSCRIPTIONS_TABLE",
+            stack.subscriptions_table.clone(),
+        ),
+        ("HOOKLINE_DELIVERIES_TABLE", stack.deliveries_table.clone()),
+        ("HOOKLINE_LOGS_TABLE", stack.logs_table.clone()),
+        ("HOOKLINE_DELIVERIES_QUEUE_URL", stack.queue_url.clone()),
+        ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+    ];
+    let function = Emulated::start("delivery", &env);
+    let dir = tempfile::tempdir().unwrap();
+    let accepted = |n: u32| {
+        let body = serde_json::json!({"kind": "event_accepted", "workspace_id": workspace,
+            "event_id": format!("evt_0000000000000000000000000000000{n}"),
+            "dedup_id": format!("fixture-dedup-{n}")});
+        sqs_event(dir.path(), &format!("accepted-{n}"), &body.to_string())
+    };
+    let (response, _) = function.invoke_file(accepted(1)).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    // The first event opened the batch; its flush waits out the hour (chained delays).
+    assert!(stack.queued_messages().await.is_empty(), "nothing due yet");
+    let (response, _) = function.invoke_file(accepted(2)).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    let due = stack.queued_messages().await;
+    assert_eq!(
+        due.len(),
+        1,
+        "the full batch's flush is due at once: {due:?}"
+    );
+    assert!(due[0].body.contains("flush_batch"), "{}", due[0].body);
+    let flush = sqs_event(dir.path(), "flush", &due[0].body);
+    let (response, _) = function.invoke_file(flush.clone()).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    let got = receiver
+        .wait_for("batches", 1, Duration::from_secs(5))
+        .await;
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(got[0].headers["webhook-id"], body["id"]);
+    // A repeated flush, and a repeated fan-out, send nothing more.
+    let (response, _) = function.invoke_file(flush).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    let (response, _) = function.invoke_file(accepted(2)).await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received("batches").len(), 1, "sent once");
+}

@@ -18,13 +18,14 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use hookline_shared::batch::{batch_body, member_size, BatchId, Gathered};
 use hookline_shared::delivery::{envelope, Delivery, DeliveryId};
 use hookline_shared::delivery_control::BatchLimits;
+use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::{
     BatchStore as _, Event, EventStore as _, Queue as _, QueueMessage, RawJson, Subscription,
     SubscriptionId, Workspace, WorkspaceId,
 };
 
 use crate::queueing::Queued;
-use crate::{Ports, Worker, WorkerError, WorkerResult};
+use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
 /// Member events read at once while a batch is put together.
 const MEMBER_READS_AT_ONCE: usize = 16;
@@ -86,23 +87,49 @@ impl<P: Ports> Worker<P> {
         batch: &DeliveryId,
         wait: Duration,
     ) -> Result<(), WorkerError> {
+        let not_before = (wait > MAX_QUEUE_DELAY).then(|| {
+            (Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default()).timestamp()
+        });
+        self.send_flush(workspace, subscription, batch, not_before, wait)
+            .await
+    }
+
+    async fn send_flush(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        batch: &DeliveryId,
+        not_before: Option<i64>,
+        wait: Duration,
+    ) -> Result<(), WorkerError> {
         let message = QueueMessage::FlushBatch {
             workspace_id: workspace.clone(),
             subscription_id: subscription.clone(),
             batch: batch.clone(),
+            not_before,
         };
-        self.ports.queue().send(&message.to_body(), wait).await?;
+        let delay = wait.min(MAX_QUEUE_DELAY);
+        self.ports.queue().send(&message.to_body(), delay).await?;
         Ok(())
     }
 
-    /// Seals `batch` and makes its first attempt, unless that attempt is made or held.
+    /// Seals `batch` and makes its first attempt, unless that attempt is made or held; a
+    /// flush that arrives before its time (a wait longer than one message delay) waits on.
     pub(crate) async fn flush_batch(
         &self,
         workspace: &WorkspaceId,
         subscription: &SubscriptionId,
         batch: &DeliveryId,
+        not_before: Option<i64>,
         now: DateTime<Utc>,
     ) -> WorkerResult {
+        let early = not_before.map_or(0, |at| at - now.timestamp());
+        if early > 0 {
+            let wait = Duration::from_secs(early as u64);
+            self.send_flush(workspace, subscription, batch, not_before, wait)
+                .await?;
+            return Ok(Handled::Deferred);
+        }
         self.ports
             .deliveries()
             .seal_batch(workspace, subscription, batch)

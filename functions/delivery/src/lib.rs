@@ -203,11 +203,12 @@ impl<P: Ports> Worker<P> {
                 workspace_id,
                 subscription_id,
                 batch,
+                not_before,
             } => {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("subscription_id", display(&subscription_id));
                 span.record("delivery_id", display(&batch));
-                self.flush_batch(&workspace_id, &subscription_id, &batch, now)
+                self.flush_batch(&workspace_id, &subscription_id, &batch, not_before, now)
                     .await
             }
         }

@@ -151,7 +151,7 @@ impl BatchStore for DynamoDeliveries {
     ) -> Result<Gathered, StoreError> {
         let (ws, sub) = (&member.workspace_id, &member.subscription_id);
         let table = self.table();
-        for _ in 0..MAX_JOIN_TRIES {
+        for tries in 0..MAX_JOIN_TRIES {
             let slot = self.gathering(ws, sub).await?;
             let mut writes = Vec::new();
             let mut sealed = Vec::new();
@@ -258,9 +258,12 @@ impl BatchStore for DynamoDeliveries {
                         return Ok(already);
                     }
                 }
-                // Another join or a seal moved the gathering item since it was read.
+                // Another join or a seal moved the gathering item since it was read: read it
+                // again after a short, random pause, so racing workers spread out.
                 Some(_) => {}
             }
+            let pause = rand::random::<u64>() % (5 * (tries as u64 + 1));
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
         Err(StoreError::Unavailable(format!(
             "batch of {sub} kept changing during {MAX_JOIN_TRIES} tries to join it"
