@@ -354,7 +354,7 @@ impl Bench {
         let per_event = (expected > 0).then(|| posts as f64 / expected as f64);
         let note = joined(&[
             format!(
-                "{events} events, batches of up to {BATCH_EVENTS} (1 s wait), {posts} POSTs                  at {BURST_CONNECTIONS} connections (ingest {:.0} req/s):",
+                "{events} events, batches of up to {BATCH_EVENTS} (1 s wait), {posts} POSTs at {BURST_CONNECTIONS} connections (ingest {:.0} req/s):",
                 run.per_second()
             ),
             tally.note(complete, self.config.wait),
