@@ -22,6 +22,7 @@ mod proptest_cases;
 pub mod publication;
 pub mod queue_message;
 pub mod raw_json;
+pub mod redelivery;
 pub mod subscription;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -37,7 +38,7 @@ pub use connection::{Connection, ConnectionKind, ConnectionSecret};
 pub use custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 pub use error::{QueueError, StoreError};
 pub use event::{Affect, Event, EventSource, SourceRef};
-pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
+pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, RecoveryId, SubscriptionId, WorkspaceId};
 pub use ports::{
     Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore, EventTypeStore,
     ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage,
