@@ -18,6 +18,7 @@ mod outage;
 mod private_targets;
 mod publish;
 mod receiver;
+mod redelivery;
 mod signature_verifiers;
 mod support;
 mod switch_proxy;

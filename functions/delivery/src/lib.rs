@@ -11,6 +11,7 @@ mod breaker;
 mod fan_out;
 mod ports;
 mod queueing;
+mod recover;
 mod resume;
 mod settle;
 mod sqs;
@@ -82,6 +83,10 @@ pub enum Handled {
     Deferred,
     /// A re-enabled subscription's parked attempts, queued again.
     Resumed {
+        deliveries: usize,
+    },
+    /// A page of a recovery's failed deliveries, reopened and queued again.
+    Recovered {
         deliveries: usize,
     },
     /// Nothing to do: finished already, or another worker holds this attempt.
@@ -193,6 +198,11 @@ impl<P: Ports> Worker<P> {
                 span.record("subscription_id", display(&subscription_id));
                 self.resume(&workspace_id, &subscription_id, after, now)
                     .await
+            }
+            QueueMessage::Recover(recovery) => {
+                span.record("workspace_id", display(&recovery.workspace_id));
+                span.record("subscription_id", display(&recovery.subscription_id));
+                self.recover(recovery).await
             }
         }
     }
