@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+pub mod operational;
 pub mod ports;
 #[cfg(test)]
 mod proptest_cases;

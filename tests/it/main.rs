@@ -14,6 +14,7 @@ mod lambda_emulator;
 mod local_mode;
 mod notify_api;
 mod openapi;
+mod operational;
 mod outage;
 mod private_targets;
 mod publish;

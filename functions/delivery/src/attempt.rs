@@ -133,6 +133,8 @@ impl<P: Ports> Worker<P> {
             self.write_log(&delivery, &subscription, attempt, body, &result, now),
             self.settle(&subscription, id, attempt, &result, now, ticket),
         );
+        self.report_attempt(&delivery, &subscription, attempt, &result, &settled, now)
+            .await;
         settled
     }
 

@@ -50,11 +50,13 @@ impl<P: Ports> Worker<P> {
             tracing::info!("event superseded before fan-out");
             return Ok(Handled::Skipped);
         }
-        let subscriptions = self
+        let mut subscriptions = self
             .ports
             .subscriptions()
             .enabled_subscriptions_for(workspace, event.full_type())
             .await?;
+        // An operational event never reaches the subscription it is about.
+        subscriptions.retain(|s| !event.is_about(&s.id));
         // Every subscription gets its chance even if one fails; the first error makes the
         // message retry, and the deliveries already queued are not queued again.
         let results = join_all(

@@ -9,6 +9,7 @@ mod admission;
 mod attempt;
 mod breaker;
 mod fan_out;
+mod operational;
 mod ports;
 mod queueing;
 mod recover;
