@@ -165,7 +165,7 @@ async fn custom_types_are_defined_listed_read_and_deleted<W, S, T, D, Q>(
         assert_eq!(missing["code"], "not_found");
     }
     let (_, catalog) = tenant.call("GET", "/event_types", None).await;
-    assert_eq!(catalog.as_array().unwrap().len(), 28);
+    assert_eq!(catalog.as_array().unwrap().len(), 32);
 }
 
 both_backends!(custom_types_are_defined_listed_read_and_deleted(

@@ -6,6 +6,7 @@ mod connections;
 mod contract;
 mod crash;
 mod delivery;
+mod dlq;
 mod event_types_api;
 mod hostile;
 mod ingest_api;
