@@ -67,8 +67,8 @@ pub struct Recovery {
 
 impl Recovery {
     /// Reads `{"since", "until"?}` (RFC 3339 with any offset, as the logs API's dates): `since`
-    /// required, `until` defaulting to `now` and not before `since`, the window at most
-    /// `max_window` long (older logs are gone anyway).
+    /// required, `until` defaulting to `now` and not before `since`; the window is cut to the
+    /// last `max_window` (older logs are gone) and ends by `now` at the latest.
     pub fn parse(
         body: &Value,
         workspace_id: WorkspaceId,
@@ -88,7 +88,7 @@ impl Recovery {
             errors.add(name.clone(), "Unknown field; allowed: since, until".into());
         }
         let mut date = |name: &str| match fields.get(name) {
-            None | Some(Value::Null) => None,
+            None => None,
             Some(Value::String(raw)) => match DateTime::parse_from_rfc3339(raw.trim()) {
                 Ok(at) => Some(at.with_timezone(&Utc)),
                 Err(_) => {
@@ -107,23 +107,26 @@ impl Recovery {
         };
         let since = date("since");
         let until = date("until");
-        if matches!(fields.get("since"), None | Some(Value::Null)) {
+        if !fields.contains_key("since") {
             errors.add("since".into(), "Required".into());
         }
+        // Logs older than the retention are gone and none are newer than now: the window is
+        // cut to what can hold logs, so a wide one is no fault.
+        let oldest = now - chrono::Duration::from_std(max_window).unwrap_or_default();
+        let since = since.map(|since| since.max(oldest));
         let until_given = until.is_some();
-        let until = until.unwrap_or(now);
+        let until = until.unwrap_or(now).min(now);
         if let Some(since) = since {
             if until < since {
-                let field = if until_given { "until" } else { "since" };
-                errors.add(field.into(), "The window ends before it starts".into());
-            } else if (until - since).to_std().unwrap_or_default() > max_window {
-                errors.add(
-                    "since".into(),
-                    format!(
-                        "The window may span at most {} days, the time logs are kept",
-                        max_window.as_secs() / 86_400
-                    ),
-                );
+                let (field, why) = if until_given {
+                    (
+                        "until",
+                        "The window ends before it starts (or before the oldest kept log)",
+                    )
+                } else {
+                    ("since", "Must not be in the future")
+                };
+                errors.add(field.into(), why.into());
             }
         }
         match since {
@@ -252,7 +255,19 @@ mod tests {
             faults(json!({"since": "2026-03-09T00:00:00Z", "until": "2026-03-08T00:00:00Z"})),
             ["until"]
         );
-        assert_eq!(faults(json!({"since": "2026-01-01T00:00:00Z"})), ["since"]);
+        assert_eq!(faults(json!({"since": "2026-03-11T00:00:00Z"})), ["since"]);
+        let wide = parse(json!({"since": "2000-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}));
+        let wide = wide.unwrap();
+        assert_eq!(
+            wide.since.to_rfc3339(),
+            "2026-02-08T00:00:00+00:00",
+            "cut to 30 days"
+        );
+        assert_eq!(
+            wide.until.to_rfc3339(),
+            "2026-03-10T00:00:00+00:00",
+            "cut to now"
+        );
         assert_eq!(
             faults(json!({"since": "2026-03-09T00:00:00Z", "extra": 1})),
             ["extra"]
