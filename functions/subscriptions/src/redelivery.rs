@@ -75,6 +75,9 @@ where
     }
 }
 
+/// What each handler is given: the ports, shared by every request.
+type Deps<W, S, L, D, Q> = State<Arc<Redelivery<W, S, L, D, Q>>>;
+
 /// The replay and recover routes, answering in the notify API's envelope.
 pub fn router<W, S, L, D, Q>(deps: Redelivery<W, S, L, D, Q>) -> Router
 where
@@ -116,7 +119,7 @@ fn enabled(subscription: Subscription) -> Result<Subscription, ApiError> {
 
 /// 202: the log's delivery is reopened and its next attempt queued now.
 async fn replay<W, S, L, D, Q>(
-    State(deps): State<Arc<Redelivery<W, S, L, D, Q>>>,
+    State(deps): Deps<W, S, L, D, Q>,
     caller: Caller,
     params: RawPathParams,
 ) -> Result<Response, ApiError>
@@ -175,7 +178,7 @@ where
 /// 202 `{job_id, queued}`: the window's first page queued on the request path, the rest (if
 /// any) by the delivery worker from a queue message; `queued` counts the first page.
 async fn recover<W, S, L, D, Q>(
-    State(deps): State<Arc<Redelivery<W, S, L, D, Q>>>,
+    State(deps): Deps<W, S, L, D, Q>,
     caller: Caller,
     id: SubscriptionParam,
     body: JsonBody,
