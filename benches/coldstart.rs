@@ -39,7 +39,9 @@ fn main() {
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut medians = Vec::new();
-    println!("cold start, process start -> first /runtime/invocation/next, {runs} runs each ({arch})");
+    println!(
+        "cold start, process start -> first /runtime/invocation/next, {runs} runs each ({arch})"
+    );
     for name in std::iter::once(BASELINE).chain(FUNCTIONS) {
         let binary = out.join("binary").join(name).join("bootstrap");
         let zip = out.join("zip").join(name).join("bootstrap.zip");
@@ -65,7 +67,10 @@ fn main() {
     }
     let baseline = medians[0].1;
     println!();
-    println!("{:>14}  {:>10}  {:>8}  {:>8}", "function", "÷ hello", "target", "met?");
+    println!(
+        "{:>14}  {:>10}  {:>8}  {:>8}",
+        "function", "÷ hello", "target", "met?"
+    );
     for (name, median, size) in &medians[1..] {
         let ratio = ms(*median) / ms(baseline).max(f64::EPSILON);
         let met = ratio <= TARGET_RATIO && *size <= TARGET_ZIP_BYTES;
@@ -89,15 +94,22 @@ fn build(root: &Path, dir: &Path, arch: &str, format: &str) {
         command.args(["--package", package]);
     }
     let started = Instant::now();
-    let status = command.status().expect("cargo lambda runs (scripts/test.sh installs it)");
+    let status = command
+        .status()
+        .expect("cargo lambda runs (scripts/test.sh installs it)");
     assert!(status.success(), "cargo lambda build failed: {status}");
-    eprintln!("built {format}s in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "built {format}s in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// Starts `binary` against a fresh fake Runtime API and times it to its first poll for work;
 /// `None` if it exited or hung instead.
 async fn start_once(binary: &PathBuf) -> Option<Duration> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port");
     let api = listener.local_addr().expect("address").to_string();
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
@@ -147,8 +159,14 @@ fn lambda_environment(api: &str) -> Vec<(&'static str, String)> {
         ("HOOKLINE_SUBSCRIPTIONS_TABLE", "subscriptions"),
         ("HOOKLINE_DELIVERIES_TABLE", "deliveries"),
         ("HOOKLINE_LOGS_TABLE", "logs"),
-        ("HOOKLINE_EVENTS_QUEUE_URL", "http://127.0.0.1:9/queue/events"),
-        ("HOOKLINE_DELIVERIES_QUEUE_URL", "http://127.0.0.1:9/queue/deliveries"),
+        (
+            "HOOKLINE_EVENTS_QUEUE_URL",
+            "http://127.0.0.1:9/queue/events",
+        ),
+        (
+            "HOOKLINE_DELIVERIES_QUEUE_URL",
+            "http://127.0.0.1:9/queue/deliveries",
+        ),
     ];
     let mut env: Vec<(&'static str, String)> =
         fixed.into_iter().map(|(k, v)| (k, v.to_owned())).collect();

@@ -411,6 +411,7 @@ impl Tally {
             Handled::Resumed { .. } => {
                 unreachable!("the bench never enables a paused subscription")
             }
+            Handled::Recovered { .. } => unreachable!("the bench never recovers a subscription"),
         }
     }
 }

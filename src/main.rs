@@ -7,9 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hookline::admin::{create_key, create_workspace};
-use hookline::local::{ensure_dev_workspace, LocalOptions, LocalStack};
-use hookline_shared::adapters::{DynamoWorkspaces, EmbeddedDb};
-use hookline_shared::config::WORKSPACES_TABLE;
+use hookline::dlq;
+use hookline::local::{self, ensure_dev_workspace, LocalOptions, LocalStack};
+use hookline_shared::adapters::embedded::Redrive;
+use hookline_shared::adapters::{DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue};
+use hookline_shared::config::{DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, WORKSPACES_TABLE};
+use hookline_shared::Queue;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -42,6 +45,64 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Dead-lettered queue messages: list them, or send them back to their queue. On AWS when
+    /// HOOKLINE_EVENTS_QUEUE_URL / HOOKLINE_DELIVERIES_QUEUE_URL is set, else in --data-dir.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Print up to --max dead-lettered messages as JSON lines, leaving them where they are.
+    List {
+        #[command(flatten)]
+        target: DlqTarget,
+    },
+    /// Send up to --max dead-lettered messages back to their queue; prints {"queue","redriven"}.
+    Redrive {
+        #[command(flatten)]
+        target: DlqTarget,
+    },
+}
+
+#[derive(clap::Args)]
+struct DlqTarget {
+    /// Whose dead letters: the events queue (fan-out) or the deliveries queue (attempts).
+    #[arg(long, value_enum)]
+    queue: QueueName,
+    #[arg(long, default_value_t = 100)]
+    max: usize,
+    #[arg(long, default_value = ".hookline")]
+    data_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QueueName {
+    Events,
+    Deliveries,
+}
+
+impl QueueName {
+    fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Events => "events",
+            QueueName::Deliveries => "deliveries",
+        }
+    }
+
+    /// The environment variable naming the SQS queue, and local mode's queue and DLQ names.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            QueueName::Events => (EVENTS_QUEUE_URL, local::EVENTS_QUEUE, local::EVENTS_DLQ),
+            QueueName::Deliveries => (
+                DELIVERIES_QUEUE_URL,
+                local::DELIVERIES_QUEUE,
+                local::DELIVERIES_DLQ,
+            ),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -115,7 +176,59 @@ async fn run(command: Command) -> Result<(), AnyError> {
             println!("{}", json!({"workspace_id": id, "api_key": key.expose()}));
             Ok(())
         }
+        Command::Dlq { action } => dead_letters(action).await,
     }
+}
+
+/// Runs a `dlq` command against SQS or the embedded queues of the data dir.
+async fn dead_letters(action: DlqAction) -> Result<(), AnyError> {
+    let (redrive, target) = match action {
+        DlqAction::List { target } => (false, target),
+        DlqAction::Redrive { target } => (true, target),
+    };
+    let (url_var, local_queue, local_dlq) = target.queue.names();
+    let max = target.max;
+    let moved = if let Ok(source_url) = std::env::var(url_var) {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_sqs::Client::new(&aws);
+        let dlq_url = dlq::sqs_dead_letter_url(&client, &source_url).await?;
+        let source = SqsQueue::new(client.clone(), source_url);
+        let dead = SqsQueue::new(client, dlq_url);
+        run_dlq(redrive, &dead, &source, max).await?
+    } else {
+        let db = EmbeddedDb::open(&prepared(&target.data_dir)?)?;
+        // The source keeps its redrive rule, so a message that fails again dead-letters again.
+        let rule = Redrive {
+            dead_letter_queue: local_dlq.into(),
+            max_receives: local::MAX_RECEIVES,
+        };
+        let source = EmbeddedQueue::new(db.clone(), local_queue, Some(rule));
+        let dead = EmbeddedQueue::new(db, local_dlq, None);
+        run_dlq(redrive, &dead, &source, max).await?
+    };
+    if let Some(moved) = moved {
+        println!(
+            "{}",
+            json!({"queue": target.queue.as_str(), "redriven": moved})
+        );
+    }
+    Ok(())
+}
+
+/// Lists (printing a line per message) or redrives; `Some(count)` for a redrive.
+async fn run_dlq<D: Queue, S: Queue>(
+    redrive: bool,
+    dead: &D,
+    source: &S,
+    max: usize,
+) -> Result<Option<usize>, AnyError> {
+    if redrive {
+        return Ok(Some(dlq::redrive(dead, source, max).await?));
+    }
+    for line in dlq::list(dead, max).await? {
+        println!("{line}");
+    }
+    Ok(None)
 }
 
 /// Admin commands talk to DynamoDB when the stack's table names are in the environment

@@ -43,7 +43,7 @@ pub struct EventTypeInfo {
 }
 
 /// All entries, generic ingest types first (category order, then event-type order), then the 9
-/// conversation/call types in the seed's order.
+/// conversation/call types in the seed's order, then the 4 [operational](OPERATIONAL_TYPES) ones.
 pub fn all() -> &'static [EventTypeInfo] {
     &CATALOG
 }
@@ -51,6 +51,21 @@ pub fn all() -> &'static [EventTypeInfo] {
 /// The entry named exactly `name` (case-sensitive), if any.
 pub fn find(name: &str) -> Option<&'static EventTypeInfo> {
     all().iter().find(|info| info.name == name)
+}
+
+/// The types Hookline emits itself about a workspace's own subscriptions and deliveries. They
+/// reach the workspace's subscriptions to them, never the subscription they are about, and no
+/// workspace may publish them.
+pub const OPERATIONAL_TYPES: [&str; 4] = [
+    "subscription.paused",
+    "delivery.failing",
+    "delivery.exhausted",
+    "subscription.recovered",
+];
+
+/// Whether `name` is one of the [`OPERATIONAL_TYPES`].
+pub fn is_operational(name: &str) -> bool {
+    OPERATIONAL_TYPES.contains(&name)
 }
 
 /// Whether a subscription may name `name`.
@@ -66,7 +81,7 @@ macro_rules! catalog_files {
 }
 
 /// The catalog's order is this list's order.
-static FILES: [(&str, &str); 27] = catalog_files![
+static FILES: [(&str, &str); 31] = catalog_files![
     "emails.sent",
     "emails.reply",
     "emails.opened",
@@ -94,6 +109,10 @@ static FILES: [(&str, &str); 27] = catalog_files![
     "call.new",
     "call.ended",
     "call.updated",
+    "subscription.paused",
+    "delivery.failing",
+    "delivery.exhausted",
+    "subscription.recovered",
 ];
 
 /// `(name, contents of shared/catalog/{name}.schema.json)` for each listed name.
@@ -103,8 +122,9 @@ macro_rules! schema_files {
     };
 }
 
-/// The types with a schema of their own: the notify API's conversation/call types.
-static SCHEMA_FILES: [(&str, &str); 9] = schema_files![
+/// The types with a schema of their own: the notify API's conversation/call types, and the
+/// operational types.
+static SCHEMA_FILES: [(&str, &str); 13] = schema_files![
     "conversation.new",
     "conversation.updated",
     "conversation.ended",
@@ -114,6 +134,10 @@ static SCHEMA_FILES: [(&str, &str); 9] = schema_files![
     "call.new",
     "call.ended",
     "call.updated",
+    "subscription.paused",
+    "delivery.failing",
+    "delivery.exhausted",
+    "subscription.recovered",
 ];
 
 /// The shape of one catalog file.
@@ -177,8 +201,8 @@ mod tests {
     }
 
     #[test]
-    fn has_27_uniquely_named_entries_in_the_documented_order() {
-        assert_eq!(all().len(), 27);
+    fn has_31_uniquely_named_entries_in_the_documented_order() {
+        assert_eq!(all().len(), 31);
         let names: Vec<&str> = all().iter().map(|info| info.name.as_str()).collect();
         let unique: HashSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len(), "duplicate names in {names:?}");
@@ -188,7 +212,8 @@ mod tests {
         );
         assert_eq!(names[6], "calls.transcript");
         assert_eq!(names[17], "social.message_received");
-        assert_eq!(&names[18..], CONVERSATION_TYPES);
+        assert_eq!(&names[18..27], CONVERSATION_TYPES);
+        assert_eq!(&names[27..], OPERATIONAL_TYPES);
     }
 
     #[test]
@@ -352,15 +377,36 @@ mod tests {
     }
 
     #[test]
-    fn exactly_the_conversation_types_have_a_schema() {
+    fn exactly_the_conversation_and_operational_types_have_a_schema() {
         for info in all() {
+            let name = info.name.as_str();
             assert_eq!(
                 info.schema.is_some(),
-                CONVERSATION_TYPES.contains(&info.name.as_str()),
-                "{}",
-                info.name
+                CONVERSATION_TYPES.contains(&name) || is_operational(name),
+                "{name}"
             );
         }
+    }
+
+    #[test]
+    fn every_operational_sample_meets_its_schema_and_names_its_subscription() {
+        for name in OPERATIONAL_TYPES {
+            let schema = schema_of(name);
+            jsonschema::draft202012::meta::validate(schema)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(schema["title"], name);
+            let info = find(name).unwrap();
+            let errors = faults(name, &info.sample);
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            let mut unnamed = info.sample.clone();
+            unnamed.as_object_mut().unwrap().remove("subscription_id");
+            assert_eq!(
+                faults(name, &unnamed).field_errors["subscription_id"],
+                ["Required"]
+            );
+        }
+        assert!(is_operational("subscription.paused"));
+        assert!(!is_operational("conversation.new"));
     }
 
     #[test]

@@ -121,11 +121,45 @@ impl Delivery {
             && (self.attempts < attempt || claimed_until < now)
     }
 
+    /// The reopen rule every store applies (DynamoDB as the mirroring condition expression):
+    /// a replay or a recovery makes one more attempt, numbered after the last finished one,
+    /// whatever state the delivery is in, unless an attempt is being made right now (its claim's
+    /// lease `claimed_until` has not lapsed) or, with `if_last`, a later attempt than that one
+    /// finished since. The stores then set the delivery pending, claimed up to that attempt with
+    /// a lapsed lease, so exactly one worker claims it however many copies are queued.
+    pub fn reopen(&self, claimed_until: i64, now: i64, if_last: Option<u32>) -> Reopened {
+        if if_last.is_some_and(|last| self.completed != last) {
+            return Reopened::Superseded;
+        }
+        if self.attempts > self.completed && claimed_until >= now {
+            return Reopened::InFlight;
+        }
+        Reopened::Queued {
+            attempt: self.completed + 1,
+            // Already reopened (or parked) for that attempt: waiting to be claimed.
+            fresh: !(self.state == DeliveryState::Pending && self.attempts > self.completed),
+        }
+    }
+
     /// A claimed attempt may be given back (parked) while it is still the last one claimed
     /// and it did not finish; otherwise a later claim holds the delivery and nothing parks.
     pub fn can_park(&self, attempt: u32) -> bool {
         self.attempts == attempt && self.completed < attempt
     }
+}
+
+/// What reopening a delivery for one more attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// Reopened for attempt `attempt`, to be queued now. `fresh` is false when the delivery was
+    /// already waiting for that attempt (reopened before, or parked), so it is not counted twice.
+    Queued { attempt: u32, fresh: bool },
+    /// An attempt is being made right now; it is not interrupted or doubled.
+    InFlight,
+    /// A later attempt finished since the one the caller knew of.
+    Superseded,
+    /// No such delivery.
+    Missing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -387,6 +421,83 @@ mod tests {
         );
         let id = DeliveryId::for_pair(&e, &s);
         assert_eq!(DeliveryId::parse(id.as_str()), Some(id));
+    }
+
+    fn delivery(state: DeliveryState, attempts: u32, completed: u32) -> Delivery {
+        let now = Utc::now();
+        Delivery {
+            id: DeliveryId::for_pair(&EventId::generate(), &SubscriptionId::generate()),
+            workspace_id: WorkspaceId::generate(),
+            event_id: EventId::generate(),
+            event_dedup_id: "d".into(),
+            subscription_id: SubscriptionId::generate(),
+            event_type: "emails.sent".into(),
+            state,
+            attempts,
+            completed,
+            created_at: now,
+            updated_at: now,
+            batch: None,
+            is_batch: false,
+        }
+    }
+
+    #[test]
+    fn a_finished_delivery_reopens_for_the_attempt_after_its_last() {
+        for state in [DeliveryState::GaveUp, DeliveryState::Succeeded] {
+            let done = delivery(state, 8, 8);
+            let reopened = done.reopen(0, 100, None);
+            assert_eq!(
+                reopened,
+                Reopened::Queued {
+                    attempt: 9,
+                    fresh: true
+                }
+            );
+            // As the stores leave it: pending, claimed up to 9 with a lapsed lease.
+            let mut stored = done.clone();
+            (stored.state, stored.attempts) = (DeliveryState::Pending, 9);
+            assert!(stored.can_claim(9, 0, 100));
+            assert_eq!(
+                stored.reopen(0, 100, Some(8)),
+                Reopened::Queued {
+                    attempt: 9,
+                    fresh: false
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_pending_delivery_makes_its_next_attempt_now_unless_one_is_in_flight() {
+        let waiting = delivery(DeliveryState::Pending, 3, 3);
+        assert_eq!(
+            waiting.reopen(0, 100, None),
+            Reopened::Queued {
+                attempt: 4,
+                fresh: true
+            }
+        );
+        let sending = delivery(DeliveryState::Pending, 4, 3);
+        assert_eq!(sending.reopen(160, 100, None), Reopened::InFlight);
+        // Its worker died: the lapsed attempt is the one made.
+        assert_eq!(
+            sending.reopen(90, 100, None),
+            Reopened::Queued {
+                attempt: 4,
+                fresh: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_recovery_skips_a_delivery_whose_later_attempt_finished() {
+        let later = delivery(DeliveryState::Succeeded, 5, 5);
+        assert_eq!(later.reopen(0, 100, Some(4)), Reopened::Superseded);
+        assert!(matches!(
+            later.reopen(0, 100, Some(5)),
+            Reopened::Queued { .. }
+        ));
     }
 
     #[test]

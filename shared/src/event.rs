@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::ids::{EventId, WorkspaceId};
+use crate::ids::{EventId, SubscriptionId, WorkspaceId};
 use crate::raw_json::RawJson;
 
 /// One accepted input event, normalized.
@@ -80,6 +80,9 @@ pub enum EventSource {
     },
     /// A provider's webhook, through one of the workspace's connections.
     Connection { connection_id: String, name: String },
+    /// Emitted by Hookline about one of the workspace's subscriptions (`subscription.paused`,
+    /// …), which never receives it itself.
+    Operational { subscription_id: SubscriptionId },
 }
 
 /// A publisher's own account of where an event came from; every part optional.
@@ -131,6 +134,15 @@ impl Event {
                 )
             }
             EventSource::Connection { name, .. } => (self.id.as_str(), "CONNECTION", name),
+            EventSource::Operational { subscription_id } => {
+                (self.id.as_str(), "HOOKLINE", subscription_id.as_str())
+            }
         }
+    }
+
+    /// Whether this is an operational event about `subscription`: one it must never receive,
+    /// so a failing receiver is not told of its own failures (or sent more to fail on).
+    pub fn is_about(&self, subscription: &SubscriptionId) -> bool {
+        matches!(&self.source, EventSource::Operational { subscription_id } if subscription_id == subscription)
     }
 }

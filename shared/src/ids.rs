@@ -88,6 +88,8 @@ fn prefixed_uuid(prefix: &str, uuid: uuid::Uuid) -> String {
 generated_id!(WorkspaceId, "ws_");
 generated_id!(EventId, "evt_");
 generated_id!(SubscriptionId, "sub_");
+// One recovery of a subscription's failed deliveries, named in its answer and its log lines.
+generated_id!(RecoveryId, "rcv_");
 generated_id!(ConnectionId, "con_");
 
 /// A plaintext API key. Shown once at creation; only its hash is ever stored or logged.

@@ -18,12 +18,14 @@ pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+pub mod operational;
 pub mod ports;
 #[cfg(test)]
 mod proptest_cases;
 pub mod publication;
 pub mod queue_message;
 pub mod raw_json;
+pub mod redelivery;
 pub mod subscription;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -39,7 +41,7 @@ pub use connection::{Connection, ConnectionKind, ConnectionSecret};
 pub use custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 pub use error::{QueueError, StoreError};
 pub use event::{Affect, Event, EventSource, SourceRef};
-pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
+pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, RecoveryId, SubscriptionId, WorkspaceId};
 pub use ports::{
     BatchStore, Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore,
     EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::batch::{BatchMember, Gathered};
 use crate::connection::Connection;
 use crate::custom_types::{CustomEventType, EventTypeName};
-use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState};
+use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState, Reopened};
 use crate::delivery_control::BatchLimits;
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
@@ -245,6 +245,16 @@ pub trait DeliveryStore: Send + Sync {
         after: Option<&DeliveryId>,
         max: usize,
     ) -> impl Future<Output = Result<Vec<(DeliveryId, u32)>, StoreError>> + Send;
+    /// Reopens the delivery for one more attempt under [`Delivery::reopen`]'s rule, in one
+    /// conditional write: pending, claimed up to the attempt after its last finished one, with
+    /// a lapsed lease so the next claim of that attempt takes it. `if_last`: only if `if_last`
+    /// is still its last finished attempt. The caller queues the attempt it is given.
+    fn reopen_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        if_last: Option<u32>,
+    ) -> impl Future<Output = Result<Reopened, StoreError>> + Send;
     /// Records that `attempt` finished, and the delivery's state after it.
     fn finish_attempt(
         &self,
@@ -288,6 +298,12 @@ pub trait BatchStore: Send + Sync {
 /// Delivery logs, one per attempt, kept for the retention period.
 pub trait LogStore: Send + Sync {
     fn append_log(&self, log: &DeliveryLog) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The workspace's unexpired log of that id, if any.
+    fn get_log(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<DeliveryLog>, StoreError>> + Send;
     /// Unexpired logs of a workspace (or one subscription) in the window, newest first.
     fn query_logs(
         &self,
@@ -306,12 +322,12 @@ pub trait FailureCounter: Send + Sync {
         workspace: &WorkspaceId,
         id: &SubscriptionId,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
-    /// A success ends the run.
+    /// A success ends the run; returns the length of the run it ended (0 if there was none).
     fn reset_failures(
         &self,
         workspace: &WorkspaceId,
         id: &SubscriptionId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
 
 /// A workspace's provider connections. Providers name only the connection (their webhooks

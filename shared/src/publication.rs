@@ -112,6 +112,14 @@ impl Publication {
             }
             (None, header) => header.map(str::to_owned),
         };
+        if let Some(name) = body.get("event_type").and_then(Value::as_str) {
+            if catalog::is_operational(name) {
+                errors.add(
+                    "event_type".into(),
+                    format!("{name} is an operational event type that only Hookline emits"),
+                );
+            }
+        }
         let deliver_at = match body.get("deliver_at").and_then(Value::as_str) {
             Some(raw) if !errors.field_errors.contains_key("deliver_at") => {
                 match DateTime::parse_from_rfc3339(raw) {
@@ -339,6 +347,15 @@ mod tests {
             .payload
             .as_json()
             .contains(r#""eventType":"deal_won""#));
+    }
+
+    #[test]
+    fn operational_types_are_not_for_workspaces_to_publish() {
+        let body = json!({"event_type": "subscription.paused", "data": {}});
+        assert_eq!(
+            faults(Publication::parse(body, None, now())),
+            ["event_type"]
+        );
     }
 
     #[test]

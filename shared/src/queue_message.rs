@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryId;
 use crate::ids::{EventId, SubscriptionId, WorkspaceId};
+use crate::redelivery::Recovery;
 
 /// SQS refuses longer message delays; longer waits are chained.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
@@ -58,6 +59,8 @@ pub enum QueueMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_before: Option<i64>,
     },
+    /// The rest of a recovery's window, older than what was queued already.
+    Recover(Recovery),
 }
 
 fn is_false(flag: &bool) -> bool {

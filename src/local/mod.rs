@@ -23,7 +23,7 @@ use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::connections::Connections;
 use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use subscriptions::{ConnectionsApi, Notify, Publishing};
+use subscriptions::{ConnectionsApi, Notify, Publishing, Redelivery};
 
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
@@ -164,10 +164,19 @@ impl LocalStack {
             dedup_window,
         );
         let provider_connections = ConnectionsApi::new(db.clone(), db.clone());
+        let redeliveries = Redelivery::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            deliveries_queue.clone(),
+            options.log_retention,
+        );
         let apis = ingest::router(ingest)
             .merge(ingest::connections::router(from_providers))
             .merge(subscriptions::router(notify))
             .merge(subscriptions::publish::router(publishing))
+            .merge(subscriptions::redelivery::router(redeliveries))
             .merge(subscriptions::connections::router(provider_connections))
             .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));

@@ -109,17 +109,17 @@ async fn custom_types_are_defined_listed_read_and_deleted<W, S, T, D, Q>(
         .await;
     assert_eq!((status, &one), (200, &defined));
 
-    // The catalog with a key: the 27 built-ins as before, then the workspace's own.
+    // The catalog with a key: the 31 built-ins as before, then the workspace's own.
     let (status, catalog) = tenant.call("GET", "/event_types", None).await;
     assert_eq!(status, 200);
     let catalog = catalog.as_array().unwrap();
-    assert_eq!(catalog.len(), 29);
+    assert_eq!(catalog.len(), 33);
     assert_eq!(
         catalog[0],
         json!({"event_type": "emails.sent", "description": "An email was sent (processed for analytics)."})
     );
     assert_eq!(
-        catalog[27],
+        catalog[31],
         json!({"event_type": "invoice.paid", "description": "An invoice was paid", "custom": true})
     );
 
@@ -165,7 +165,7 @@ async fn custom_types_are_defined_listed_read_and_deleted<W, S, T, D, Q>(
         assert_eq!(missing["code"], "not_found");
     }
     let (_, catalog) = tenant.call("GET", "/event_types", None).await;
-    assert_eq!(catalog.as_array().unwrap().len(), 28);
+    assert_eq!(catalog.as_array().unwrap().len(), 32);
 }
 
 both_backends!(custom_types_are_defined_listed_read_and_deleted(
@@ -258,7 +258,7 @@ async fn invalid_types_are_refused_with_every_fault_named() {
         "{faults}"
     );
     let (_, catalog) = tenant.call("GET", "/event_types", None).await;
-    assert_eq!(catalog.as_array().unwrap().len(), 27, "nothing was defined");
+    assert_eq!(catalog.as_array().unwrap().len(), 31, "nothing was defined");
 }
 
 /// As before custom types: the catalog answers callers with a key only.

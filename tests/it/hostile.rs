@@ -5,7 +5,8 @@ use axum::body::Body;
 use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
 use hookline_shared::{
-    EventTypeStore, LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceId, WorkspaceStore,
+    DeliveryStore, EventTypeStore, LogStore, Queue, SubscriptionId, SubscriptionStore, WorkspaceId,
+    WorkspaceStore,
 };
 use serde_json::{json, Value};
 
@@ -610,3 +611,131 @@ where
 }
 
 both_backends!(hostile_connections(workspaces, connections));
+
+/// Replay and recover across workspaces: another workspace's log or subscription id reads
+/// exactly like an unknown or malformed one, and a foreign key is refused before any lookup.
+async fn hostile_redelivery<W, S, T, L, D, Q>(
+    workspaces: W,
+    subscriptions: S,
+    event_types: T,
+    logs: L,
+    deliveries: D,
+    queue: Q,
+) where
+    W: WorkspaceStore + Clone + 'static,
+    S: SubscriptionStore + Clone + 'static,
+    T: EventTypeStore + 'static,
+    L: LogStore + Clone + 'static,
+    D: DeliveryStore + Clone + 'static,
+    Q: Queue + Clone + 'static,
+{
+    use hookline_shared::delivery::{Delivery, DeliveryState};
+    use subscriptions::redelivery::{self, Redelivery};
+
+    let notify = notify_app(
+        workspaces.clone(),
+        subscriptions.clone(),
+        event_types,
+        logs.clone(),
+        queue.clone(),
+    );
+    let retention = std::time::Duration::from_secs(30 * 86_400);
+    let seeded = deliveries.clone();
+    let redeliveries = Redelivery::new(
+        workspaces.clone(),
+        subscriptions,
+        logs.clone(),
+        deliveries,
+        queue,
+        retention,
+    );
+    let caller = Caller {
+        app: notify.merge(redelivery::router(redeliveries)),
+    };
+    let (alice, alice_sub) = tenant_with_subscription(&caller, &workspaces, "alice").await;
+    let a_sub_id = SubscriptionId::parse(alice_sub["id"].as_str().unwrap()).unwrap();
+    let mut alice_log = delivery_log(
+        &alice.workspace.id,
+        &a_sub_id,
+        alice_sub["webhook_url"].as_str().unwrap(),
+    );
+    alice_log.id = uuid::Uuid::now_v7().simple().to_string();
+    logs.append_log(&alice_log).await.unwrap();
+    let now = chrono::Utc::now();
+    let gave_up = Delivery {
+        id: alice_log.delivery_id.clone(),
+        workspace_id: alice.workspace.id.clone(),
+        event_id: alice_log.event_id.clone(),
+        event_dedup_id: "d".into(),
+        subscription_id: a_sub_id.clone(),
+        event_type: "emails.sent".into(),
+        state: DeliveryState::GaveUp,
+        attempts: 8,
+        completed: 8,
+        created_at: now,
+        updated_at: now,
+        batch: None,
+        is_batch: false,
+    };
+    seeded.create_delivery(&gave_up).await.unwrap();
+    let (mallory, _) = tenant_with_subscription(&caller, &workspaces, "mallory").await;
+    let (a_ws, m_ws, m_key) = (
+        alice.workspace.id.to_string(),
+        mallory.workspace.id.to_string(),
+        mallory.api_key.expose(),
+    );
+    let (a_log, a_sub) = (alice_log.id.as_str(), a_sub_id.as_str());
+    let window = json!({"since": (now - chrono::Duration::hours(1)).to_rfc3339()});
+    let replay = |ws: &str, log: &str| format!("/workspaces/{ws}/logs/{log}/replay");
+    let recover = |ws: &str, sub: &str| format!("/workspaces/{ws}/subscription/{sub}/recover");
+
+    // A foreign key on Alice's paths: refused before anything is looked up.
+    for path in [replay(&a_ws, a_log), recover(&a_ws, a_sub)] {
+        let (status, text) = caller.call("POST", &path, Some(m_key), Some(&window)).await;
+        assert_eq!(status, 403, "{path}: {text}");
+    }
+    // On her own path, Alice's ids read exactly like unknown and malformed ones.
+    let unknown_log = uuid::Uuid::now_v7().simple().to_string();
+    let (status, unknown) = caller
+        .call("POST", &replay(&m_ws, &unknown_log), Some(m_key), None)
+        .await;
+    assert_eq!(status, 404, "{unknown}");
+    for log in [a_log, "..", "0", "log-x", &"f".repeat(33), "%00"] {
+        let answer = caller
+            .call("POST", &replay(&m_ws, log), Some(m_key), None)
+            .await;
+        assert_eq!(answer, (404, unknown.clone()), "replay of {log:?}");
+    }
+    let unknown_sub = SubscriptionId::generate().to_string();
+    let (status, not_found) = caller
+        .call(
+            "POST",
+            &recover(&m_ws, &unknown_sub),
+            Some(m_key),
+            Some(&window),
+        )
+        .await;
+    assert_eq!(status, 404, "{not_found}");
+    for sub in [a_sub, "sub_", "..", "%00"] {
+        let answer = caller
+            .call("POST", &recover(&m_ws, sub), Some(m_key), Some(&window))
+            .await;
+        assert_eq!(answer, (404, not_found.clone()), "recover of {sub:?}");
+    }
+    // Alice herself replays her log: it was found, and only for her.
+    let alice_key = alice.api_key.expose();
+    let (status, text) = caller
+        .call("POST", &replay(&a_ws, a_log), Some(alice_key), None)
+        .await;
+    assert_eq!(status, 202, "{text}");
+    assert!(!text.contains("alice.example.com"), "{text}");
+}
+
+both_backends!(hostile_redelivery(
+    workspaces,
+    subscriptions,
+    event_types,
+    logs,
+    deliveries,
+    queue
+));

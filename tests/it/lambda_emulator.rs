@@ -262,6 +262,7 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
             ("HOOKLINE_LOGS_TABLE", &stack.logs_table),
+            ("HOOKLINE_DELIVERIES_TABLE", &stack.deliveries_table),
             ("HOOKLINE_DELIVERIES_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
             ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),

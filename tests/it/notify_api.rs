@@ -177,7 +177,7 @@ async fn seed_subscription_samples_answer_in_the_seed_shape() {
     let (status, catalog) = api.send("GET", "/event_types", None).await;
     assert_eq!(status, 200);
     let catalog = catalog.as_array().unwrap();
-    assert_eq!(catalog.len(), 27);
+    assert_eq!(catalog.len(), 31);
     assert!(catalog.contains(&json!({"event_type": "conversation.new",
         "description": "Triggered when a new conversation is created"})));
 

@@ -24,6 +24,7 @@ fn concrete(path: &str, workspace_id: &str) -> String {
         .replace("{workspace_id}", workspace_id)
         .replace("{subscription_id}", &format!("sub_{}", "0".repeat(32)))
         .replace("{connection_id}", &format!("con_{}", "0".repeat(32)))
+        .replace("{log_id}", &"0".repeat(32))
         .replace("{event_type}", "invoice.paid");
     assert!(
         !concrete.contains('{'),

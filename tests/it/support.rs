@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use hookline_shared::adapters::dynamodb::{LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX};
+use hookline_shared::adapters::dynamodb::{
+    LOGS_BY_ID_INDEX, LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX,
+};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::memory::{
     MemoryConnections, MemoryDeliveries, MemoryEventTypes, MemoryEvents, MemoryLogs, MemoryQueue,
@@ -260,7 +262,10 @@ fn template_declares_the_indexes_the_adapters_query() {
         indexes.iter().map(|i| text(i, "IndexName")).collect()
     };
     assert_eq!(names("DeliveriesTable"), [PARKED_INDEX]);
-    assert_eq!(names("LogsTable"), [LOGS_BY_SUBSCRIPTION_INDEX]);
+    assert_eq!(
+        names("LogsTable"),
+        [LOGS_BY_SUBSCRIPTION_INDEX, LOGS_BY_ID_INDEX]
+    );
 }
 
 /// The embedded equivalent, in a temporary directory.

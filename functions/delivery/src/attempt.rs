@@ -131,7 +131,12 @@ impl<P: Ports> Worker<P> {
                                 event.id
                             ))
                         })?;
-                    Some((body.clone(), id.to_string(), vec![(delivery, body)], None))
+                    Some((
+                        body.clone(),
+                        id.to_string(),
+                        vec![(delivery.clone(), body)],
+                        None,
+                    ))
                 }
                 None => None,
             }
@@ -179,6 +184,8 @@ impl<P: Ports> Worker<P> {
             logs,
             self.settle(&subscription, id, attempt, &result, now, ticket),
         );
+        self.report_attempt(&delivery, &subscription, attempt, &result, &settled, now)
+            .await;
         settled
     }
 

@@ -56,11 +56,13 @@ impl<P: Ports> Worker<P> {
             .subscriptions()
             .enabled_subscriptions_for(workspace, event.full_type())
             .await?;
-        // A filtered-out event makes no delivery and no log; its view is built once, and only
-        // when some subscription filters.
+        // An operational event never reaches the subscription it is about. A filtered-out
+        // event makes no delivery and no log; its view is built once, and only when some
+        // subscription filters.
         let mut view = None;
         let chosen: Vec<&Subscription> = subscriptions
             .iter()
+            .filter(|s| !event.is_about(&s.id))
             .filter(|s| {
                 self.filters
                     .admits(s, &mut view, || Filter::view_of(&event))

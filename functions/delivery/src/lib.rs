@@ -11,8 +11,10 @@ mod batching;
 mod breaker;
 mod fan_out;
 mod filters;
+mod operational;
 mod ports;
 mod queueing;
+mod recover;
 mod resume;
 mod settle;
 mod sqs;
@@ -87,6 +89,10 @@ pub enum Handled {
     Deferred,
     /// A re-enabled subscription's parked attempts, queued again.
     Resumed {
+        deliveries: usize,
+    },
+    /// A page of a recovery's failed deliveries, reopened and queued again.
+    Recovered {
         deliveries: usize,
     },
     /// Nothing to do: finished already, or another worker holds this attempt.
@@ -210,6 +216,11 @@ impl<P: Ports> Worker<P> {
                 span.record("delivery_id", display(&batch));
                 self.flush_batch(&workspace_id, &subscription_id, &batch, not_before, now)
                     .await
+            }
+            QueueMessage::Recover(recovery) => {
+                span.record("workspace_id", display(&recovery.workspace_id));
+                span.record("subscription_id", display(&recovery.subscription_id));
+                self.recover(recovery).await
             }
         }
     }

@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use hookline_shared::delivery::{DeliveryId, DeliveryState};
+use hookline_shared::operational;
 use hookline_shared::webhook::{Attempt, AttemptOutcome};
 use hookline_shared::{
     DeliveryStore as _, FailureCounter as _, Subscription, SubscriptionStore as _,
 };
 
 use crate::admission::{Outcome, Ticket};
+use crate::operational::failed_attempt;
 use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
 /// Consecutive failed attempts after which a subscription is paused.
@@ -38,8 +40,12 @@ impl<P: Ports> Worker<P> {
                     .subscriptions()
                     .reset_failures(workspace, &subscription.id),
             );
-            if let Err(err) = reset {
-                tracing::warn!(error = %err, "failure count not reset");
+            match reset {
+                Ok(ended) => {
+                    let recovered = operational::recovered(subscription, id, attempt, ended, now);
+                    self.emit(recovered).await;
+                }
+                Err(err) => tracing::warn!(error = %err, "failure count not reset"),
             }
             if let Some(ticket) = ticket {
                 ticket.finish(Outcome::Delivered);
@@ -48,7 +54,9 @@ impl<P: Ports> Worker<P> {
             return Ok(Handled::Delivered);
         }
         // Counted (and paused) before the next attempt is queued, so none follows a pause.
-        let outcome = self.count_failure(subscription, result, now).await;
+        let outcome = self
+            .count_failure(subscription, id, attempt, result, now)
+            .await;
         if let Some(ticket) = ticket {
             ticket.finish(outcome);
         }
@@ -83,6 +91,8 @@ impl<P: Ports> Worker<P> {
     async fn count_failure(
         &self,
         subscription: &Subscription,
+        delivery: &DeliveryId,
+        attempt: u32,
         result: &Attempt,
         now: DateTime<Utc>,
     ) -> Outcome {
@@ -113,7 +123,13 @@ impl<P: Ports> Worker<P> {
             return run;
         };
         match self.pause(subscription, reason, now).await {
-            Ok(()) => Outcome::Paused,
+            Ok(paused) => {
+                let last = failed_attempt(delivery, attempt, result);
+                let event =
+                    paused.and_then(|p| operational::paused(&p, Some(failures), &last, now));
+                self.emit(event).await;
+                Outcome::Paused
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "subscription not paused");
                 run
@@ -122,21 +138,21 @@ impl<P: Ports> Worker<P> {
     }
 
     /// Pauses the subscription unless it is off already; a write that raced with an edit is
-    /// tried again on a fresh read.
+    /// tried again on a fresh read. Returns the subscription as paused, if this call paused it.
     async fn pause(
         &self,
         subscription: &Subscription,
         reason: String,
         now: DateTime<Utc>,
-    ) -> Result<(), WorkerError> {
+    ) -> Result<Option<Subscription>, WorkerError> {
         let (workspace, id) = (&subscription.workspace_id, &subscription.id);
         let subscriptions = self.ports.subscriptions();
         for _ in 0..PAUSE_TRIES {
             let Some(current) = subscriptions.get_subscription(workspace, id).await? else {
-                return Ok(());
+                return Ok(None);
             };
             let Some(paused) = current.paused(reason.clone(), now) else {
-                return Ok(());
+                return Ok(None);
             };
             if subscriptions
                 .replace_subscription(&current, &paused)
@@ -145,9 +161,9 @@ impl<P: Ports> Worker<P> {
                 // Re-enabled later, it starts a fresh run.
                 subscriptions.reset_failures(workspace, id).await?;
                 tracing::warn!(reason, "subscription paused");
-                return Ok(());
+                return Ok(Some(paused));
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

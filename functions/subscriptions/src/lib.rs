@@ -8,6 +8,7 @@ mod found;
 mod logs;
 mod order;
 pub mod publish;
+pub mod redelivery;
 mod secrets;
 mod subscriptions;
 mod test_send;
@@ -31,6 +32,7 @@ pub use connections::ConnectionsApi;
 pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
 pub use publish::Publishing;
+pub use redelivery::Redelivery;
 
 /// Every route lives under this prefix.
 pub const API_PREFIX: &str = "/notify/api/v1/";
@@ -256,6 +258,16 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
         ApiError::Conflict => (
             "conflict",
             "Conflicts with what is stored: the subscription was changed by another request (read it again and retry), or an event type of that name exists".into(),
+            none(),
+        ),
+        ApiError::Paused => (
+            "subscription_paused",
+            "The subscription is paused (is_enabled false): enable it first (PATCH it with is_enabled true), then replay or recover".into(),
+            ValidationErrors::field("is_enabled", "The subscription is paused; enable it first"),
+        ),
+        ApiError::InFlight => (
+            "attempt_in_flight",
+            "An attempt of this delivery is being made right now; replay it once that attempt's log appears".into(),
             none(),
         ),
         ApiError::Store(_) | ApiError::Queue(_) => (

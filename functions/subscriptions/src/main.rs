@@ -3,18 +3,22 @@
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
-    DynamoWorkspaces, SqsQueue,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
-    dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
-    ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE,
-    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    days_from_env, dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
+    ALLOW_PRIVATE_TARGETS, DEFAULT_LOG_RETENTION_DAYS, DELIVERIES_QUEUE_URL, DELIVERIES_TABLE,
+    EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE, LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE,
+    WORKSPACES_TABLE,
 };
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, Error};
-use subscriptions::{connections, publish, router, ConnectionsApi, Notify, Publishing, API_PREFIX};
+use subscriptions::{
+    connections, publish, redelivery, router, ConnectionsApi, Notify, Publishing, Redelivery,
+    API_PREFIX,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -26,6 +30,8 @@ async fn main() -> Result<(), Error> {
     let events_table = required(EVENTS_TABLE)?;
     let events_queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
+    let deliveries_table = required(DELIVERIES_TABLE)?;
+    let log_retention = days_from_env(LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_DAYS)?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
     // Bounded, so a store or queue that stops answering is a 503 within seconds.
@@ -44,6 +50,14 @@ async fn main() -> Result<(), Error> {
     );
     let logs = DynamoLogs::new(client.clone(), logs_table);
     let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
+    let redeliveries = Redelivery::new(
+        workspaces.clone(),
+        subscriptions.clone(),
+        logs.clone(),
+        DynamoDeliveries::new(client.clone(), deliveries_table, log_retention),
+        resumes.clone(),
+        log_retention,
+    );
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let publishing = Publishing::new(
         workspaces.clone(),
@@ -63,6 +77,7 @@ async fn main() -> Result<(), Error> {
     );
     let apis = router(deps)
         .merge(publish::router(publishing))
+        .merge(redelivery::router(redeliveries))
         .merge(connections::router(provider_connections));
     run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }

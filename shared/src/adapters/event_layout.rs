@@ -57,6 +57,7 @@ pub(crate) fn layout(event: &Event) -> EventLayout<'_> {
         EventSource::Generic { category } => category.as_str(),
         EventSource::Published { .. } => "published",
         EventSource::Connection { .. } => "connection",
+        EventSource::Operational { .. } => "operational",
     };
     let meta = EventMeta {
         source: event.source.clone(),

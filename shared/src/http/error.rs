@@ -60,6 +60,12 @@ pub enum ApiError {
     AtLimit { what: &'static str, max: usize },
     #[error("subscription changed concurrently")]
     Conflict,
+    /// A replay or recovery of a paused subscription: it must be enabled first.
+    #[error("subscription is paused")]
+    Paused,
+    /// A replay of a delivery while one of its attempts is being made.
+    #[error("an attempt of the delivery is in flight")]
+    InFlight,
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("queue: {0}")]
@@ -85,9 +91,11 @@ impl ApiError {
             | ApiError::UnreadableBody(_)
             | ApiError::MalformedJson(_)
             | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::LimitReached | ApiError::AtLimit { .. } | ApiError::Conflict => {
-                StatusCode::CONFLICT
-            }
+            ApiError::LimitReached
+            | ApiError::AtLimit { .. }
+            | ApiError::Conflict
+            | ApiError::Paused
+            | ApiError::InFlight => StatusCode::CONFLICT,
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use super::{get_n, get_s, n, pk_sk, s, subscription_key, unavailable, Item};
 use crate::adapters::{delivery_doc, delivery_from_parts};
-use crate::delivery::{Delivery, DeliveryId, DeliveryState};
+use crate::delivery::{Delivery, DeliveryId, DeliveryState, Reopened};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{Claim, DeliveryStore};
@@ -230,6 +230,62 @@ impl DeliveryStore for DynamoDeliveries {
         }
         found.truncate(max);
         Ok(found)
+    }
+
+    async fn reopen_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        if_last: Option<u32>,
+    ) -> Result<Reopened, StoreError> {
+        let now = Utc::now();
+        // Mirrors `Delivery::reopen`: no attempt in flight (none claimed past the last finished
+        // one, or its lease lapsed) and, for a recovery, no later attempt finished since.
+        let mut condition =
+            "attribute_exists(pk) AND (attempts <= completed OR claimed_until < :now)".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(workspace, id)))
+            .update_expression(
+                "SET #state = :pending, attempts = completed + :one, claimed_until = :lapsed, updated_at = :now_text",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":lapsed", n(0))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":now_text", s(now.to_rfc3339()))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(last) = if_last {
+            condition.push_str(" AND completed = :last");
+            request = request.expression_attribute_values(":last", n(i64::from(last)));
+        }
+        let result = request.condition_expression(condition).send().await;
+        let (old, written) = match result {
+            Ok(output) => (output.attributes, true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(conflict) => {
+                    (conflict.item, false)
+                }
+                other => return Err(unavailable(other)),
+            },
+        };
+        let Some(old) = old else {
+            return Ok(Reopened::Missing);
+        };
+        // The rule applied to what was stored tells which refusal it was, or the attempt.
+        let claimed_until = get_n::<i64>(&old, "claimed_until")?;
+        let reopened = delivery_from_item(&old)?.reopen(claimed_until, now.timestamp(), if_last);
+        match (written, reopened) {
+            (true, Reopened::Queued { .. })
+            | (false, Reopened::InFlight | Reopened::Superseded) => Ok(reopened),
+            _ => Err(StoreError::Corrupt(format!(
+                "delivery {id}: the reopen condition and rule disagree"
+            ))),
+        }
     }
 
     async fn finish_attempt(

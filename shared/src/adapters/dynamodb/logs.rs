@@ -11,6 +11,8 @@ use crate::ports::{LogQuery, LogStore};
 
 /// GSI of the logs table keyed by `subscription_key` (`<workspace>#<subscription>`) and `sk`.
 pub const LOGS_BY_SUBSCRIPTION_INDEX: &str = "by_subscription";
+/// GSI of the logs table keyed by `log_key` (`<workspace>#<log id>`): one log by its id.
+pub const LOGS_BY_ID_INDEX: &str = "by_log_id";
 
 table_adapter!(
     /// Logs table: `pk` = workspace, `sk` = `<created_at>#<delivery>#<attempt>`, TTL `expires_at`.
@@ -27,6 +29,10 @@ impl LogStore for DynamoLogs {
                 "subscription_key".to_owned(),
                 s(subscription_key(&log.workspace_id, &log.subscription_id)),
             ),
+            (
+                "log_key".to_owned(),
+                s(format!("{}#{}", log.workspace_id, log.id)),
+            ),
             ("doc".to_owned(), s(doc)),
             ("expires_at".to_owned(), n(log.expires_at)),
         ]);
@@ -38,6 +44,33 @@ impl LogStore for DynamoLogs {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn get_log(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DeliveryLog>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LOGS_BY_ID_INDEX)
+            .key_condition_expression("log_key = :key")
+            // `expiry::is_live`.
+            .filter_expression("expires_at >= :now")
+            .expression_attribute_values(":key", s(format!("{workspace}#{id}")))
+            .expression_attribute_values(":now", n(now_epoch_seconds()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items()
+            .first()
+            .map(|item| {
+                serde_json::from_str(get_s(item, "doc")?)
+                    .map_err(|e| StoreError::Corrupt(format!("log: {e}")))
+            })
+            .transpose()
     }
 
     async fn query_logs(

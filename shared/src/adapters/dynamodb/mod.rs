@@ -48,7 +48,7 @@ pub use connections::DynamoConnections;
 pub use deliveries::{DynamoDeliveries, PARKED_INDEX};
 pub use event_types::DynamoEventTypes;
 pub use events::DynamoEvents;
-pub use logs::{DynamoLogs, LOGS_BY_SUBSCRIPTION_INDEX};
+pub use logs::{DynamoLogs, LOGS_BY_ID_INDEX, LOGS_BY_SUBSCRIPTION_INDEX};
 pub use subscriptions::DynamoSubscriptions;
 pub use workspaces::DynamoWorkspaces;
 

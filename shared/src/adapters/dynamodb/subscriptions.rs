@@ -359,16 +359,22 @@ impl FailureCounter for DynamoSubscriptions {
         &self,
         workspace: &WorkspaceId,
         id: &SubscriptionId,
-    ) -> Result<(), StoreError> {
-        self.client
+    ) -> Result<u32, StoreError> {
+        let out = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::health_key(workspace, id)))
             .update_expression("SET failures = :zero")
             .expression_attribute_values(":zero", n(0))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(())
+        // No run recorded yet: nothing ended.
+        match out.attributes {
+            Some(old) if old.contains_key("failures") => get_n(&old, "failures"),
+            _ => Ok(0),
+        }
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::EmbeddedDb;
 use crate::adapters::{delivery_doc, delivery_from_parts, now_epoch_seconds};
-use crate::delivery::{Delivery, DeliveryId, DeliveryState};
+use crate::delivery::{Delivery, DeliveryId, DeliveryState, Reopened};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
 use crate::ports::{Claim, DeliveryStore};
@@ -185,6 +185,45 @@ impl DeliveryStore for EmbeddedDb {
                     .ok_or_else(|| StoreError::Corrupt(format!("parked delivery id {id:?}")))
             })
             .collect()
+    }
+
+    async fn reopen_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        if_last: Option<u32>,
+    ) -> Result<Reopened, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        let now = now_epoch_seconds();
+        self.call(move |c| {
+            let tx = c.savepoint()?;
+            let Some((row, claimed_until)) = tx
+                .query_row(
+                    DELIVERY_CLAIM_SELECT,
+                    params![ws.as_str(), id.as_str()],
+                    |r| Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?)),
+                )
+                .optional()?
+            else {
+                return Ok(Reopened::Missing);
+            };
+            let reopened = delivery_from_row(row)?.reopen(claimed_until, now, if_last);
+            if let Reopened::Queued { attempt, .. } = reopened {
+                tx.execute(
+                    "UPDATE deliveries SET state = ?1, attempts = ?2, claimed_until = 0
+                     WHERE workspace_id = ?3 AND id = ?4",
+                    params![
+                        DeliveryState::Pending.as_str(),
+                        attempt,
+                        ws.as_str(),
+                        id.as_str()
+                    ],
+                )?;
+                tx.commit()?;
+            }
+            Ok(reopened)
+        })
+        .await
     }
 
     async fn finish_attempt(

@@ -1,6 +1,6 @@
 //! Embedded adapter for delivery logs, one per attempt, kept for the retention period.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::EmbeddedDb;
 use crate::adapters::now_epoch_seconds;
@@ -22,6 +22,30 @@ impl LogStore for EmbeddedDb {
             Ok(())
         })
         .await
+    }
+
+    async fn get_log(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DeliveryLog>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        let doc: Option<String> = self
+            .call(move |c| {
+                // Served by the `delivery_logs_by_id` index on the same expression.
+                c.query_row(
+                    "SELECT doc FROM delivery_logs
+                     WHERE workspace_id = ?1 AND json_extract(doc, '$.id') = ?2 AND expires_at >= ?3",
+                    params![ws.as_str(), id, now_epoch_seconds()],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        doc.map(|doc| {
+            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("log: {e}")))
+        })
+        .transpose()
     }
 
     async fn query_logs(

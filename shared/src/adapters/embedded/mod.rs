@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS delivery_logs (
     doc TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (workspace_id, sort_key));
 CREATE INDEX IF NOT EXISTS delivery_logs_by_subscription
     ON delivery_logs (workspace_id, subscription_id, sort_key);
+CREATE INDEX IF NOT EXISTS delivery_logs_by_id
+    ON delivery_logs (workspace_id, json_extract(doc, '$.id'));
 CREATE TABLE IF NOT EXISTS event_types (
     workspace_id TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (workspace_id, name));

@@ -193,14 +193,22 @@ impl FailureCounter for EmbeddedDb {
         &self,
         workspace: &WorkspaceId,
         id: &SubscriptionId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u32, StoreError> {
         let (ws, id) = (workspace.clone(), id.clone());
         self.call(move |c| {
+            // One writer thread runs this call whole: the read and the reset are one step.
+            let ended: Option<u32> = c
+                .query_row(
+                    "SELECT failures FROM subscription_health WHERE workspace_id = ?1 AND subscription_id = ?2",
+                    params![ws.as_str(), id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
             c.execute(
                 "UPDATE subscription_health SET failures = 0 WHERE workspace_id = ?1 AND subscription_id = ?2",
                 params![ws.as_str(), id.as_str()],
             )?;
-            Ok(())
+            Ok(ended.unwrap_or(0))
         })
         .await
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Metered;
 use crate::adapters::now_epoch_seconds;
 use crate::batch::{has_room, BatchMember, Gathered};
-use crate::delivery::{Delivery, DeliveryId, DeliveryState};
+use crate::delivery::{Delivery, DeliveryId, DeliveryState, Reopened};
 use crate::delivery_control::BatchLimits;
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
@@ -131,6 +131,27 @@ impl DeliveryStore for MemoryDeliveries {
                 .take(max)
                 .map(|((_, id), row)| (id.clone(), row.delivery.attempts))
                 .collect())
+        })
+    }
+
+    async fn reopen_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        if_last: Option<u32>,
+    ) -> Result<Reopened, StoreError> {
+        let now = now_epoch_seconds();
+        self.0.call(|store| {
+            let Some(row) = store.rows.get_mut(&(workspace.clone(), id.clone())) else {
+                return Ok(Reopened::Missing);
+            };
+            let reopened = row.delivery.reopen(row.claimed_until, now, if_last);
+            if let Reopened::Queued { attempt, .. } = reopened {
+                row.delivery.state = DeliveryState::Pending;
+                row.delivery.attempts = attempt;
+                row.claimed_until = 0;
+            }
+            Ok(reopened)
         })
     }
 

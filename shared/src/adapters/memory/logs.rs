@@ -26,6 +26,22 @@ impl LogStore for MemoryLogs {
         })
     }
 
+    async fn get_log(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DeliveryLog>, StoreError> {
+        let now = now_epoch_seconds();
+        self.0.call(|logs| {
+            Ok(logs
+                .iter()
+                .find(|((ws, _), log)| ws == workspace && log.id == id)
+                .map(|(_, log)| log)
+                .filter(|log| is_live(log.expires_at, now))
+                .cloned())
+        })
+    }
+
     async fn query_logs(
         &self,
         workspace: &WorkspaceId,

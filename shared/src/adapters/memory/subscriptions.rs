@@ -162,12 +162,10 @@ impl FailureCounter for MemorySubscriptions {
         &self,
         workspace: &WorkspaceId,
         id: &SubscriptionId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u32, StoreError> {
         self.0.call(|s| {
-            if let Some(run) = s.failures.get_mut(&(workspace.clone(), id.clone())) {
-                *run = 0;
-            }
-            Ok(())
+            let run = s.failures.get_mut(&(workspace.clone(), id.clone()));
+            Ok(run.map_or(0, std::mem::take))
         })
     }
 }
