@@ -32,7 +32,8 @@ fn an_invalid_http_switch_is_rejected_at_start() {
         ("HOOKLINE_DELIVERIES_QUEUE_URL", "q"),
         ("HOOKLINE_EVENTS_TABLE", "e"),
         ("HOOKLINE_EVENTS_QUEUE_URL", "eq"),
+        ("HOOKLINE_DELIVERIES_TABLE", "d"),
         ("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes"),
     ]);
-    assert!(stderr.contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"));
+    assert!(stderr.contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"), "{stderr}");
 }
