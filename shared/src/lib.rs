@@ -41,8 +41,8 @@ pub use event::{Affect, Event, EventSource, SourceRef};
 pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 pub use ports::{
     Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore, EventTypeStore,
-    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage,
-    SubscriptionStore, WorkspaceStore,
+    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, RateLimiter,
+    ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;
