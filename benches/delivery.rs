@@ -918,6 +918,7 @@ fn main() {
         attempt: 1,
         not_before: 0,
         resumed: false,
+        slot_micros: None,
     };
     let costs = [
         (

@@ -17,6 +17,7 @@ mod openapi;
 mod outage;
 mod private_targets;
 mod publish;
+mod rate_limit;
 mod receiver;
 mod signature_verifiers;
 mod support;

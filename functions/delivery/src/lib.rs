@@ -9,6 +9,7 @@ mod admission;
 mod attempt;
 mod breaker;
 mod fan_out;
+mod pacing;
 mod ports;
 mod queueing;
 mod resume;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_shared::delivery::RetrySchedule;
+use hookline_shared::delivery_control::Slot;
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{EventId, QueueError, QueueMessage, StoreError};
 use tracing::field::{display, Empty};
@@ -77,8 +79,9 @@ pub enum Handled {
         after: Duration,
     },
     GaveUp,
-    /// Waiting for its time, for a paused subscription, or for room at a busy or failing
-    /// receiver; requeued with a delay, without using an attempt.
+    /// Waiting for its time, for a paused subscription, for room at a busy or failing
+    /// receiver, or for its rate-limited send slot; requeued with a delay, without using an
+    /// attempt.
     Deferred,
     /// A re-enabled subscription's parked attempts, queued again.
     Resumed {
@@ -169,6 +172,7 @@ impl<P: Ports> Worker<P> {
                 attempt,
                 not_before,
                 resumed,
+                slot_micros,
             } => {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("delivery_id", display(&delivery_id));
@@ -181,6 +185,7 @@ impl<P: Ports> Worker<P> {
                     attempt,
                     not_before,
                     resumed,
+                    slot: slot_micros.map(Slot),
                 };
                 self.attempt(&workspace_id, &delivery_id, queued, now).await
             }
