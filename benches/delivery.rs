@@ -11,11 +11,16 @@
 //! POSTs the receiver counted are divided by the ideal (one per delivery, two for those
 //! paths; target: at most 1.05x).
 //!
+//! Then one subscription limited to 50 attempts a second is drained by 4 workers at once
+//! (`pacing/`): achieved attempts/s ÷ the limit (target 0.95–1.0), and store calls and slot
+//! reservations per attempt.
+//!
 //! It is a measurement, not a test: it exits 0 whatever the ratios, and panics only when the
 //! worker errors or deliveries do not finish. Run with `cargo bench --bench delivery`;
 //! `DELIVERY_BENCH_PROFILE=bare|sender|worker` runs one side only, repeatedly, for a profiler.
 
 mod common;
+mod pacing;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -830,6 +835,8 @@ fn main() {
     let rate = |side: Side| median(of(side).iter().map(|r| r.per_sec).collect());
     let client = |side: Side| median_of(of(side), |r| r.client_us);
 
+    pacing::report(&bench.rt, &bench.receiver, &bench.sender);
+
     let burst = fail_once(&bench, EVENTS);
     let waves = fail_once(&bench, WAVE_EVENTS);
     assert_eq!(
@@ -920,6 +927,7 @@ fn main() {
         attempt: 1,
         not_before: 0,
         resumed: false,
+        slot_micros: None,
     };
     let costs = [
         (

@@ -45,7 +45,7 @@ pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, RecoveryId, Subscriptio
 pub use ports::{
     BatchStore, Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore,
     EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue,
-    ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    RateLimiter, ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;

@@ -9,7 +9,7 @@ use crate::batch::{BatchMember, Gathered};
 use crate::connection::Connection;
 use crate::custom_types::{CustomEventType, EventTypeName};
 use crate::delivery::{Delivery, DeliveryId, DeliveryLog, DeliveryState, Reopened};
-use crate::delivery_control::BatchLimits;
+use crate::delivery_control::{BatchLimits, RateLimit, Slot};
 use crate::error::{QueueError, StoreError};
 use crate::ids::{ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 use crate::subscription::Subscription;
@@ -236,6 +236,14 @@ pub trait DeliveryStore: Send + Sync {
         delivery: &Delivery,
         attempt: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives back a claimed attempt that was not made (it waits for a later send slot): its
+    /// lease ends at once, so the next claim of the same attempt succeeds. Nothing happens
+    /// when a later attempt was claimed meanwhile or this one finished.
+    fn release_attempt(
+        &self,
+        delivery: &Delivery,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Up to `max` deliveries parked for `subscription`, in id order after `after`, each with
     /// the attempt it waits to make.
     fn parked_attempts(
@@ -328,6 +336,21 @@ pub trait FailureCounter: Send + Sync {
         workspace: &WorkspaceId,
         id: &SubscriptionId,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// Send slots of rate-limited subscriptions, shared by every worker: the store applies
+/// [`RateLimit::reserve`] to the subscription's next free time in one atomic write, so
+/// concurrent attempts never get the same slot.
+pub trait RateLimiter: Send + Sync {
+    /// Reserves the next slot of `subscription` at `limit` for an attempt asking at
+    /// `now_micros` (epoch microseconds): the later of its next free time and now.
+    fn reserve(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        limit: RateLimit,
+        now_micros: i64,
+    ) -> impl Future<Output = Result<Slot, StoreError>> + Send;
 }
 
 /// A workspace's provider connections. Providers name only the connection (their webhooks

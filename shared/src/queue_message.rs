@@ -38,6 +38,10 @@ pub enum QueueMessage {
         /// subscription is paused again, this copy only parks, so one recheck stays queued.
         #[serde(default, skip_serializing_if = "is_false")]
         resumed: bool,
+        /// The send slot (epoch microseconds) already reserved for this attempt of a
+        /// rate-limited subscription, which requeued it to wait for the slot: not reserved again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot_micros: Option<i64>,
     },
     /// A paused subscription was enabled again: queue the attempts its parked deliveries wait
     /// to make, a page at a time, from the first delivery id after `after`.
@@ -98,5 +102,19 @@ mod tests {
         };
         assert!(!resume.to_body().contains("after"), "{}", resume.to_body());
         assert_eq!(QueueMessage::from_body(&resume.to_body()).unwrap(), resume);
+        let subscription = SubscriptionId::generate();
+        let deliver = |slot_micros| QueueMessage::Deliver {
+            workspace_id: WorkspaceId::generate(),
+            delivery_id: DeliveryId::for_pair(&EventId::generate(), &subscription),
+            subscription_id: Some(subscription.clone()),
+            attempt: 1,
+            not_before: 0,
+            resumed: false,
+            slot_micros,
+        };
+        let unpaced = deliver(None);
+        assert!(!unpaced.to_body().contains("slot"), "{}", unpaced.to_body());
+        let paced = deliver(Some(1_700_000_000_123_456));
+        assert_eq!(QueueMessage::from_body(&paced.to_body()).unwrap(), paced);
     }
 }

@@ -49,6 +49,7 @@ where
             attempt,
             not_before: Utc::now().timestamp(),
             resumed: false,
+            slot_micros: None,
         };
         queue.send(&message.to_body(), Duration::ZERO).await?;
     }

@@ -10,14 +10,15 @@ use hookline_shared::batch::Gathered;
 use hookline_shared::connection::MAX_CONNECTIONS_PER_WORKSPACE;
 use hookline_shared::custom_types::NewEventType;
 use hookline_shared::delivery::{Delivery, DeliveryLog, DeliveryState, DeliveryStatus};
-use hookline_shared::delivery_control::BatchLimits;
+use hookline_shared::delivery_control::{BatchLimits, RateLimit, Slot};
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
     ApiKey, BatchStore, Category, Claim, Connection, ConnectionId, ConnectionStore, Created,
-    CustomEventType, Defined, Event, EventId, EventTypeName, EventTypeStore, ExistingEvent,
-    FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue, RawJson, ReceivedMessage,
-    StoreError, Subscription, SubscriptionId, SubscriptionStore, SubscriptionType, Workspace,
-    WorkspaceId, WorkspaceStore, MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
+    CustomEventType, Defined, DeliveryStore, Event, EventId, EventTypeName, EventTypeStore,
+    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue,
+    RateLimiter, RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId,
+    SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
+    MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
@@ -73,6 +74,14 @@ every_backend!(
     event_types_beside_subscriptions => event_types_beside_subscriptions_contract(event_types, subscriptions)
 );
 every_backend!(failure_counter => failure_counter_contract(subscriptions));
+every_backend!(released_attempt => released_attempt_contract(deliveries));
+// Twice the port: on DynamoDB two adapters, like two workers, each with its own memory of
+// the last next-free time it saw.
+every_backend!(rate_limiter => rate_limiter_contract(subscriptions, subscriptions));
+every_backend!(
+    concurrent_rate_limiter => concurrent_rate_limiter_contract(subscriptions, subscriptions),
+    dynamodb: #[ignore = "moto does not serialize concurrent conditional writes"]
+);
 every_backend!(connection_store => connection_store_contract(connections, subscriptions));
 const HOUR: i64 = 3600;
 
@@ -789,6 +798,124 @@ async fn failure_counter_contract<S: FailureCounter>(store: &S) {
         1,
         "counted per workspace"
     );
+}
+
+/// A claim given back unused is claimable again at once, not parked; a release never frees a
+/// later attempt's claim nor reopens a finished attempt.
+async fn released_attempt_contract<D: DeliveryStore>(store: &D) {
+    let ws = WorkspaceId::generate();
+    let sub = subscription(&ws, &["crm.deal_won"], true);
+    let delivery = Delivery::new(&event(&ws, "dedup-r"), &sub, Utc::now());
+    store.create_delivery(&delivery).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let claim = |attempt: u32| store.claim_attempt(&ws, &delivery.id, attempt, lease);
+    assert!(matches!(claim(1).await.unwrap(), Claim::Claimed(_)));
+    assert_eq!(claim(1).await.unwrap(), Claim::Unavailable);
+    store.release_attempt(&delivery, 1).await.unwrap();
+    let Claim::Claimed(again) = claim(1).await.unwrap() else {
+        panic!("a released attempt is claimed again");
+    };
+    assert_eq!(again.attempts, 1, "releasing used no attempt");
+    assert_eq!(
+        store.parked_attempts(&ws, &sub.id, None, 10).await.unwrap(),
+        [],
+        "released, not parked"
+    );
+    assert!(matches!(claim(2).await.unwrap(), Claim::Claimed(_)));
+    store.release_attempt(&delivery, 1).await.unwrap();
+    assert_eq!(
+        claim(2).await.unwrap(),
+        Claim::Unavailable,
+        "an earlier attempt's release leaves the later claim held"
+    );
+    store
+        .finish_attempt(&ws, &delivery.id, 2, DeliveryState::Succeeded)
+        .await
+        .unwrap();
+    store.release_attempt(&delivery, 2).await.unwrap();
+    assert_eq!(claim(2).await.unwrap(), Claim::Unavailable);
+    assert_eq!(claim(3).await.unwrap(), Claim::Unavailable);
+}
+
+/// Every store applies `RateLimit::reserve`, whichever worker asks: slots follow the rule
+/// through idle and busy spells and a worker whose last look is stale.
+async fn rate_limiter_contract<R: RateLimiter>(one: &R, other: &R) {
+    let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
+    let limit = RateLimit::new(5).unwrap();
+    let start = Slot::now();
+    let idle_later = start + 10_000_000;
+    let steps = [
+        (one, start),
+        (other, start + 10),
+        (one, start + 20),
+        (one, start + 30),
+        (other, start + 40),
+        (one, idle_later),
+        (other, idle_later + 5),
+    ];
+    let mut next_free = None;
+    for (step, (store, now)) in steps.into_iter().enumerate() {
+        let (expected, next) = limit.reserve(next_free, now);
+        next_free = Some(next);
+        let reserved = store.reserve(&ws, &id, limit, now).await.unwrap();
+        assert_eq!(reserved, expected, "reservation {step}");
+    }
+    let elsewhere = WorkspaceId::generate();
+    let first = one.reserve(&elsewhere, &id, limit, start).await.unwrap();
+    assert_eq!(first, Slot(start), "paced per workspace");
+}
+
+/// Concurrent reservations, from two workers at once, each get their own slot.
+async fn concurrent_rate_limiter_contract<R: RateLimiter>(one: &R, other: &R) {
+    let (ws, busy) = (WorkspaceId::generate(), SubscriptionId::generate());
+    let start = Slot::now();
+    let fifty = RateLimit::new(50).unwrap();
+    let reservations = (0..12).map(|i| {
+        let store = if i % 2 == 0 { one } else { other };
+        store.reserve(&ws, &busy, fifty, start)
+    });
+    let mut slots: Vec<i64> = futures_util::future::join_all(reservations)
+        .await
+        .into_iter()
+        .map(|slot| slot.unwrap().0)
+        .collect();
+    slots.sort_unstable();
+    let expected: Vec<i64> = (0..12).map(|i| start + i * 20_000).collect();
+    assert_eq!(slots, expected, "distinct slots, one interval apart");
+}
+
+/// DynamoDB keeps a subscription's send slots in one item whose TTL stays an hour or so past
+/// its next free time, whichever worker wrote it last.
+#[tokio::test]
+async fn a_pace_item_expires_about_an_hour_after_its_next_free_time() {
+    let stack = MotoStack::create(MAX_RECEIVES).await;
+    let (one, other) = (stack.subscriptions(), stack.subscriptions());
+    let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
+    let limit = RateLimit::new(1).unwrap();
+    let start = Slot::now();
+    for n in 0..3 {
+        let slot = one.reserve(&ws, &id, limit, start).await.unwrap();
+        assert_eq!(slot, Slot(start + n * 1_000_000));
+    }
+    let slot = other.reserve(&ws, &id, limit, start).await.unwrap();
+    assert_eq!(slot, Slot(start + 3_000_000), "a worker that never looked");
+    let item = stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.subscriptions_table)
+        .key("pk", AttributeValue::S(ws.to_string()))
+        .key("sk", AttributeValue::S(format!("pace#{id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the pace item");
+    let number = |name: &str| -> i64 { item[name].as_n().unwrap().parse().unwrap() };
+    let next_free = start + 4_000_000;
+    assert_eq!(number("next_free"), next_free);
+    let kept = number("expires_at") - next_free / 1_000_000;
+    assert!((3_600..=4_300).contains(&kept), "kept {kept} s past it");
 }
 
 pub fn custom_type(workspace: &WorkspaceId, name: &str) -> CustomEventType {

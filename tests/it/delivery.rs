@@ -613,6 +613,7 @@ async fn only_one_recheck_stays_queued_per_parked_delivery() {
             attempt: 1,
             not_before: 0,
             resumed,
+            slot_micros: None,
         }
         .to_body()
     };

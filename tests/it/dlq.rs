@@ -24,6 +24,7 @@ fn deliver(attempt: u32) -> QueueMessage {
         attempt,
         not_before: 0,
         resumed: false,
+        slot_micros: None,
     }
 }
 

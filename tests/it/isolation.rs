@@ -168,6 +168,7 @@ async fn a_lambda_batch_sends_nine_while_the_tenth_hangs() {
             attempt: 1,
             not_before: 0,
             resumed: false,
+            slot_micros: None,
         };
         let mut record = SqsMessage::default();
         record.message_id = Some(format!("m{i}"));

@@ -20,6 +20,7 @@ mod operational;
 mod outage;
 mod private_targets;
 mod publish;
+mod rate_limit;
 mod receiver;
 mod redelivery;
 mod signature_verifiers;

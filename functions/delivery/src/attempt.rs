@@ -1,4 +1,5 @@
-//! One delivery attempt: claimed, checked against its subscription and event, sent, logged.
+//! One delivery attempt: claimed, checked against its subscription and event, paced to its
+//! send slot if the subscription is rate-limited, sent, logged.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use hookline_shared::{
 };
 use tracing::field::display;
 
+use crate::pacing::Paced;
 use crate::queueing::Queued;
 use crate::{Handled, Ports, Worker, WorkerError, WorkerResult};
 
@@ -51,7 +53,10 @@ impl<P: Ports> Worker<P> {
             None => None,
         };
         let Queued {
-            attempt, resumed, ..
+            attempt,
+            resumed,
+            slot,
+            ..
         } = queued;
         // An admitted attempt may have waited for its place; it is signed and logged as of now.
         let now = Utc::now();
@@ -147,6 +152,14 @@ impl<P: Ports> Worker<P> {
                 .finish_attempt(workspace, id, attempt, DeliveryState::GaveUp)
                 .await?;
             return Ok(Handled::GaveUp);
+        };
+        // Paced after the body is built (a batch's too), just before it goes.
+        let now = match self
+            .pace(&delivery, &subscription, attempt, resumed, slot, now)
+            .await?
+        {
+            Paced::Send(now) => now,
+            Paced::Requeued => return Ok(Handled::Deferred),
         };
         let secrets: Vec<&str> = subscription
             .signing_secrets(now)

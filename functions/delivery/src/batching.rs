@@ -139,6 +139,7 @@ impl<P: Ports> Worker<P> {
             attempt: 1,
             not_before: 0,
             resumed: false,
+            slot: None,
         };
         self.attempt(workspace, batch, first, now).await
     }

@@ -12,6 +12,7 @@ mod breaker;
 mod fan_out;
 mod filters;
 mod operational;
+mod pacing;
 mod ports;
 mod queueing;
 mod recover;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_shared::delivery::RetrySchedule;
+use hookline_shared::delivery_control::Slot;
 use hookline_shared::webhook::WebhookSender;
 use hookline_shared::{EventId, QueueError, QueueMessage, StoreError};
 use tracing::field::{display, Empty};
@@ -84,8 +86,9 @@ pub enum Handled {
         after: Duration,
     },
     GaveUp,
-    /// Waiting for its time, for a paused subscription, or for room at a busy or failing
-    /// receiver; requeued with a delay, without using an attempt.
+    /// Waiting for its time, for a paused subscription, for room at a busy or failing
+    /// receiver, or for its rate-limited send slot; requeued with a delay, without using an
+    /// attempt.
     Deferred,
     /// A re-enabled subscription's parked attempts, queued again.
     Resumed {
@@ -180,6 +183,7 @@ impl<P: Ports> Worker<P> {
                 attempt,
                 not_before,
                 resumed,
+                slot_micros,
             } => {
                 span.record("workspace_id", display(&workspace_id));
                 span.record("delivery_id", display(&delivery_id));
@@ -192,6 +196,7 @@ impl<P: Ports> Worker<P> {
                     attempt,
                     not_before,
                     resumed,
+                    slot: slot_micros.map(Slot),
                 };
                 self.attempt(&workspace_id, &delivery_id, queued, now).await
             }

@@ -1,8 +1,8 @@
 //! The stores and the queue the worker runs on, as one set.
 
 use hookline_shared::{
-    BatchStore, DeliveryStore, EventStore, FailureCounter, LogStore, Queue, SubscriptionStore,
-    WorkspaceStore,
+    BatchStore, DeliveryStore, EventStore, FailureCounter, LogStore, Queue, RateLimiter,
+    SubscriptionStore, WorkspaceStore,
 };
 
 /// Every port the worker uses. One adapter may serve several (an embedded database is every
@@ -10,7 +10,8 @@ use hookline_shared::{
 pub trait Ports {
     type Workspaces: WorkspaceStore;
     type Events: EventStore;
-    type Subscriptions: SubscriptionStore + FailureCounter;
+    /// Subscriptions, their failure runs and the send slots of rate-limited ones.
+    type Subscriptions: SubscriptionStore + FailureCounter + RateLimiter;
     /// Deliveries and the batches that gather them, in one store so joining one is atomic.
     type Deliveries: DeliveryStore + BatchStore;
     type Logs: LogStore;
@@ -40,7 +41,7 @@ impl<W, E, S, D, L, Q> Ports for Adapters<W, E, S, D, L, Q>
 where
     W: WorkspaceStore,
     E: EventStore,
-    S: SubscriptionStore + FailureCounter,
+    S: SubscriptionStore + FailureCounter + RateLimiter,
     D: DeliveryStore + BatchStore,
     L: LogStore,
     Q: Queue,

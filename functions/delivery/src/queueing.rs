@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_shared::delivery::DeliveryId;
+use hookline_shared::delivery_control::Slot;
 use hookline_shared::queue_message::MAX_QUEUE_DELAY;
 use hookline_shared::{Queue as _, QueueMessage, SubscriptionId, WorkspaceId};
 
@@ -19,6 +20,8 @@ pub(crate) struct Queued {
     pub not_before: i64,
     /// Queued by a resume rather than by the schedule or a recheck.
     pub resumed: bool,
+    /// The send slot reserved before the attempt was requeued to wait for it.
+    pub slot: Option<Slot>,
 }
 
 impl<P: Ports> Worker<P> {
@@ -38,6 +41,7 @@ impl<P: Ports> Worker<P> {
             attempt,
             not_before: later(now, wait),
             resumed: false,
+            slot: None,
         };
         self.queue_attempt(workspace, id, queued, wait).await
     }
@@ -56,6 +60,7 @@ impl<P: Ports> Worker<P> {
             attempt: queued.attempt,
             not_before: queued.not_before,
             resumed: queued.resumed,
+            slot_micros: queued.slot.map(|slot| slot.0),
         };
         self.ports
             .queue()

@@ -35,6 +35,7 @@ impl<P: Ports> Worker<P> {
                 attempt: *attempt,
                 not_before: now.timestamp(),
                 resumed: true,
+                slot: None,
             };
             self.queue_attempt(workspace, id, queued, Duration::ZERO)
         }))

@@ -191,6 +191,29 @@ impl DeliveryStore for DynamoDeliveries {
         }
     }
 
+    async fn release_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
+            .update_expression("SET claimed_until = :lapsed")
+            // Mirrors `Delivery::can_park`.
+            .condition_expression("attempts = :attempt AND completed < :attempt")
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":lapsed", n(0))
+            .send()
+            .await;
+        match result {
+            // A later attempt was claimed meanwhile, or this one finished: nothing to give back.
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
     async fn parked_attempts(
         &self,
         workspace: &WorkspaceId,

@@ -27,6 +27,7 @@ mod deliveries;
 mod event_types;
 mod events;
 mod logs;
+mod pace;
 mod subscriptions;
 mod workspaces;
 

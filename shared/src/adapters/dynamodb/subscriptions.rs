@@ -3,6 +3,7 @@
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
+use super::pace::PaceHints;
 use super::{get_item, get_n, get_s, n, pk_sk, query_pages, s, transact_at, unavailable, Item};
 use crate::adapters::{subscription_doc, subscription_from_doc};
 use crate::error::StoreError;
@@ -17,16 +18,29 @@ const COUNT_WRITE: usize = 0;
 /// Where it sits in a delete's (after the subscription and its health item).
 const COUNT_WRITE_ON_DELETE: usize = 2;
 
-table_adapter!(
-    /// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
-    /// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
-    /// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
-    /// routes in the same transaction as the subscription, guarded by its version; creates and
-    /// deletes also move the workspace's count item, which enforces the limit.
-    DynamoSubscriptions
-);
+/// Subscriptions table: the subscription at `pk` = workspace id, `sk` = `sub#<id>`; and one
+/// route item per enabled event type at `pk` = `route#<workspace>#<event type>`, `sk` = id,
+/// holding a copy of the subscription, so fan-out is a single `Query`. Writes move the
+/// routes in the same transaction as the subscription, guarded by its version; creates and
+/// deletes also move the workspace's count item, which enforces the limit. Beside each
+/// subscription sit its failure run (`health#<id>`) and its send slots (`pace#<id>`, see
+/// `pace.rs`).
+#[derive(Clone)]
+pub struct DynamoSubscriptions {
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) table: String,
+    pub(super) pace_hints: PaceHints,
+}
 
 impl DynamoSubscriptions {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            pace_hints: PaceHints::default(),
+        }
+    }
+
     fn main_key(workspace: &WorkspaceId, id: &SubscriptionId) -> Item {
         pk_sk(workspace.as_str(), format!("sub#{id}"))
     }

@@ -153,6 +153,20 @@ impl DeliveryStore for EmbeddedDb {
         .await
     }
 
+    async fn release_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        let (ws, id) = (delivery.workspace_id.clone(), delivery.id.clone());
+        self.call(move |c| {
+            // Mirrors `Delivery::can_park`: only the last claimed attempt, unfinished, is given back.
+            c.execute(
+                "UPDATE deliveries SET claimed_until = 0
+                 WHERE workspace_id = ?1 AND id = ?2 AND attempts = ?3 AND completed < ?3",
+                params![ws.as_str(), id.as_str(), attempt],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn parked_attempts(
         &self,
         workspace: &WorkspaceId,

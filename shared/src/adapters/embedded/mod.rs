@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS subscription_routes (
 CREATE TABLE IF NOT EXISTS subscription_health (
     workspace_id TEXT NOT NULL, subscription_id TEXT NOT NULL, failures INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, subscription_id));
+CREATE TABLE IF NOT EXISTS subscription_pace (
+    workspace_id TEXT NOT NULL, subscription_id TEXT NOT NULL, next_free INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, subscription_id));
 CREATE TABLE IF NOT EXISTS deliveries (
     workspace_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL,
     attempts INTEGER NOT NULL, completed INTEGER NOT NULL, claimed_until INTEGER NOT NULL,

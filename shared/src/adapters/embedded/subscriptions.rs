@@ -1,12 +1,13 @@
-//! Embedded adapter for subscriptions, their per-event-type routes and failure runs.
+//! Embedded adapter for subscriptions, their per-event-type routes, failure runs and send slots.
 
 use rusqlite::{params, OptionalExtension};
 
 use super::EmbeddedDb;
 use crate::adapters::{subscription_doc, subscription_from_doc};
+use crate::delivery_control::{RateLimit, Slot};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{Created, FailureCounter, SubscriptionStore};
+use crate::ports::{Created, FailureCounter, RateLimiter, SubscriptionStore};
 use crate::subscription::{room_for_another, Subscription};
 
 /// Mirrors the DynamoDB design: the subscription row, plus one route row per enabled event type
@@ -141,10 +142,14 @@ impl SubscriptionStore for EmbeddedDb {
                 return Ok(false);
             }
             delete_routes(&tx, &current)?;
-            tx.execute(
-                "DELETE FROM subscription_health WHERE workspace_id = ?1 AND subscription_id = ?2",
-                params![current.workspace_id.as_str(), current.id.as_str()],
-            )?;
+            for table in ["subscription_health", "subscription_pace"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE workspace_id = ?1 AND subscription_id = ?2"
+                    ),
+                    params![current.workspace_id.as_str(), current.id.as_str()],
+                )?;
+            }
             tx.commit()?;
             Ok(true)
         })
@@ -211,5 +216,70 @@ impl FailureCounter for EmbeddedDb {
             Ok(ended.unwrap_or(0))
         })
         .await
+    }
+}
+
+/// A subscription's next free send time is one row, moved by [`RateLimit::reserve`]'s rule in
+/// one statement: concurrent reservations are serialized by the database's write lock.
+impl RateLimiter for EmbeddedDb {
+    async fn reserve(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        limit: RateLimit,
+        now_micros: i64,
+    ) -> Result<Slot, StoreError> {
+        let (ws, id) = (workspace.clone(), subscription.clone());
+        let interval = limit.interval_micros();
+        let next_free: i64 = self
+            .call(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO subscription_pace (workspace_id, subscription_id, next_free)
+                     VALUES (?1, ?2, ?3 + ?4)
+                     ON CONFLICT (workspace_id, subscription_id)
+                     DO UPDATE SET next_free = max(next_free, ?3) + ?4
+                     RETURNING next_free",
+                )?
+                .query_row(
+                    params![ws.as_str(), id.as_str(), now_micros, interval],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        Ok(Slot(next_free - interval))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statement applies the domain's rule: the same slots as `RateLimit::reserve` for a
+    /// first attempt, a busy run and an attempt after idling.
+    #[tokio::test]
+    async fn reservations_follow_the_rule_and_concurrent_ones_get_distinct_slots() {
+        let db = EmbeddedDb::open_in_memory().unwrap();
+        let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
+        let limit = RateLimit::new(5).unwrap();
+        let mut next_free = None;
+        for now in [1_000_000, 1_000_010, 1_000_020, 9_000_000] {
+            let (expected, next) = limit.reserve(next_free, now);
+            next_free = Some(next);
+            assert_eq!(db.reserve(&ws, &id, limit, now).await.unwrap(), expected);
+        }
+
+        let busy = SubscriptionId::generate();
+        let limit = RateLimit::new(50).unwrap();
+        let reserving = (0..16).map(|_| {
+            let (db, ws, busy) = (db.clone(), ws.clone(), busy.clone());
+            tokio::spawn(async move { db.reserve(&ws, &busy, limit, 1_000_000).await })
+        });
+        let mut slots = Vec::new();
+        for reserved in reserving {
+            slots.push(reserved.await.unwrap().unwrap().0);
+        }
+        slots.sort_unstable();
+        let expected: Vec<i64> = (0..16).map(|i| 1_000_000 + i * 20_000).collect();
+        assert_eq!(slots, expected);
     }
 }

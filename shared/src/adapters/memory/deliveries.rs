@@ -111,6 +111,18 @@ impl DeliveryStore for MemoryDeliveries {
         })
     }
 
+    async fn release_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
+        self.0.call(|store| {
+            let key = (delivery.workspace_id.clone(), delivery.id.clone());
+            if let Some(row) = store.rows.get_mut(&key) {
+                if row.delivery.can_park(attempt) {
+                    row.claimed_until = 0;
+                }
+            }
+            Ok(())
+        })
+    }
+
     async fn parked_attempts(
         &self,
         workspace: &WorkspaceId,

@@ -1,18 +1,21 @@
-//! In-memory subscriptions and their failure runs.
+//! In-memory subscriptions, their failure runs and their send slots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{CallMeter, Metered};
+use crate::delivery_control::{RateLimit, Slot};
 use crate::error::StoreError;
 use crate::ids::{SubscriptionId, WorkspaceId};
-use crate::ports::{Created, FailureCounter, SubscriptionStore};
+use crate::ports::{Created, FailureCounter, RateLimiter, SubscriptionStore};
 use crate::subscription::{room_for_another, Subscription};
 
 #[derive(Debug, Default)]
 struct State {
     subscriptions: HashMap<WorkspaceId, HashMap<SubscriptionId, Subscription>>,
     failures: HashMap<(WorkspaceId, SubscriptionId), u32>,
+    /// Each rate-limited subscription's next free send time (epoch microseconds).
+    next_free: HashMap<(WorkspaceId, SubscriptionId), i64>,
     /// A bench's own per-workspace limit in place of the product's.
     raised_limit: Option<usize>,
 }
@@ -120,8 +123,9 @@ impl SubscriptionStore for MemorySubscriptions {
                 return Ok(false);
             }
             held.remove(&current.id);
-            s.failures
-                .remove(&(current.workspace_id.clone(), current.id.clone()));
+            let key = (current.workspace_id.clone(), current.id.clone());
+            s.failures.remove(&key);
+            s.next_free.remove(&key);
             Ok(true)
         })
     }
@@ -167,5 +171,48 @@ impl FailureCounter for MemorySubscriptions {
             let run = s.failures.get_mut(&(workspace.clone(), id.clone()));
             Ok(run.map_or(0, std::mem::take))
         })
+    }
+}
+
+impl RateLimiter for MemorySubscriptions {
+    async fn reserve(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &SubscriptionId,
+        limit: RateLimit,
+        now_micros: i64,
+    ) -> Result<Slot, StoreError> {
+        self.0.call(|s| {
+            let key = (workspace.clone(), subscription.clone());
+            let (slot, next) = limit.reserve(s.next_free.get(&key).copied(), now_micros);
+            s.next_free.insert(key, next);
+            Ok(slot)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_reservations_get_distinct_slots_one_interval_apart() {
+        let store = MemorySubscriptions::default();
+        let (ws, id) = (WorkspaceId::generate(), SubscriptionId::generate());
+        let limit = RateLimit::new(50).unwrap();
+        let reserving = (0..16).map(|_| {
+            let (store, ws, id) = (store.clone(), ws.clone(), id.clone());
+            tokio::spawn(async move { store.reserve(&ws, &id, limit, 1_000_000).await })
+        });
+        let mut slots = Vec::new();
+        for reserved in reserving {
+            slots.push(reserved.await.unwrap().unwrap().0);
+        }
+        slots.sort_unstable();
+        let expected: Vec<i64> = (0..16).map(|i| 1_000_000 + i * 20_000).collect();
+        assert_eq!(slots, expected);
+        let other = SubscriptionId::generate();
+        let first = store.reserve(&ws, &other, limit, 1_000_000).await.unwrap();
+        assert_eq!(first, Slot(1_000_000), "paced per subscription");
     }
 }
