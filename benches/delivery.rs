@@ -405,6 +405,19 @@ struct Tally {
 }
 
 impl Tally {
+    fn absorb(&mut self, t: Tally) {
+        for (sum, part) in [
+            (&mut self.fanned_out, t.fanned_out),
+            (&mut self.delivered, t.delivered),
+            (&mut self.retrying, t.retrying),
+            (&mut self.deferred, t.deferred),
+            (&mut self.skipped, t.skipped),
+            (&mut self.gave_up, t.gave_up),
+        ] {
+            *sum += part;
+        }
+    }
+
     fn add(&mut self, handled: Handled) {
         match handled {
             Handled::FannedOut { deliveries } => self.fanned_out += deliveries,
@@ -722,6 +735,11 @@ struct FailOnce {
 
 /// Every tenth path fails each delivery once; `wave` events are queued at a time and drained
 /// before the next wave.
+/// How long a fail-once wave waits, at most, for attempts deferred by admission or an open
+/// breaker (which stays open up to a minute): rounds of [`DEFERRED_POLL`].
+const DEFERRED_ROUNDS: usize = 1_200;
+const DEFERRED_POLL: Duration = Duration::from_millis(100);
+
 fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
     let fixture = Fixture::new(&bench.rt, &bench.receiver, &bench.sender, EVENTS);
     bench.receiver.take_posts();
@@ -730,16 +748,15 @@ fn fail_once(bench: &Bench, wave: usize) -> FailOnce {
     for start in (0..EVENTS).step_by(wave) {
         let end = (start + wave).min(EVENTS);
         fixture.accept(&bench.rt, start..end);
-        let (_, t) = run_worker(&bench.rt, &fixture, (end - start) * PATHS);
-        for (sum, part) in [
-            (&mut tally.fanned_out, t.fanned_out),
-            (&mut tally.delivered, t.delivered),
-            (&mut tally.retrying, t.retrying),
-            (&mut tally.deferred, t.deferred),
-            (&mut tally.skipped, t.skipped),
-            (&mut tally.gave_up, t.gave_up),
-        ] {
-            *sum += part;
+        // Attempts deferred by admission or an open breaker come back later: the wave is
+        // done once none is waiting any more (bounded, so a stuck one fails the bench).
+        for round in 0..=DEFERRED_ROUNDS {
+            let (_, t) = run_worker(&bench.rt, &fixture, (end - start) * PATHS);
+            tally.absorb(t);
+            if fixture.worker.ports.queue.waiting() == 0 || round == DEFERRED_ROUNDS {
+                break;
+            }
+            bench.rt.block_on(tokio::time::sleep(DEFERRED_POLL));
         }
     }
     bench.receiver.set_fail_once(false);

@@ -82,6 +82,41 @@ impl DynamoDeliveries {
     pub(super) fn table(&self) -> &str {
         &self.table
     }
+
+    /// Ends the lease of claimed attempt `attempt` unless a later claim holds the delivery or
+    /// the attempt finished (`Delivery::can_park`, as a condition); `parked` files it among its
+    /// paused subscription's parked work.
+    async fn give_back(
+        &self,
+        delivery: &Delivery,
+        attempt: u32,
+        parked: Option<String>,
+    ) -> Result<(), StoreError> {
+        let update = match parked {
+            Some(_) => "SET claimed_until = :lapsed, parked_key = :parked",
+            None => "SET claimed_until = :lapsed",
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
+            .update_expression(update)
+            .condition_expression("attempts = :attempt AND completed < :attempt")
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":lapsed", n(0));
+        if let Some(parked) = parked {
+            request = request.expression_attribute_values(":parked", s(parked));
+        }
+        match request.send().await {
+            // A later attempt was claimed meanwhile, or this one finished: nothing to give back.
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(unavailable(other)),
+            },
+        }
+    }
 }
 
 impl DeliveryStore for DynamoDeliveries {
@@ -162,56 +197,12 @@ impl DeliveryStore for DynamoDeliveries {
     }
 
     async fn park_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
-            .update_expression("SET claimed_until = :lapsed, parked_key = :parked")
-            // Mirrors `Delivery::can_park`.
-            .condition_expression("attempts = :attempt AND completed < :attempt")
-            .expression_attribute_values(":attempt", n(i64::from(attempt)))
-            .expression_attribute_values(":lapsed", n(0))
-            .expression_attribute_values(
-                ":parked",
-                s(subscription_key(
-                    &delivery.workspace_id,
-                    &delivery.subscription_id,
-                )),
-            )
-            .send()
-            .await;
-        match result {
-            // Someone else holds a later attempt, or this one finished: nothing to park.
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(unavailable(other)),
-            },
-        }
+        let parked = subscription_key(&delivery.workspace_id, &delivery.subscription_id);
+        self.give_back(delivery, attempt, Some(parked)).await
     }
 
     async fn release_attempt(&self, delivery: &Delivery, attempt: u32) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&delivery.workspace_id, &delivery.id)))
-            .update_expression("SET claimed_until = :lapsed")
-            // Mirrors `Delivery::can_park`.
-            .condition_expression("attempts = :attempt AND completed < :attempt")
-            .expression_attribute_values(":attempt", n(i64::from(attempt)))
-            .expression_attribute_values(":lapsed", n(0))
-            .send()
-            .await;
-        match result {
-            // A later attempt was claimed meanwhile, or this one finished: nothing to give back.
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(unavailable(other)),
-            },
-        }
+        self.give_back(delivery, attempt, None).await
     }
 
     async fn parked_attempts(

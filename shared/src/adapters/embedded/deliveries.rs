@@ -50,6 +50,22 @@ pub(super) fn insert_delivery(
     Ok(inserted == 1)
 }
 
+/// The stored delivery and the end of its lease (epoch seconds), for the claim rule.
+fn read_with_lease(
+    c: &rusqlite::Connection,
+    workspace: &WorkspaceId,
+    id: &DeliveryId,
+) -> Result<Option<(Delivery, i64)>, StoreError> {
+    let row = c
+        .prepare_cached(DELIVERY_CLAIM_SELECT)?
+        .query_row(params![workspace.as_str(), id.as_str()], |r| {
+            Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?))
+        })
+        .optional()?;
+    row.map(|(row, lease)| Ok((delivery_from_row(row)?, lease)))
+        .transpose()
+}
+
 /// The stored delivery `id` of `workspace`, if any.
 pub(super) fn read_delivery(
     c: &rusqlite::Connection,
@@ -97,17 +113,9 @@ impl DeliveryStore for EmbeddedDb {
         self.call(move |c| {
             // Immediate: the read, the rule and the write happen under one write lock.
             let tx = c.savepoint()?;
-            let Some((row, claimed_until)) = tx
-                .query_row(
-                    DELIVERY_CLAIM_SELECT,
-                    params![ws.as_str(), id.as_str()],
-                    |r| Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?)),
-                )
-                .optional()?
-            else {
+            let Some((mut delivery, claimed_until)) = read_with_lease(&tx, &ws, &id)? else {
                 return Ok(Claim::Missing);
             };
-            let mut delivery = delivery_from_row(row)?;
             if !delivery.can_claim(attempt, claimed_until, now) {
                 return Ok(Claim::Unavailable);
             }
@@ -211,17 +219,10 @@ impl DeliveryStore for EmbeddedDb {
         let now = now_epoch_seconds();
         self.call(move |c| {
             let tx = c.savepoint()?;
-            let Some((row, claimed_until)) = tx
-                .query_row(
-                    DELIVERY_CLAIM_SELECT,
-                    params![ws.as_str(), id.as_str()],
-                    |r| Ok((read_delivery_row(r)?, r.get::<_, i64>(4)?)),
-                )
-                .optional()?
-            else {
+            let Some((delivery, claimed_until)) = read_with_lease(&tx, &ws, &id)? else {
                 return Ok(Reopened::Missing);
             };
-            let reopened = delivery_from_row(row)?.reopen(claimed_until, now, if_last);
+            let reopened = delivery.reopen(claimed_until, now, if_last);
             if let Reopened::Queued { attempt, .. } = reopened {
                 tx.execute(
                     "UPDATE deliveries SET state = ?1, attempts = ?2, claimed_until = 0
