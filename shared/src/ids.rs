@@ -89,6 +89,7 @@ generated_id!(WorkspaceId, "ws_");
 generated_id!(EventId, "evt_");
 generated_id!(SubscriptionId, "sub_");
 generated_id!(ConnectionId, "con_");
+generated_id!(ExportJobId, "exp_");
 
 /// A plaintext API key. Shown once at creation; only its hash is ever stored or logged.
 #[derive(Clone, PartialEq, Eq)]
