@@ -8,6 +8,7 @@ mod connections;
 mod deliveries;
 mod event_types;
 mod events;
+mod exports;
 mod logs;
 mod queue;
 mod recovery;
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+pub use exports::StoredDownload;
 pub use queue::{EmbeddedQueue, Redrive};
 pub use recovery::Released;
 
@@ -130,6 +132,7 @@ impl EmbeddedDb {
             }
         }
         conn.execute_batch(LATER_INDEXES)?;
+        conn.execute_batch(exports::SCHEMA)?;
         Ok(Self {
             writer: writer::spawn(conn),
             sent: Arc::new(tokio::sync::Notify::new()),
