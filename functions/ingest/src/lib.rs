@@ -357,7 +357,8 @@ fn caller_view(err: &ApiError) -> (String, ValidationErrors) {
         | ApiError::NotFound
         | ApiError::LimitReached
         | ApiError::AtLimit { .. }
-        | ApiError::Conflict => form(err.to_string()),
+        | ApiError::Conflict
+        | ApiError::Busy { .. } => form(err.to_string()),
     }
 }
 

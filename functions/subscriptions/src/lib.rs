@@ -4,6 +4,7 @@
 
 pub mod connections;
 mod event_types;
+pub mod export;
 mod found;
 mod logs;
 mod order;
@@ -28,6 +29,7 @@ use hookline_shared::{
 use serde_json::json;
 
 pub use connections::ConnectionsApi;
+pub use export::ExportsApi;
 pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
 pub use publish::Publishing;
@@ -257,6 +259,11 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
             "conflict",
             "Conflicts with what is stored: the subscription was changed by another request (read it again and retry), or an event type of that name exists".into(),
             none(),
+        ),
+        ApiError::Busy { field, message } => (
+            "conflict",
+            message.clone(),
+            ValidationErrors::field(*field, message.clone()),
         ),
         ApiError::Store(_) | ApiError::Queue(_) => (
             "unavailable",

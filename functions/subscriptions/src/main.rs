@@ -3,18 +3,22 @@
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoLogs, DynamoSubscriptions,
-    DynamoWorkspaces, SqsQueue,
+    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
     dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
     ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE,
     SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
+use hookline_shared::export::settings::{EXPORTS_QUEUE_URL, EXPORTS_TABLE};
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, Error};
-use subscriptions::{connections, publish, router, ConnectionsApi, Notify, Publishing, API_PREFIX};
+use subscriptions::{
+    connections, export, publish, router, ConnectionsApi, ExportsApi, Notify, Publishing,
+    API_PREFIX,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,6 +29,8 @@ async fn main() -> Result<(), Error> {
     let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
     let events_table = required(EVENTS_TABLE)?;
     let events_queue_url = required(EVENTS_QUEUE_URL)?;
+    let exports_table = required(EXPORTS_TABLE)?;
+    let exports_queue_url = required(EXPORTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
@@ -43,6 +49,11 @@ async fn main() -> Result<(), Error> {
         DynamoConnections::new(client.clone(), subscriptions_table),
     );
     let logs = DynamoLogs::new(client.clone(), logs_table);
+    let log_exports = ExportsApi::new(
+        workspaces.clone(),
+        DynamoExports::new(client.clone(), exports_table),
+        SqsQueue::new(sqs.clone(), exports_queue_url),
+    );
     let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let publishing = Publishing::new(
@@ -63,7 +74,8 @@ async fn main() -> Result<(), Error> {
     );
     let apis = router(deps)
         .merge(publish::router(publishing))
-        .merge(connections::router(provider_connections));
+        .merge(connections::router(provider_connections))
+        .merge(export::router(log_exports));
     run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }
 

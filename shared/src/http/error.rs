@@ -60,6 +60,13 @@ pub enum ApiError {
     AtLimit { what: &'static str, max: usize },
     #[error("subscription changed concurrently")]
     Conflict,
+    /// Work of which a workspace runs one at a time is running (an export): `field` names what
+    /// the rule is about, `message` what to do.
+    #[error("busy: {field}: {message}")]
+    Busy {
+        field: &'static str,
+        message: String,
+    },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("queue: {0}")]
@@ -85,7 +92,10 @@ impl ApiError {
             | ApiError::UnreadableBody(_)
             | ApiError::MalformedJson(_)
             | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::LimitReached | ApiError::AtLimit { .. } | ApiError::Conflict => {
+            ApiError::LimitReached
+            | ApiError::AtLimit { .. }
+            | ApiError::Conflict
+            | ApiError::Busy { .. } => {
                 StatusCode::CONFLICT
             }
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
