@@ -22,7 +22,8 @@ use hookline_shared::export::{
     Download, ExportEmail, ExportJob, ExportSink, ExportUpload, MailError, Mailer, SinkError,
 };
 use hookline_shared::Queue as _;
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::RngCore as _;
 use tokio::io::AsyncWriteExt as _;

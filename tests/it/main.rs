@@ -7,6 +7,7 @@ mod contract;
 mod crash;
 mod delivery;
 mod event_types_api;
+mod export;
 mod hostile;
 mod ingest_api;
 mod isolation;
