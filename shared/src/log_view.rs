@@ -69,7 +69,9 @@ pub fn log_cells(log: &DeliveryLog) -> [Cow<'_, str>; 15] {
         Cow::Owned(created_at(log)),
         Cow::Owned(log.attempt.to_string()),
         Cow::Owned(log.duration_ms.to_string()),
-        log.error.as_deref().map_or(Cow::Borrowed(""), Cow::Borrowed),
+        log.error
+            .as_deref()
+            .map_or(Cow::Borrowed(""), Cow::Borrowed),
     ]
 }
 
@@ -82,6 +84,8 @@ pub fn parse_log_date(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| {
-            format!("Invalid date {raw:?}; use ISO 8601 with an offset, e.g. 2024-06-01T23:59:59-07:00")
+            format!(
+                "Invalid date {raw:?}; use ISO 8601 with an offset, e.g. 2024-06-01T23:59:59-07:00"
+            )
         })
 }

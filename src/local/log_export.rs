@@ -114,8 +114,14 @@ impl ExportUpload for LocalUpload {
     }
 
     async fn finish(mut self) -> Result<Download, SinkError> {
-        self.file.flush().await.map_err(io("writing the export file"))?;
-        self.file.sync_all().await.map_err(io("writing the export file"))?;
+        self.file
+            .flush()
+            .await
+            .map_err(io("writing the export file"))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(io("writing the export file"))?;
         let mut secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut secret);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
@@ -249,7 +255,10 @@ async fn download(State(db): State<EmbeddedDb>, UrlPath(token): UrlPath<String>)
         let body = r#"{"code":"not_found","message":"No export behind this link: it is unknown or has expired"}"#;
         (
             StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response()
@@ -288,7 +297,9 @@ async fn download(State(db): State<EmbeddedDb>, UrlPath(token): UrlPath<String>)
     if let Ok(kind) = HeaderValue::from_str(&download.content_type) {
         headers.insert(header::CONTENT_TYPE, kind);
     }
-    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"hookline-logs-{name}\"")) {
+    if let Ok(disposition) =
+        HeaderValue::from_str(&format!("attachment; filename=\"hookline-logs-{name}\""))
+    {
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
     response

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use delivery::{Adapters, Admission, IsolationPolicy, Worker};
+use exports::ExportWorker;
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::{
@@ -25,7 +26,6 @@ use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::connections::Connections;
 use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use exports::ExportWorker;
 use subscriptions::{ConnectionsApi, ExportsApi, Notify, Publishing};
 
 use crate::admin::{create_workspace, AdminError};
@@ -91,7 +91,9 @@ impl LocalOptions {
             schedule: retry_schedule_from_env()?,
             allow_private: flag_or(ALLOW_PRIVATE_TARGETS, defaults.allow_private)?,
             isolation: IsolationPolicy::from_env()?,
-            smtp_url: std::env::var(SMTP_URL).ok().filter(|url| !url.trim().is_empty()),
+            smtp_url: std::env::var(SMTP_URL)
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
             export_sender: std::env::var(EXPORT_SENDER).unwrap_or(defaults.export_sender.clone()),
             ..defaults
         })

@@ -75,8 +75,12 @@ fn csv_rows(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
 
 /// The file's rows equal the API's logs, in the API's order (newest first).
 fn assert_rows_equal_api(rows: &[BTreeMap<String, String>], api: &Value) {
-    let expected: Vec<BTreeMap<String, String>> =
-        api["data"].as_array().unwrap().iter().map(as_cells).collect();
+    let expected: Vec<BTreeMap<String, String>> = api["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(as_cells)
+        .collect();
     assert_eq!(rows.len(), expected.len(), "row count");
     assert_eq!(rows, expected.as_slice());
 }
@@ -127,7 +131,10 @@ async fn export_and_wait(api: &Api<'_>, data_dir: &Path, body: Value) -> (Value,
         .send("POST", "/workspaces/{ws}/logs/export", Some(body))
         .await;
     assert_eq!(status, 202, "{queued}");
-    assert!(queued["message"].as_str().unwrap().contains("ops@example.com"));
+    assert!(queued["message"]
+        .as_str()
+        .unwrap()
+        .contains("ops@example.com"));
     let job = queued["job_id"].as_str().unwrap().to_owned();
     let path = format!("/workspaces/{{ws}}/logs/export/{job}");
     let state = poll_until(
@@ -167,14 +174,20 @@ async fn local_export_emails_a_link_to_the_logs_apis_rows() {
     // One attempt per delivery within the test: the retry waits ten minutes.
     let serving = Serving::start_with(dir.path(), &[("HOOKLINE_RETRY_SCHEDULE", "600")]);
     let api = Api { serving: &serving };
-    subscribe(&api, &receiver.endpoint("up", Behavior::Ok), &["emails.sent"]).await;
+    subscribe(
+        &api,
+        &receiver.endpoint("up", Behavior::Ok),
+        &["emails.sent"],
+    )
+    .await;
     // Fewer failures than pause a subscription.
     let flaky = receiver.endpoint("flaky", Behavior::FailTimes(8));
     subscribe(&api, &flaky, &["emails.sent"]).await;
     for i in 0..15 {
         ingest(&serving, &email(&format!("export {i}"))).await;
     }
-    let since = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let since =
+        (Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     let logs_path = format!("/workspaces/{{ws}}/logs?start_date={since}&limit=0");
     let logs = poll_until(
         Duration::from_secs(30),
@@ -193,7 +206,10 @@ async fn local_export_emails_a_link_to_the_logs_apis_rows() {
     )
     .await;
     assert_eq!(state["rows"], 30);
-    assert!(eml.contains("Your Hookline delivery log export is ready"), "{eml}");
+    assert!(
+        eml.contains("Your Hookline delivery log export is ready"),
+        "{eml}"
+    );
     assert!(eml.contains("Hello,") && eml.contains("Rows: 30"), "{eml}");
     let link = link_in(&eml, "/exports/").expect("the email holds a link");
     assert_eq!(state["download_url"], link.as_str());
@@ -220,7 +236,10 @@ async fn local_export_emails_a_link_to_the_logs_apis_rows() {
         .send("GET", &format!("{logs_path}&delivery_status=failed"), None)
         .await
         .1;
-    assert_eq!((state["rows"].clone(), failed_logs["total"].clone()), (json!(8), json!(8)));
+    assert_eq!(
+        (state["rows"].clone(), failed_logs["total"].clone()),
+        (json!(8), json!(8))
+    );
     assert_rows_equal_api(&csv_rows(&fetch(&failed_link).await.1), &failed_logs);
 
     // An unknown language is English; NDJSON is the API's objects, one a line.
@@ -238,7 +257,10 @@ async fn local_export_emails_a_link_to_the_logs_apis_rows() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(objects.as_slice(), logs["data"].as_array().unwrap().as_slice());
+    assert_eq!(
+        objects.as_slice(),
+        logs["data"].as_array().unwrap().as_slice()
+    );
 
     // Each link opens its own file only; a changed or made-up token opens none.
     assert_ne!(link, failed_link);
@@ -247,7 +269,10 @@ async fn local_export_emails_a_link_to_the_logs_apis_rows() {
     let mut changed = token.to_owned();
     let last = changed.pop().unwrap();
     changed.push(if last == 'A' { 'B' } else { 'A' });
-    for forged in [format!("{prefix}/{changed}"), format!("{prefix}/nothing-here")] {
+    for forged in [
+        format!("{prefix}/{changed}"),
+        format!("{prefix}/nothing-here"),
+    ] {
         let (status, body) = fetch(&forged).await;
         assert_eq!(status, 404, "{forged}");
         assert!(String::from_utf8_lossy(&body).contains("not_found"));
@@ -271,8 +296,12 @@ async fn an_expired_download_link_is_a_404() {
     };
     let hash = |token: &str| blake3::hash(token.as_bytes()).to_hex().to_string();
     let now = Utc::now().timestamp();
-    db.add_download(&hash("live"), &stored(now + 60)).await.unwrap();
-    db.add_download(&hash("expired"), &stored(now - 1)).await.unwrap();
+    db.add_download(&hash("live"), &stored(now + 60))
+        .await
+        .unwrap();
+    db.add_download(&hash("expired"), &stored(now - 1))
+        .await
+        .unwrap();
     let app = download_router(db);
     let get = |token: &'static str| {
         let app = app.clone();
@@ -288,7 +317,13 @@ async fn an_expired_download_link_is_a_404() {
     assert_eq!(get("unknown").await, 404);
 }
 
-async fn call(app: &Router, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    app: &Router,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let req = lambda_http::http::Request::builder()
         .method(method)
         .uri(format!("/notify/api/v1{path}"))
@@ -309,8 +344,15 @@ async fn export_requests_are_validated_and_one_runs_per_workspace() {
     let workspaces = MemoryWorkspaces::default();
     let tenant = create_workspace(&workspaces, "acme").await.unwrap();
     let queue = MemoryQueue::default();
-    let app = export_router(ExportsApi::new(workspaces, MemoryExports::default(), queue.clone()));
-    let (ws, key) = (tenant.workspace.id.to_string(), tenant.api_key.expose().to_owned());
+    let app = export_router(ExportsApi::new(
+        workspaces,
+        MemoryExports::default(),
+        queue.clone(),
+    ));
+    let (ws, key) = (
+        tenant.workspace.id.to_string(),
+        tenant.api_key.expose().to_owned(),
+    );
     let path = format!("/workspaces/{ws}/logs/export");
 
     let bad = json!({"email": "nobody", "start_date": "last week", "format": "xls",
@@ -320,24 +362,56 @@ async fn export_requests_are_validated_and_one_runs_per_workspace() {
     let named: Vec<&String> = answer["fieldErrors"].as_object().unwrap().keys().collect();
     assert_eq!(
         named,
-        ["delivery_status", "email", "format", "start_date", "subscription_id"]
+        [
+            "delivery_status",
+            "email",
+            "format",
+            "start_date",
+            "subscription_id"
+        ]
     );
     let (status, answer) = call(&app, "POST", &path, &key, Some(json!({}))).await;
-    assert_eq!((status, answer["fieldErrors"]["email"].is_array()), (400, true));
+    assert_eq!(
+        (status, answer["fieldErrors"]["email"].is_array()),
+        (400, true)
+    );
 
-    let (status, first) = call(&app, "POST", &path, &key, Some(json!({"email": "ops@example.com"}))).await;
+    let (status, first) = call(
+        &app,
+        "POST",
+        &path,
+        &key,
+        Some(json!({"email": "ops@example.com"})),
+    )
+    .await;
     assert_eq!(status, 202, "{first}");
     let job = first["job_id"].as_str().unwrap();
     assert!(job.starts_with("exp_"));
-    let (status, busy) = call(&app, "POST", &path, &key, Some(json!({"email": "ops@example.com"}))).await;
+    let (status, busy) = call(
+        &app,
+        "POST",
+        &path,
+        &key,
+        Some(json!({"email": "ops@example.com"})),
+    )
+    .await;
     assert_eq!(status, 409, "{busy}");
-    assert!(busy["fieldErrors"]["workspace_id"][0].as_str().unwrap().contains(job));
-    let queued = queue.receive(10, Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    assert!(busy["fieldErrors"]["workspace_id"][0]
+        .as_str()
+        .unwrap()
+        .contains(job));
+    let queued = queue
+        .receive(10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(queued.len(), 1, "only the accepted export is queued");
 
     let (status, state) = call(&app, "GET", &format!("{path}/{job}"), &key, None).await;
     assert_eq!(status, 200);
-    assert_eq!(state, json!({"job_id": job, "status": "queued", "rows": 0, "bytes": 0}));
+    assert_eq!(
+        state,
+        json!({"job_id": job, "status": "queued", "rows": 0, "bytes": 0})
+    );
     for unknown in [ExportJobId::generate().to_string(), "exp_nope".into()] {
         let (status, body) = call(&app, "GET", &format!("{path}/{unknown}"), &key, None).await;
         assert_eq!(status, 404, "{body}");
@@ -385,15 +459,20 @@ async fn moto_export_emails_a_presigned_link_to_the_logs_apis_rows() {
     let (a, b) = (SubscriptionId::generate(), SubscriptionId::generate());
     let logs = stack.logs();
     for i in 0..24 {
-        let mut log = delivery_log(&ws, if i % 2 == 0 { &a } else { &b }, "https://example.com/hook");
+        let mut log = delivery_log(
+            &ws,
+            if i % 2 == 0 { &a } else { &b },
+            "https://example.com/hook",
+        );
         log.created_at = Utc::now() - chrono::Duration::seconds(i);
         if i % 3 == 0 {
             log.delivery_status = DeliveryStatus::Failed;
             log.status_code = Some(500);
             log.error = Some("HTTP 500".into());
         }
-        log.delivered_event_obj =
-            hookline_shared::RawJson::from_value(&json!({"id": format!("evt-{i}"), "data": {"n": i}}));
+        log.delivered_event_obj = hookline_shared::RawJson::from_value(
+            &json!({"id": format!("evt-{i}"), "data": {"n": i}}),
+        );
         logs.append_log(&log).await.unwrap();
     }
     let app = notify_app(
@@ -433,16 +512,28 @@ async fn moto_export_emails_a_presigned_link_to_the_logs_apis_rows() {
         .unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(
-        worker.process(&messages[0].message_id, &messages[0].body).await,
+        worker
+            .process(&messages[0].message_id, &messages[0].body)
+            .await,
         Disposition::Ack
     );
 
-    let (_, state) = call(&app, "GET", &format!("/workspaces/{ws}/logs/export/{job}"), &key, None).await;
+    let (_, state) = call(
+        &app,
+        "GET",
+        &format!("/workspaces/{ws}/logs/export/{job}"),
+        &key,
+        None,
+    )
+    .await;
     assert_eq!(state["status"], "done", "{state}");
     assert_eq!(state["rows"], 8);
 
     let recorded = moto_data().await;
-    let messages = recorded["ses"]["Message"].as_array().cloned().unwrap_or_default();
+    let messages = recorded["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let sent: Vec<&Value> = messages
         .iter()
         .filter(|m| m["source"] == sender.as_str())
@@ -486,8 +577,17 @@ async fn moto_export_emails_a_presigned_link_to_the_logs_apis_rows() {
         Disposition::Ack
     );
     let recorded = moto_data().await;
-    let again = recorded["ses"]["Message"].as_array().cloned().unwrap_or_default();
-    assert_eq!(again.iter().filter(|m| m["source"] == sender.as_str()).count(), 1);
+    let again = recorded["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|m| m["source"] == sender.as_str())
+            .count(),
+        1
+    );
 }
 
 /// What moto recorded. Its dump can fail while other tests change its state at the same
@@ -539,7 +639,10 @@ async fn export_job_store_contract<J: hookline_shared::export::ExportJobStore>(j
     assert_eq!(jobs.get_job(&ws, &second.id).await.unwrap(), None);
     let elsewhere = ExportJob::new(other.clone(), request.clone(), now);
     assert_eq!(jobs.create_job(&elsewhere).await.unwrap(), Opened::Opened);
-    assert_eq!(jobs.get_job(&ws, &first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        jobs.get_job(&ws, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(jobs.get_job(&other, &first.id).await.unwrap(), None);
 
     let JobClaim::Claimed(running) = first.claim(now, Duration::from_secs(60)) else {
@@ -593,7 +696,10 @@ impl hookline_shared::export::ExportSink for CountingSink {
 }
 
 impl hookline_shared::export::ExportUpload for CountingUpload {
-    async fn write_part(&mut self, part: Vec<u8>) -> Result<(), hookline_shared::export::SinkError> {
+    async fn write_part(
+        &mut self,
+        part: Vec<u8>,
+    ) -> Result<(), hookline_shared::export::SinkError> {
         self.0.parts.lock().unwrap().push(part.len());
         Ok(())
     }

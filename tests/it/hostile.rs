@@ -628,7 +628,10 @@ where
     };
     let alice = create_workspace(&workspaces, "alice").await.unwrap();
     let mallory = create_workspace(&workspaces, "mallory").await.unwrap();
-    let (a_ws, m_ws) = (alice.workspace.id.to_string(), mallory.workspace.id.to_string());
+    let (a_ws, m_ws) = (
+        alice.workspace.id.to_string(),
+        mallory.workspace.id.to_string(),
+    );
     let (status, queued) = caller
         .call(
             "POST",
@@ -643,17 +646,35 @@ where
     let unknown = hookline_shared::ExportJobId::generate().to_string();
     let m_key = Some(mallory.api_key.expose());
     let (status, foreign) = caller
-        .call("GET", &format!("/workspaces/{m_ws}/logs/export/{job}"), m_key, None)
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/logs/export/{job}"),
+            m_key,
+            None,
+        )
         .await;
     let (unknown_status, unknown_text) = caller
-        .call("GET", &format!("/workspaces/{m_ws}/logs/export/{unknown}"), m_key, None)
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/logs/export/{unknown}"),
+            m_key,
+            None,
+        )
         .await;
     assert_eq!((status, unknown_status), (404, 404), "{foreign}");
-    assert_eq!(foreign, unknown_text, "a foreign job reads exactly like an unknown one");
+    assert_eq!(
+        foreign, unknown_text,
+        "a foreign job reads exactly like an unknown one"
+    );
     assert!(!foreign.contains("alice") && !foreign.contains(job));
     // Her key on Alice's path is refused before any lookup.
     let (status, _) = caller
-        .call("GET", &format!("/workspaces/{a_ws}/logs/export/{job}"), m_key, None)
+        .call(
+            "GET",
+            &format!("/workspaces/{a_ws}/logs/export/{job}"),
+            m_key,
+            None,
+        )
         .await;
     assert_eq!(status, 403);
     // Alice's running export does not hold Mallory's workspace.

@@ -15,8 +15,8 @@ use hookline_shared::adapters::memory::{
     MemorySubscriptions, MemoryWorkspaces,
 };
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports,
-    DynamoLogs, DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.

@@ -55,8 +55,12 @@ impl ExportError {
             ExportError::Store(_) | ExportError::LeaseLost => {
                 "The delivery logs could not be read; request the export again"
             }
-            ExportError::Sink(_) => "The export file could not be written; request the export again",
-            ExportError::Mail(_) => "The email with the link could not be sent; request the export again",
+            ExportError::Sink(_) => {
+                "The export file could not be written; request the export again"
+            }
+            ExportError::Mail(_) => {
+                "The email with the link could not be sent; request the export again"
+            }
         }
     }
 }
@@ -64,7 +68,10 @@ impl ExportError {
 /// What handling one message came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    Done { rows: u64, bytes: u64 },
+    Done {
+        rows: u64,
+        bytes: u64,
+    },
     Failed,
     /// Given back after a failure; the message comes back and the next claim tries again.
     Retrying,
@@ -89,7 +96,12 @@ where
 {
     /// Handles queue message `message_id` and says what its queue should do with it.
     pub async fn process(&self, message_id: &str, body: &str) -> Disposition {
-        let span = tracing::info_span!("export", message_id, workspace_id = tracing::field::Empty, job_id = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "export",
+            message_id,
+            workspace_id = tracing::field::Empty,
+            job_id = tracing::field::Empty
+        );
         async {
             let message = match ExportMessage::from_body(body) {
                 Ok(message) => message,
@@ -99,7 +111,10 @@ where
                 }
             };
             let span = tracing::Span::current();
-            span.record("workspace_id", tracing::field::display(&message.workspace_id));
+            span.record(
+                "workspace_id",
+                tracing::field::display(&message.workspace_id),
+            );
             span.record("job_id", tracing::field::display(&message.job_id));
             match self.run(&message.workspace_id, &message.job_id).await {
                 Ok(Handled::Retrying) => Disposition::Retry,
@@ -118,7 +133,11 @@ where
     }
 
     /// Runs job `id` of `workspace` if it is there to claim.
-    pub async fn run(&self, workspace: &WorkspaceId, id: &ExportJobId) -> Result<Handled, ExportError> {
+    pub async fn run(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ExportJobId,
+    ) -> Result<Handled, ExportError> {
         let Some(job) = self.jobs.get_job(workspace, id).await? else {
             tracing::warn!("no such export job; message acknowledged");
             return Ok(Handled::Skipped);
@@ -189,7 +208,12 @@ where
     ) -> Result<(u64, u64), ExportError> {
         let request = current.request.clone();
         let mut writer = RowWriter::new(request.format);
-        let mut pages = LogPages::new(&self.logs, &current.workspace_id, &request.log_query(), PAGE_SIZE);
+        let mut pages = LogPages::new(
+            &self.logs,
+            &current.workspace_id,
+            &request.log_query(),
+            PAGE_SIZE,
+        );
         let mut renewed = Instant::now();
         while let Some(page) = pages.next_page().await? {
             for log in page.iter().filter(|log| request.matches(log)) {

@@ -43,5 +43,8 @@ async fn main() -> Result<(), Error> {
         mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&aws), sender),
         lease: LEASE,
     };
-    run(service_fn(|event: LambdaEvent<_>| handle_sqs(&worker, event))).await
+    run(service_fn(|event: LambdaEvent<_>| {
+        handle_sqs(&worker, event)
+    }))
+    .await
 }

@@ -31,8 +31,8 @@ use crate::ports::ReceivedMessage;
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
 pub use dynamodb::{
-    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports,
-    DynamoLogs, DynamoSubscriptions, DynamoWorkspaces,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
+    DynamoSubscriptions, DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedDb, EmbeddedQueue};

@@ -52,7 +52,11 @@ impl ExportSink for S3Sink {
 
     async fn start(&self, job: &ExportJob) -> Result<S3Upload, SinkError> {
         let key = Self::key(job);
-        let file_name = format!("hookline-logs-{}.{}", job.id, job.request.format.extension());
+        let file_name = format!(
+            "hookline-logs-{}.{}",
+            job.id,
+            job.request.format.extension()
+        );
         let created = self
             .client
             .create_multipart_upload()

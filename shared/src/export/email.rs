@@ -126,10 +126,10 @@ impl ExportEmail {
     pub fn ready(job: &ExportJob) -> Self {
         let words = job.request.lang.words();
         let request = &job.request;
-        let from = request.start_date.map_or(words.from_start.to_owned(), stamp);
-        let to = request
-            .end_date
-            .map_or(words.until_now.to_owned(), stamp);
+        let from = request
+            .start_date
+            .map_or(words.from_start.to_owned(), stamp);
+        let to = request.end_date.map_or(words.until_now.to_owned(), stamp);
         let url = job.download_url.clone().unwrap_or_default();
         let expires = job.expires_at.map(stamp).unwrap_or_default();
         let text = format!(
@@ -144,7 +144,7 @@ impl ExportEmail {
             closing = words.closing,
         );
         let html = format!(
-            "<!DOCTYPE html><html lang=\"{lang}\"><body><p>{greeting}</p><p>{ready}</p><ul><li>{rows_label}: {rows}</li><li>{range_label}: {from} – {to}</li></ul><p><a href=\"{url}\">{link_label}</a></p><p>{expires_label}: {expires}</p><p>{closing}</p></body></html>",
+            "<!DOCTYPE html>\n<html lang=\"{lang}\"><body>\n<p>{greeting}</p>\n<p>{ready}</p>\n<ul><li>{rows_label}: {rows}</li><li>{range_label}: {from} – {to}</li></ul>\n<p><a href=\"{url}\">{link_label}</a></p>\n<p>{expires_label}: {expires}</p>\n<p>{closing}</p>\n</body></html>\n",
             lang = request.lang.tag(),
             greeting = words.greeting,
             ready = words.ready,
@@ -175,7 +175,7 @@ impl ExportEmail {
             words.greeting, words.failed, words.reason, words.again, words.closing
         );
         let html = format!(
-            "<!DOCTYPE html><html lang=\"{}\"><body><p>{}</p><p>{}</p><p>{}: {}</p><p>{}</p><p>{}</p></body></html>",
+            "<!DOCTYPE html>\n<html lang=\"{}\"><body>\n<p>{}</p>\n<p>{}</p>\n<p>{}: {}</p>\n<p>{}</p>\n<p>{}</p>\n</body></html>\n",
             job.request.lang.tag(),
             words.greeting,
             words.failed,
@@ -219,8 +219,14 @@ mod tests {
         for part in [&email.text, &email.html] {
             assert!(part.contains("Hello,"), "{part}");
             assert!(part.contains("Rows: 30"), "{part}");
-            assert!(part.contains("2026-01-01T00:00:00Z – the time of the export"), "{part}");
-            assert!(part.contains("The link expires at: 2026-01-02T00:00:00Z"), "{part}");
+            assert!(
+                part.contains("2026-01-01T00:00:00Z – the time of the export"),
+                "{part}"
+            );
+            assert!(
+                part.contains("The link expires at: 2026-01-02T00:00:00Z"),
+                "{part}"
+            );
         }
         assert!(email.text.contains("https://files.example/x?sig=a&b=c"));
         assert!(email

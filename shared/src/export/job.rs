@@ -106,7 +106,8 @@ impl ExportJob {
 
     /// Whether it holds its workspace's one running export at `now`.
     pub fn holds_workspace(&self, now: DateTime<Utc>) -> bool {
-        self.holds_workspace_until().is_some_and(|until| until > now)
+        self.holds_workspace_until()
+            .is_some_and(|until| until > now)
     }
 
     /// Epoch seconds after which the record may be deleted.
@@ -218,7 +219,10 @@ mod tests {
         let JobClaim::Claimed(running) = job(now).claim(now, LEASE) else {
             panic!("a queued job is claimable")
         };
-        assert_eq!((running.status, running.attempts), (ExportStatus::Running, 1));
+        assert_eq!(
+            (running.status, running.attempts),
+            (ExportStatus::Running, 1)
+        );
         assert_eq!(running.claim(now, LEASE), JobClaim::Unavailable);
         let later = now + LEASE;
         let JobClaim::Claimed(again) = running.claim(later, LEASE) else {

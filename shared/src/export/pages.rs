@@ -37,7 +37,10 @@ impl<'a, L: LogStore> LogPages<'a, L> {
     pub async fn next_page(&mut self) -> Result<Option<Vec<DeliveryLog>>, StoreError> {
         let mut size = self.page_size;
         while !self.done {
-            let found = self.logs.query_logs(&self.workspace, &self.window, size).await?;
+            let found = self
+                .logs
+                .query_logs(&self.workspace, &self.window, size)
+                .await?;
             let full = found.len() == size;
             self.done = !full;
             let oldest = self.oldest.as_ref();

@@ -21,7 +21,10 @@ pub enum Opened {
 pub trait ExportJobStore: Send + Sync {
     /// Stores a new job unless another job holds its workspace
     /// ([`ExportJob::holds_workspace`]); checked in the same atomic write.
-    fn create_job(&self, job: &ExportJob) -> impl Future<Output = Result<Opened, StoreError>> + Send;
+    fn create_job(
+        &self,
+        job: &ExportJob,
+    ) -> impl Future<Output = Result<Opened, StoreError>> + Send;
     fn get_job(
         &self,
         workspace: &WorkspaceId,
@@ -53,8 +56,10 @@ pub struct Download {
 pub trait ExportSink: Send + Sync {
     type Upload: ExportUpload;
     /// Starts job's file.
-    fn start(&self, job: &ExportJob)
-        -> impl Future<Output = Result<Self::Upload, SinkError>> + Send;
+    fn start(
+        &self,
+        job: &ExportJob,
+    ) -> impl Future<Output = Result<Self::Upload, SinkError>> + Send;
 }
 
 /// One file being written, a part at a time (every part but the last at least

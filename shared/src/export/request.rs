@@ -67,9 +67,10 @@ impl ExportRequest {
         };
         let email = text("email", &mut errors);
         match &email {
-            None if !errors.field_errors.contains_key("email") => {
-                errors.add("email".into(), "Required: the address the link is sent to".into())
-            }
+            None if !errors.field_errors.contains_key("email") => errors.add(
+                "email".into(),
+                "Required: the address the link is sent to".into(),
+            ),
             Some(address) if !valid_email(address) => errors.add(
                 "email".into(),
                 format!("Not a valid email address: {address:?}"),
@@ -82,7 +83,10 @@ impl ExportRequest {
                 .map_err(|message| errors.add(name.into(), message))
                 .ok()
         };
-        let (start_date, end_date) = (date("start_date", &mut errors), date("end_date", &mut errors));
+        let (start_date, end_date) = (
+            date("start_date", &mut errors),
+            date("end_date", &mut errors),
+        );
         if let (Some(from), Some(to)) = (start_date, end_date) {
             if from > to {
                 errors.add("start_date".into(), "Must not be after end_date".into());
@@ -150,7 +154,9 @@ impl ExportRequest {
         self.event_type
             .as_deref()
             .is_none_or(|t| log.event_type == t)
-            && self.delivery_status.is_none_or(|s| log.delivery_status == s)
+            && self
+                .delivery_status
+                .is_none_or(|s| log.delivery_status == s)
     }
 }
 
@@ -191,7 +197,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             fields(&errors),
-            ["delivery_status", "email", "end_date", "format", "start_date", "subscription_id"]
+            [
+                "delivery_status",
+                "email",
+                "end_date",
+                "format",
+                "start_date",
+                "subscription_id"
+            ]
         );
         let missing = ExportRequest::parse(&json!({})).unwrap_err();
         assert_eq!(fields(&missing), ["email"]);

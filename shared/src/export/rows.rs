@@ -15,7 +15,8 @@ pub struct RowWriter {
 
 /// The buffer rows are written into: CSV through the `csv` crate's quoting, NDJSON directly.
 enum Out {
-    Csv(csv::Writer<Vec<u8>>),
+    // Boxed: the writer's state is large and there is one `Out` per export.
+    Csv(Box<csv::Writer<Vec<u8>>>),
     Ndjson(Vec<u8>),
 }
 
@@ -27,7 +28,7 @@ impl RowWriter {
                 let mut csv = csv::Writer::from_writer(Vec::new());
                 csv.write_record(LOG_FIELDS)
                     .expect("writing to memory cannot fail");
-                Out::Csv(csv)
+                Out::Csv(Box::new(csv))
             }
             Format::Ndjson => Out::Ndjson(Vec::new()),
         };
@@ -66,7 +67,7 @@ impl RowWriter {
     pub fn drain(&mut self) -> Vec<u8> {
         let part = match &mut self.out {
             Out::Csv(csv) => {
-                let full = std::mem::replace(csv, csv::Writer::from_writer(Vec::new()));
+                let full = std::mem::replace(&mut **csv, csv::Writer::from_writer(Vec::new()));
                 full.into_inner().expect("flushing to memory cannot fail")
             }
             Out::Ndjson(buffer) => std::mem::take(buffer),

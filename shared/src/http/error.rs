@@ -95,9 +95,7 @@ impl ApiError {
             ApiError::LimitReached
             | ApiError::AtLimit { .. }
             | ApiError::Conflict
-            | ApiError::Busy { .. } => {
-                StatusCode::CONFLICT
-            }
+            | ApiError::Busy { .. } => StatusCode::CONFLICT,
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

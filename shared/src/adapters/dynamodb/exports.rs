@@ -27,7 +27,10 @@ table_adapter!(
 fn job_item(job: &ExportJob) -> Item {
     let mut item = pk_sk(job.workspace_id.as_str(), format!("{JOB_PREFIX}{}", job.id));
     item.insert("version".into(), n(job.version as i64));
-    item.insert("doc".into(), s(serde_json::to_string(job).expect("jobs serialize")));
+    item.insert(
+        "doc".into(),
+        s(serde_json::to_string(job).expect("jobs serialize")),
+    );
     item.insert("expires_at".into(), n(job.record_expires_at()));
     item
 }
@@ -111,9 +114,13 @@ impl ExportJobStore for DynamoExports {
         match transact_at(&self.client, writes).await? {
             None => Ok(Opened::Opened),
             Some(HOLDER_WRITE) => {
-                let holder = get_item(&self.client, &self.table, Self::holder_key(&job.workspace_id))
-                    .await?
-                    .ok_or_else(|| StoreError::Unavailable("export holder vanished".into()))?;
+                let holder = get_item(
+                    &self.client,
+                    &self.table,
+                    Self::holder_key(&job.workspace_id),
+                )
+                .await?
+                .ok_or_else(|| StoreError::Unavailable("export holder vanished".into()))?;
                 let id = get_s(&holder, "job")?;
                 let id = ExportJobId::parse(id)
                     .ok_or_else(|| StoreError::Corrupt(format!("export job id {id:?}")))?;
