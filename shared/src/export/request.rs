@@ -57,11 +57,15 @@ impl ExportRequest {
         let Some(fields) = body.as_object() else {
             return Err(ValidationErrors::form("Expected a JSON object"));
         };
+        // An optional field is left out, never null: the documented shape has no nulls.
         let text = |name: &str, errors: &mut ValidationErrors| match fields.get(name) {
-            None | Some(Value::Null) => None,
+            None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                errors.add(name.into(), "Expected a string".into());
+                errors.add(
+                    name.into(),
+                    "Expected a string (leave the field out for none)".into(),
+                );
                 None
             }
         };
@@ -192,7 +196,7 @@ mod tests {
     fn every_bad_field_is_named() {
         let errors = ExportRequest::parse(&json!({
             "email": "not an address", "start_date": "yesterday", "end_date": 5,
-            "format": "xlsx", "subscription_id": "sub_x", "delivery_status": "ok",
+            "format": "xlsx", "subscription_id": "sub_x", "delivery_status": "ok", "lang": null,
         }))
         .unwrap_err();
         assert_eq!(
@@ -202,6 +206,7 @@ mod tests {
                 "email",
                 "end_date",
                 "format",
+                "lang",
                 "start_date",
                 "subscription_id"
             ]
