@@ -640,7 +640,12 @@ async fn exports_binary_runs_the_fixtures_job() {
     );
     let (response, _) = function.invoke("export-job.json").await;
     assert_eq!(response, json!({"batchItemFailures": []}));
-    let done = stack.exports().get_job(&workspace, &job.id).await.unwrap().unwrap();
+    let done = stack
+        .exports()
+        .get_job(&workspace, &job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(done.status, ExportStatus::Done, "{done:?}");
     assert_eq!(done.rows, 3);
     let object = s3
@@ -651,5 +656,9 @@ async fn exports_binary_runs_the_fixtures_job() {
         .await
         .unwrap();
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 4, "a header and 3 rows");
+    assert_eq!(
+        bytes.iter().filter(|b| **b == b'\n').count(),
+        4,
+        "a header and 3 rows"
+    );
 }
