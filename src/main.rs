@@ -251,10 +251,15 @@ fn prepared(data_dir: &std::path::Path) -> Result<PathBuf, AnyError> {
 }
 
 async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), AnyError> {
-    let stack = std::sync::Arc::new(LocalStack::open(&data_dir, LocalOptions::from_env()?)?);
-    let (dev, created) = ensure_dev_workspace(&stack.db, &data_dir).await?;
+    // Bound first: export download links name the address actually bound.
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let options = LocalOptions {
+        public_url: format!("http://{bound}"),
+        ..LocalOptions::from_env()?
+    };
+    let stack = std::sync::Arc::new(LocalStack::open(&data_dir, options)?);
+    let (dev, created) = ensure_dev_workspace(&stack.db, &data_dir).await?;
     println!("Hookline local mode listening on http://{bound}");
     println!(
         "dev workspace{}: {}",
@@ -271,12 +276,17 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), AnyError> {
         let stack = std::sync::Arc::clone(&stack);
         async move { stack.run_worker(worker_stopped).await }
     });
+    let export_worker = tokio::spawn({
+        let (stack, stopped) = (std::sync::Arc::clone(&stack), stop_worker.subscribe());
+        async move { stack.run_export_worker(stopped).await }
+    });
     axum::serve(listener, stack.router())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    // The HTTP side is closed; let attempts in flight finish, leave the rest queued.
+    // The HTTP side is closed; let attempts and exports in flight finish, leave the rest queued.
     let _ = stop_worker.send(true);
     worker.await?;
+    export_worker.await?;
     println!(
         "Hookline local mode stopped; queued work is kept in {}",
         data_dir.display()

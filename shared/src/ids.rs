@@ -91,6 +91,7 @@ generated_id!(SubscriptionId, "sub_");
 // One recovery of a subscription's failed deliveries, named in its answer and its log lines.
 generated_id!(RecoveryId, "rcv_");
 generated_id!(ConnectionId, "con_");
+generated_id!(ExportJobId, "exp_");
 
 /// A plaintext API key. Shown once at creation; only its hash is ever stored or logged.
 #[derive(Clone, PartialEq, Eq)]

@@ -13,11 +13,13 @@ pub mod delivery_control;
 pub mod error;
 pub mod event;
 pub mod expiry;
+pub mod export;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+pub mod log_view;
 pub mod operational;
 pub mod ports;
 #[cfg(test)]
@@ -41,7 +43,9 @@ pub use connection::{Connection, ConnectionKind, ConnectionSecret};
 pub use custom_types::{CustomEventType, EventTypeName, MAX_EVENT_TYPES_PER_WORKSPACE};
 pub use error::{QueueError, StoreError};
 pub use event::{Affect, Event, EventSource, SourceRef};
-pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, RecoveryId, SubscriptionId, WorkspaceId};
+pub use ids::{
+    ApiKey, ApiKeyHash, ConnectionId, EventId, ExportJobId, RecoveryId, SubscriptionId, WorkspaceId,
+};
 pub use ports::{
     BatchStore, Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore,
     EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue,

@@ -1,6 +1,7 @@
 //! Local mode: the Lambdas' routers served over plain HTTP on the embedded store and queue.
 
 mod data_dir;
+pub mod log_export;
 mod openapi;
 mod worker;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use delivery::{Adapters, Admission, IsolationPolicy, Worker};
+use exports::ExportWorker;
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
 use hookline_shared::config::{
@@ -17,13 +19,14 @@ use hookline_shared::config::{
     DEFAULT_DEDUP_WINDOW_DAYS, DEFAULT_LOG_RETENTION_DAYS,
 };
 use hookline_shared::delivery::RetrySchedule;
+use hookline_shared::export::settings::{EXPORT_SENDER, SMTP_URL};
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use hookline_shared::{StoreError, WorkspaceId, WorkspaceStore};
 use ingest::connections::Connections;
 use ingest::Ingest;
 use serde::{Deserialize, Serialize};
-use subscriptions::{ConnectionsApi, Notify, Publishing, Redelivery};
+use subscriptions::{ConnectionsApi, ExportsApi, Notify, Publishing, Redelivery};
 
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
@@ -32,6 +35,13 @@ pub const EVENTS_QUEUE: &str = "events";
 pub const EVENTS_DLQ: &str = "events-dlq";
 pub const DELIVERIES_QUEUE: &str = "deliveries";
 pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
+pub const EXPORTS_QUEUE: &str = "exports";
+pub const EXPORTS_DLQ: &str = "exports-dlq";
+/// One more than an export job's claims, so the receive after its last attempt fails the job
+/// (saying why) before the message would be dead-lettered.
+const EXPORT_MAX_RECEIVES: u32 = hookline_shared::export::job::MAX_ATTEMPTS + 1;
+/// The sender of local mode's export emails unless `HOOKLINE_EXPORT_SENDER` says otherwise.
+const DEFAULT_EXPORT_SENDER: &str = "Hookline <hookline@localhost>";
 /// Matches the deployed queues' redrive policy.
 pub const MAX_RECEIVES: u32 = 5;
 const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
@@ -50,6 +60,11 @@ pub struct LocalOptions {
     pub paused_recheck: Duration,
     /// Per-subscription in-flight cap and circuit breaker.
     pub isolation: IsolationPolicy,
+    /// `http://<addr>` the server answers on: where export download links point.
+    pub public_url: String,
+    /// Export emails go through this SMTP server instead of into the outbox.
+    pub smtp_url: Option<String>,
+    pub export_sender: String,
 }
 
 impl Default for LocalOptions {
@@ -61,6 +76,9 @@ impl Default for LocalOptions {
             // Enabling a subscription resumes its work at once; this only backs that up.
             paused_recheck: Duration::from_secs(60),
             isolation: IsolationPolicy::default(),
+            public_url: "http://127.0.0.1:3000".into(),
+            smtp_url: None,
+            export_sender: DEFAULT_EXPORT_SENDER.into(),
         }
     }
 }
@@ -73,6 +91,10 @@ impl LocalOptions {
             schedule: retry_schedule_from_env()?,
             allow_private: flag_or(ALLOW_PRIVATE_TARGETS, defaults.allow_private)?,
             isolation: IsolationPolicy::from_env()?,
+            smtp_url: std::env::var(SMTP_URL)
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+            export_sender: std::env::var(EXPORT_SENDER).unwrap_or(defaults.export_sender.clone()),
             ..defaults
         })
     }
@@ -85,9 +107,11 @@ pub struct LocalStack {
     pub db: EmbeddedDb,
     pub events_queue: EmbeddedQueue,
     pub deliveries_queue: EmbeddedQueue,
+    pub exports_queue: EmbeddedQueue,
     /// Ingest and the notify API, the Lambdas' own routers, plus `/health`.
     router: Router,
     pub worker: Arc<LocalWorker>,
+    pub export_worker: Arc<log_export::LocalExportWorker>,
 }
 
 impl LocalStack {
@@ -107,15 +131,30 @@ impl LocalStack {
                 "took over work the previous process left claimed"
             );
         }
-        let queue = |name: &str, dead_letters: &str| {
+        let queue = |name: &str, dead_letters: &str, max_receives: u32| {
             let redrive = Redrive {
                 dead_letter_queue: dead_letters.into(),
-                max_receives: MAX_RECEIVES,
+                max_receives,
             };
             EmbeddedQueue::new(db.clone(), name, Some(redrive))
         };
-        let events_queue = queue(EVENTS_QUEUE, EVENTS_DLQ);
-        let deliveries_queue = queue(DELIVERIES_QUEUE, DELIVERIES_DLQ);
+        let events_queue = queue(EVENTS_QUEUE, EVENTS_DLQ, MAX_RECEIVES);
+        let deliveries_queue = queue(DELIVERIES_QUEUE, DELIVERIES_DLQ, MAX_RECEIVES);
+        let exports_queue = queue(EXPORTS_QUEUE, EXPORTS_DLQ, EXPORT_MAX_RECEIVES);
+        let mailer = log_export::LocalMailer::new(
+            data_dir,
+            options.smtp_url.as_deref(),
+            &options.export_sender,
+        )
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let export_worker = ExportWorker {
+            jobs: db.clone(),
+            logs: db.clone(),
+            sink: log_export::LocalSink::new(db.clone(), data_dir, options.public_url.clone()),
+            mailer,
+            lease: log_export::LEASE,
+        };
+        let log_exports = ExportsApi::new(db.clone(), db.clone(), exports_queue.clone());
         let dedup_window = Duration::from_secs(DEFAULT_DEDUP_WINDOW_DAYS * 86_400);
         // One client, so test sends and deliveries share its connection pool.
         let sender = WebhookSender::new(SenderConfig::production_allowing_private(
@@ -178,6 +217,8 @@ impl LocalStack {
             .merge(subscriptions::publish::router(publishing))
             .merge(subscriptions::redelivery::router(redeliveries))
             .merge(subscriptions::connections::router(provider_connections))
+            .merge(subscriptions::export::router(log_exports))
+            .merge(log_export::download_router(db.clone()))
             .merge(openapi::router())
             .route("/health", axum::routing::get(|| async { "ok" }));
         let prefixes = &[
@@ -190,8 +231,10 @@ impl LocalStack {
             db,
             events_queue,
             deliveries_queue,
+            exports_queue,
             router: front_door(apis, prefixes, |_| None),
             worker: Arc::new(worker),
+            export_worker: Arc::new(export_worker),
         })
     }
 

@@ -229,11 +229,11 @@ async fn a_filter_delivers_the_big_deal_only_and_logs_only_it() {
         .await;
         assert_eq!(status, 200, "{answer}");
     }
-    let got = receiver.wait_for("deals", 1, Duration::from_secs(5)).await;
+    receiver.wait_for("deals", 1, Duration::from_secs(10)).await;
     // The small deal had its chance to arrive too.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let got_all = receiver.received("deals");
-    assert_eq!(got_all.len(), 1, "{got_all:?}");
+    let got = receiver.received("deals");
+    assert_eq!(got.len(), 1, "{got:?}");
     let envelope: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(envelope["data"]["amount"], 5000);
     let logged = logs(&api, &subscription).await;

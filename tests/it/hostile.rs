@@ -739,3 +739,83 @@ both_backends!(hostile_redelivery(
     deliveries,
     queue
 ));
+
+/// Mallory asks for Alice's export job by id: exactly the answer an unknown id gets, and
+/// nothing of the job (its state, its rows, its link) shows.
+async fn hostile_export_jobs<W, J>(workspaces: W, jobs: J)
+where
+    W: WorkspaceStore + Clone + 'static,
+    J: hookline_shared::export::ExportJobStore + 'static,
+{
+    let queue = hookline_shared::adapters::memory::MemoryQueue::default();
+    let caller = Caller {
+        app: subscriptions::export::router(subscriptions::ExportsApi::new(
+            workspaces.clone(),
+            jobs,
+            queue,
+        )),
+    };
+    let alice = create_workspace(&workspaces, "alice").await.unwrap();
+    let mallory = create_workspace(&workspaces, "mallory").await.unwrap();
+    let (a_ws, m_ws) = (
+        alice.workspace.id.to_string(),
+        mallory.workspace.id.to_string(),
+    );
+    let (status, queued) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{a_ws}/logs/export"),
+            Some(alice.api_key.expose()),
+            Some(&json!({"email": "alice@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let job: Value = serde_json::from_str(&queued).unwrap();
+    let job = job["job_id"].as_str().unwrap();
+    let unknown = hookline_shared::ExportJobId::generate().to_string();
+    let m_key = Some(mallory.api_key.expose());
+    let (status, foreign) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/logs/export/{job}"),
+            m_key,
+            None,
+        )
+        .await;
+    let (unknown_status, unknown_text) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{m_ws}/logs/export/{unknown}"),
+            m_key,
+            None,
+        )
+        .await;
+    assert_eq!((status, unknown_status), (404, 404), "{foreign}");
+    assert_eq!(
+        foreign, unknown_text,
+        "a foreign job reads exactly like an unknown one"
+    );
+    assert!(!foreign.contains("alice") && !foreign.contains(job));
+    // Her key on Alice's path is refused before any lookup.
+    let (status, _) = caller
+        .call(
+            "GET",
+            &format!("/workspaces/{a_ws}/logs/export/{job}"),
+            m_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Alice's running export does not hold Mallory's workspace.
+    let (status, text) = caller
+        .call(
+            "POST",
+            &format!("/workspaces/{m_ws}/logs/export"),
+            m_key,
+            Some(&json!({"email": "mallory@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{text}");
+}
+
+both_backends!(hostile_export_jobs(workspaces, exports));

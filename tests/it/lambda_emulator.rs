@@ -266,6 +266,8 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_DELIVERIES_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
             ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
+            ("HOOKLINE_EXPORTS_TABLE", &stack.exports_table),
+            ("HOOKLINE_EXPORTS_QUEUE_URL", &stack.queue_url),
         ],
     );
     // delete.json goes last: it removes the fixture subscription.
@@ -670,4 +672,74 @@ async fn delivery_binary_gathers_a_batch_on_dynamodb_and_sends_it_once_under_the
     assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received("batches").len(), 1, "sent once");
+}
+
+/// The exports binary under the emulator with `events/exports/export-job.json`: the job the
+/// fixture names is run, its file written to the bucket and its link emailed, and the record
+/// is acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_binary_runs_the_fixtures_job() {
+    use hookline_shared::export::{ExportJob, ExportJobStore as _, ExportRequest, ExportStatus};
+    use hookline_shared::LogStore as _;
+    let stack = MotoStack::create(5).await;
+    let workspace = fixture_workspace(&stack).await;
+    let config = crate::support::aws_config().await;
+    let bucket = crate::support::unique("hl-exports");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let sender = format!("{}@example.com", crate::support::unique("exports"));
+    aws_sdk_sesv2::Client::new(&config)
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    let subscription = SubscriptionId::parse(FIXTURE_SUBSCRIPTION).unwrap();
+    for _ in 0..3 {
+        let log = crate::notify_api::delivery_log(&workspace, &subscription, "https://x.example");
+        stack.logs().append_log(&log).await.unwrap();
+    }
+    let request = ExportRequest::parse(&json!({"email": "ops@example.com"})).unwrap();
+    let job = ExportJob {
+        id: hookline_shared::ExportJobId::parse("exp_00000000000000000000000000000001").unwrap(),
+        ..ExportJob::new(workspace.clone(), request, chrono::Utc::now())
+    };
+    stack.exports().create_job(&job).await.unwrap();
+    let function = Emulated::start(
+        "exports",
+        &[
+            ("HOOKLINE_EXPORTS_TABLE", stack.exports_table.as_str()),
+            ("HOOKLINE_LOGS_TABLE", stack.logs_table.as_str()),
+            ("HOOKLINE_EXPORTS_BUCKET", bucket.as_str()),
+            ("HOOKLINE_EXPORT_SENDER", sender.as_str()),
+            ("HOOKLINE_S3_FORCE_PATH_STYLE", "true"),
+        ],
+    );
+    let (response, _) = function.invoke("export-job.json").await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let done = stack
+        .exports()
+        .get_job(&workspace, &job.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+    assert_eq!(done.rows, 3);
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("exports/{workspace}/{}.csv", job.id))
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(
+        bytes.iter().filter(|b| **b == b'\n').count(),
+        4,
+        "a header and 3 rows"
+    );
 }

@@ -9,6 +9,7 @@ mod delivery;
 mod delivery_modes;
 mod dlq;
 mod event_types_api;
+mod export;
 mod hostile;
 mod ingest_api;
 mod isolation;

@@ -25,7 +25,8 @@ fn concrete(path: &str, workspace_id: &str) -> String {
         .replace("{subscription_id}", &format!("sub_{}", "0".repeat(32)))
         .replace("{connection_id}", &format!("con_{}", "0".repeat(32)))
         .replace("{log_id}", &"0".repeat(32))
-        .replace("{event_type}", "invoice.paid");
+        .replace("{event_type}", "invoice.paid")
+        .replace("{job_id}", &format!("exp_{}", "0".repeat(32)));
     assert!(
         !concrete.contains('{'),
         "{path}: a parameter is left unfilled"

@@ -17,7 +17,7 @@ use hookline_shared::adapters::memory::{
     MemorySubscriptions, MemoryWorkspaces,
 };
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
     DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
 };
 
@@ -60,6 +60,7 @@ pub struct MotoStack {
     pub subscriptions_table: String,
     pub deliveries_table: String,
     pub logs_table: String,
+    pub exports_table: String,
     pub queue_url: String,
     pub dlq_url: String,
 }
@@ -80,6 +81,8 @@ impl MotoStack {
         let logs_table = format!("{name}-logs");
         create_table(&dynamodb, &deliveries_table, "DeliveriesTable").await;
         create_table(&dynamodb, &logs_table, "LogsTable").await;
+        let exports_table = format!("{name}-exports");
+        create_table(&dynamodb, &exports_table, "ExportsTable").await;
         let dlq_url = sqs
             .create_queue()
             .queue_name(format!("{name}-events-dlq"))
@@ -117,6 +120,7 @@ impl MotoStack {
             subscriptions_table,
             deliveries_table,
             logs_table,
+            exports_table,
             queue_url,
             dlq_url,
         }
@@ -155,6 +159,10 @@ impl MotoStack {
 
     pub fn queue(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
+    }
+
+    pub fn exports(&self) -> DynamoExports {
+        DynamoExports::new(self.dynamodb.clone(), &self.exports_table)
     }
 
     /// Every message visible on the events queue now (waiting up to a second for the first).
@@ -212,7 +220,7 @@ fn key_schema(value: &serde_yaml_ng::Value) -> Vec<KeySchemaElement> {
 /// Creates table `name` as the template declares `resource`: CloudFormation's table
 /// properties are CreateTable's own shapes, so attributes, keys and indexes carry over as
 /// they are, and a test table can never drift from the deployed one.
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, resource: &str) {
+pub(crate) async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, resource: &str) {
     let table = properties(resource);
     let attributes = list(table, "AttributeDefinitions").iter().map(|attribute| {
         AttributeDefinition::builder()
@@ -323,6 +331,10 @@ impl EmbeddedStack {
 
     pub fn queue(&self) -> EmbeddedQueue {
         self.queue.clone()
+    }
+
+    pub fn exports(&self) -> EmbeddedDb {
+        self.db.clone()
     }
 
     pub fn dead_letters(&self) -> EmbeddedQueue {

@@ -359,7 +359,8 @@ fn caller_view(err: &ApiError) -> (String, ValidationErrors) {
         | ApiError::AtLimit { .. }
         | ApiError::Conflict
         | ApiError::Paused
-        | ApiError::InFlight => form(err.to_string()),
+        | ApiError::InFlight
+        | ApiError::Busy { .. } => form(err.to_string()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod connections;
 mod event_types;
+pub mod export;
 mod found;
 mod logs;
 mod order;
@@ -29,6 +30,7 @@ use hookline_shared::{
 use serde_json::json;
 
 pub use connections::ConnectionsApi;
+pub use export::ExportsApi;
 pub use found::{Found, SubscriptionParam};
 pub use order::{OrderBy, ORDER_BY_VALUES};
 pub use publish::Publishing;
@@ -269,6 +271,11 @@ fn caller_view(err: &ApiError) -> (&'static str, String, ValidationErrors) {
             "attempt_in_flight",
             "An attempt of this delivery is being made right now; replay it once that attempt's log appears".into(),
             none(),
+        ),
+        ApiError::Busy { field, message } => (
+            "conflict",
+            message.clone(),
+            ValidationErrors::field(*field, message.clone()),
         ),
         ApiError::Store(_) | ApiError::Queue(_) => (
             "unavailable",

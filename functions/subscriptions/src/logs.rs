@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_shared::delivery::{DeliveryLog, DeliveryStatus};
 use hookline_shared::http::{authenticated, json, query_param, ApiError, Caller};
+use hookline_shared::log_view::{log_json as log_out, parse_log_date};
 use hookline_shared::validation::ValidationErrors;
 use hookline_shared::{LogQuery, LogStore, SubscriptionId, SubscriptionStore as _, WorkspaceId};
 use serde_json::{json, Value};
@@ -115,10 +115,10 @@ fn parse_filters(
     let mut errors = ValidationErrors::default();
     let param = |name: &str| query_param(query, name);
     let mut date = |name: &str| {
-        param(name).and_then(|raw| match DateTime::parse_from_rfc3339(raw.trim()) {
-            Ok(at) => Some(at.with_timezone(&Utc)),
-            Err(_) => {
-                errors.add(name.into(), format!("Invalid date {raw:?}; use ISO 8601 with an offset, e.g. 2024-06-01T23:59:59-07:00"));
+        param(name).and_then(|raw| match parse_log_date(&raw) {
+            Ok(at) => Some(at),
+            Err(message) => {
+                errors.add(name.into(), message);
                 None
             }
         })
@@ -233,31 +233,6 @@ fn compare(field: &str, a: &DeliveryLog, b: &DeliveryLog) -> Ordering {
     }
 }
 
-/// Seed 002's log shape (status code as text) plus attempt, duration, error and the batch
-/// the event went in.
-fn log_out(log: &DeliveryLog) -> Value {
-    json!({
-        "id": log.id,
-        "workspace_id": log.workspace_id,
-        "event_id": log.event_id,
-        "subscription_id": log.subscription_id,
-        "delivery_id": log.delivery_id,
-        "event_type": log.event_type,
-        "webhook_url": log.webhook_url,
-        "delivery_status": log.delivery_status.as_str(),
-        "status_code": log.status_code.map(|c| c.to_string()),
-        "response_body": log.response_body,
-        // Text a `Value` cannot hold (an out-of-range number the sender sent) is shown as text.
-        "delivered_event_obj": log.delivered_event_obj.to_value()
-            .unwrap_or_else(|| Value::String(log.delivered_event_obj.as_json().to_owned())),
-        "created_at": log.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        "attempt": log.attempt,
-        "duration_ms": log.duration_ms,
-        "error": log.error,
-        "batch_id": log.batch_id,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +290,7 @@ mod tests {
             status_code: Some(200),
             response_body: String::new(),
             delivered_event_obj: hookline_shared::RawJson::from_json(delivered.into()).unwrap(),
-            created_at: Utc::now(),
+            created_at: chrono::Utc::now(),
             attempt: 1,
             duration_ms: 3,
             error: None,

@@ -3,7 +3,7 @@
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
     DynamoSubscriptions, DynamoWorkspaces, SqsQueue,
 };
 use hookline_shared::config::{
@@ -12,12 +12,13 @@ use hookline_shared::config::{
     EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE, LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE,
     WORKSPACES_TABLE,
 };
+use hookline_shared::export::settings::{EXPORTS_QUEUE_URL, EXPORTS_TABLE};
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
 use lambda_http::{run, Error};
 use subscriptions::{
-    connections, publish, redelivery, router, ConnectionsApi, Notify, Publishing, Redelivery,
-    API_PREFIX,
+    connections, export, publish, redelivery, router, ConnectionsApi, ExportsApi, Notify,
+    Publishing, Redelivery, API_PREFIX,
 };
 
 #[tokio::main]
@@ -29,6 +30,8 @@ async fn main() -> Result<(), Error> {
     let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
     let events_table = required(EVENTS_TABLE)?;
     let events_queue_url = required(EVENTS_QUEUE_URL)?;
+    let exports_table = required(EXPORTS_TABLE)?;
+    let exports_queue_url = required(EXPORTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
     let deliveries_table = required(DELIVERIES_TABLE)?;
     let log_retention = days_from_env(LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_DAYS)?;
@@ -49,6 +52,11 @@ async fn main() -> Result<(), Error> {
         DynamoConnections::new(client.clone(), subscriptions_table),
     );
     let logs = DynamoLogs::new(client.clone(), logs_table);
+    let log_exports = ExportsApi::new(
+        workspaces.clone(),
+        DynamoExports::new(client.clone(), exports_table),
+        SqsQueue::new(sqs.clone(), exports_queue_url),
+    );
     let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
     let redeliveries = Redelivery::new(
         workspaces.clone(),
@@ -78,7 +86,8 @@ async fn main() -> Result<(), Error> {
     let apis = router(deps)
         .merge(publish::router(publishing))
         .merge(redelivery::router(redeliveries))
-        .merge(connections::router(provider_connections));
+        .merge(connections::router(provider_connections))
+        .merge(export::router(log_exports));
     run(front_door(apis, &[API_PREFIX], invocation_id)).await
 }
 

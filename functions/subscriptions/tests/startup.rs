@@ -33,7 +33,23 @@ fn an_invalid_http_switch_is_rejected_at_start() {
         ("HOOKLINE_EVENTS_TABLE", "e"),
         ("HOOKLINE_EVENTS_QUEUE_URL", "eq"),
         ("HOOKLINE_DELIVERIES_TABLE", "d"),
+        ("HOOKLINE_EXPORTS_TABLE", "x"),
+        ("HOOKLINE_EXPORTS_QUEUE_URL", "xq"),
         ("HOOKLINE_ALLOW_HTTP_WEBHOOKS", "yes"),
     ]);
     assert!(stderr.contains("HOOKLINE_ALLOW_HTTP_WEBHOOKS"), "{stderr}");
+}
+
+#[test]
+fn a_missing_exports_queue_is_named() {
+    let stderr = start(&[
+        ("HOOKLINE_WORKSPACES_TABLE", "w"),
+        ("HOOKLINE_SUBSCRIPTIONS_TABLE", "s"),
+        ("HOOKLINE_LOGS_TABLE", "l"),
+        ("HOOKLINE_DELIVERIES_QUEUE_URL", "q"),
+        ("HOOKLINE_EVENTS_TABLE", "e"),
+        ("HOOKLINE_EVENTS_QUEUE_URL", "eq"),
+        ("HOOKLINE_EXPORTS_TABLE", "x"),
+    ]);
+    assert!(stderr.contains("HOOKLINE_EXPORTS_QUEUE_URL"), "{stderr}");
 }

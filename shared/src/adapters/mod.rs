@@ -15,6 +15,10 @@ pub mod embedded;
 mod event_layout;
 #[cfg(feature = "test-support")]
 pub mod memory;
+#[cfg(feature = "exports-aws")]
+pub mod s3;
+#[cfg(feature = "exports-aws")]
+pub mod ses;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
@@ -27,7 +31,7 @@ use crate::ports::ReceivedMessage;
 pub use cached::CachedWorkspaces;
 #[cfg(feature = "aws")]
 pub use dynamodb::{
-    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoLogs,
+    DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
     DynamoSubscriptions, DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]

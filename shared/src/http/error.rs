@@ -66,6 +66,13 @@ pub enum ApiError {
     /// A replay of a delivery while one of its attempts is being made.
     #[error("an attempt of the delivery is in flight")]
     InFlight,
+    /// Work of which a workspace runs one at a time is running (an export): `field` names what
+    /// the rule is about, `message` what to do.
+    #[error("busy: {field}: {message}")]
+    Busy {
+        field: &'static str,
+        message: String,
+    },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("queue: {0}")]
@@ -95,7 +102,8 @@ impl ApiError {
             | ApiError::AtLimit { .. }
             | ApiError::Conflict
             | ApiError::Paused
-            | ApiError::InFlight => StatusCode::CONFLICT,
+            | ApiError::InFlight
+            | ApiError::Busy { .. } => StatusCode::CONFLICT,
             ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

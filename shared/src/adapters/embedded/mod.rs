@@ -9,6 +9,7 @@ mod connections;
 mod deliveries;
 mod event_types;
 mod events;
+mod exports;
 mod logs;
 mod queue;
 mod recovery;
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+pub use exports::StoredDownload;
 pub use queue::{EmbeddedQueue, Redrive};
 pub use recovery::Released;
 
@@ -102,7 +104,10 @@ pub struct EmbeddedDb {
     writer: mpsc::Sender<Box<dyn writer::Call>>,
     /// Signalled after a message is sent to any queue of this database, so a waiting
     /// consumer wakes at once instead of polling.
-    sent: Arc<tokio::sync::Notify>,
+    /// A count every send moves, watched rather than notified: each waiting consumer (the
+    /// delivery worker, the export worker) wakes, and a send made while one was looking at
+    /// the queue is not missed.
+    sent: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl EmbeddedDb {
@@ -142,9 +147,10 @@ impl EmbeddedDb {
             }
         }
         conn.execute_batch(LATER_INDEXES)?;
+        conn.execute_batch(exports::SCHEMA)?;
         Ok(Self {
             writer: writer::spawn(conn),
-            sent: Arc::new(tokio::sync::Notify::new()),
+            sent: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 

@@ -87,6 +87,8 @@ impl EmbeddedQueue {
         let Some(first) = queues.first() else {
             return;
         };
+        // Watched before looking, so a send from here on wakes this wait.
+        let mut sent = first.db.sent.subscribe();
         let names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
         let next_due: Option<i64> = first
             .db
@@ -112,7 +114,7 @@ impl EmbeddedQueue {
         if wait.is_zero() {
             return;
         }
-        let _ = tokio::time::timeout(wait, first.db.sent.notified()).await;
+        let _ = tokio::time::timeout(wait, sent.changed()).await;
     }
 }
 
@@ -136,7 +138,9 @@ impl Queue for EmbeddedQueue {
             })
             .await?;
         // One consumer waits per database (local mode's worker); a permit is kept if it is busy.
-        self.db.sent.notify_one();
+        self.db
+            .sent
+            .send_modify(|sends| *sends = sends.wrapping_add(1));
         Ok(message_id)
     }
 
