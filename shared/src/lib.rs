@@ -1,6 +1,8 @@
 //! Hookline's model crate: domain types, ingest validation, ports and their adapters.
 
 pub mod adapters;
+#[cfg(all(feature = "test-support", feature = "aws"))]
+pub mod aws_calls;
 pub mod catalog;
 pub mod category;
 pub mod config;
@@ -40,8 +42,8 @@ pub use event::{Affect, Event, EventSource, SourceRef};
 pub use ids::{ApiKey, ApiKeyHash, ConnectionId, EventId, SubscriptionId, WorkspaceId};
 pub use ports::{
     Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore, EventTypeStore,
-    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage,
-    SubscriptionStore, WorkspaceStore,
+    FailureCounter, Inserted, LogQuery, LogStore, Queue, ReceivedMessage, SubscriptionStore,
+    WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use delivery::{Adapters, Admission, IsolationPolicy, Worker};
 use hookline_shared::adapters::embedded::Redrive;
-use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
+use hookline_shared::adapters::{EmbeddedDb, EmbeddedEvents, EmbeddedQueue};
 use hookline_shared::config::{
     flag_or, retry_schedule_from_env, ConfigError, ALLOW_PRIVATE_TARGETS,
     DEFAULT_DEDUP_WINDOW_DAYS, DEFAULT_LOG_RETENTION_DAYS,
@@ -28,7 +28,8 @@ use subscriptions::{ConnectionsApi, Notify, Publishing};
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
 
-pub const EVENTS_QUEUE: &str = "events";
+/// Where an accepted event's fan-out waits, written in the same transaction as the event.
+pub const EVENTS_QUEUE: &str = hookline_shared::adapters::embedded::EVENTS_QUEUE;
 pub const EVENTS_DLQ: &str = "events-dlq";
 pub const DELIVERIES_QUEUE: &str = "deliveries";
 pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
@@ -38,7 +39,7 @@ const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
 
 pub type LocalWorker =
-    Worker<Adapters<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;
+    Worker<Adapters<EmbeddedDb, EmbeddedEvents, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;
 
 /// What local mode may tune; the defaults suit a developer's machine.
 #[derive(Debug, Clone)]
@@ -121,7 +122,10 @@ impl LocalStack {
         let sender = WebhookSender::new(SenderConfig::production_allowing_private(
             options.allow_private,
         ));
-        let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
+        // The events queue is the events' outbox: each accepted event and its fan-out message
+        // are one transaction.
+        let events = EmbeddedEvents::new(events_queue.clone());
+        let ingest = Ingest::new(db.clone(), events.clone(), dedup_window);
         // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
         let notify = Notify::new(
             db.clone(),
@@ -134,7 +138,7 @@ impl LocalStack {
         );
         let ports = Adapters {
             workspaces: db.clone(),
-            events: db.clone(),
+            events: events.clone(),
             subscriptions: db.clone(),
             deliveries: db.clone(),
             logs: db.clone(),
@@ -148,20 +152,8 @@ impl LocalStack {
             paused_recheck: options.paused_recheck,
             admission: Admission::new(options.isolation),
         };
-        let publishing = Publishing::new(
-            db.clone(),
-            db.clone(),
-            events_queue.clone(),
-            db.clone(),
-            dedup_window,
-        );
-        let from_providers = Connections::new(
-            db.clone(),
-            db.clone(),
-            events_queue.clone(),
-            db.clone(),
-            dedup_window,
-        );
+        let publishing = Publishing::new(db.clone(), events.clone(), db.clone(), dedup_window);
+        let from_providers = Connections::new(db.clone(), events, db.clone(), dedup_window);
         let provider_connections = ConnectionsApi::new(db.clone(), db.clone());
         let apis = ingest::router(ingest)
             .merge(ingest::connections::router(from_providers))

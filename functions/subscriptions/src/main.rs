@@ -8,8 +8,8 @@ use hookline_shared::adapters::{
 };
 use hookline_shared::config::{
     dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
-    ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE,
-    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    ALLOW_PRIVATE_TARGETS, DELIVERIES_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE, SUBSCRIPTIONS_TABLE,
+    WORKSPACES_TABLE,
 };
 use hookline_shared::http::front_door;
 use hookline_shared::webhook::{SenderConfig, WebhookSender};
@@ -24,7 +24,6 @@ async fn main() -> Result<(), Error> {
     let logs_table = required(LOGS_TABLE)?;
     let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
     let events_table = required(EVENTS_TABLE)?;
-    let events_queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
     let allow_http = flag(ALLOW_HTTP_WEBHOOKS)?;
     let allow_private = flag(ALLOW_PRIVATE_TARGETS)?;
@@ -43,12 +42,11 @@ async fn main() -> Result<(), Error> {
         DynamoConnections::new(client.clone(), subscriptions_table),
     );
     let logs = DynamoLogs::new(client.clone(), logs_table);
-    let resumes = SqsQueue::new(sqs.clone(), deliveries_queue_url);
+    let resumes = SqsQueue::new(sqs, deliveries_queue_url);
     let sender = WebhookSender::new(SenderConfig::production_allowing_private(allow_private));
     let publishing = Publishing::new(
         workspaces.clone(),
         DynamoEvents::new(client, events_table),
-        SqsQueue::new(sqs, events_queue_url),
         event_types.clone(),
         dedup_window,
     );

@@ -31,7 +31,7 @@ pub use dynamodb::{
     DynamoSubscriptions, DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
-pub use embedded::{EmbeddedDb, EmbeddedQueue};
+pub use embedded::{EmbeddedDb, EmbeddedEvents, EmbeddedQueue};
 #[cfg(feature = "aws")]
 pub use sqs::SqsQueue;
 
