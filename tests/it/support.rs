@@ -195,6 +195,9 @@ impl MotoStack {
             self.streams.clone(),
             &arn,
             &names,
+            stream_mapping()["BatchSize"]
+                .as_i64()
+                .expect("a batch size") as i32,
             stream_max_retries(),
         )
         .await

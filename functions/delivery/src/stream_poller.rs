@@ -19,6 +19,8 @@ pub struct StreamPoller {
     stream_arn: String,
     /// The `eventName`s the mapping's filter lets through.
     event_names: Vec<String>,
+    /// Records per invocation at most (the mapping's `BatchSize`).
+    batch_size: i32,
     max_retries: u32,
     /// The next iterator of each open shard.
     iterators: Vec<String>,
@@ -35,6 +37,8 @@ pub struct Polled {
     pub handled: usize,
     /// Records the function answered as failed.
     pub failures: usize,
+    /// Whether the records were a failed batch's, handed again.
+    pub retry: bool,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -45,6 +49,7 @@ impl StreamPoller {
         client: Client,
         stream_arn: &str,
         event_names: &[&str],
+        batch_size: i32,
         max_retries: u32,
     ) -> Result<Self, Error> {
         let description = client
@@ -70,6 +75,7 @@ impl StreamPoller {
             client,
             stream_arn: stream_arn.to_owned(),
             event_names: event_names.iter().map(|n| (*n).to_owned()).collect(),
+            batch_size,
             max_retries,
             iterators,
             retry: None,
@@ -77,12 +83,12 @@ impl StreamPoller {
         })
     }
 
-    /// One round: a failed batch retried first, else one read of every shard, its records
-    /// that pass the filter invoked as one batch (if any).
+    /// One round: a failed batch retried first, else one read of every shard (at most a
+    /// batch's worth each), its records that pass the filter invoked as one batch (if any).
     pub async fn poll<P: Ports>(&mut self, worker: &Worker<P>) -> Result<Polled, Error> {
-        let (records, tries) = match self.retry.take() {
-            Some((records, tries)) => (records, tries + 1),
-            None => (self.read().await?, 0),
+        let (records, tries, retry) = match self.retry.take() {
+            Some((records, tries)) => (records, tries + 1, true),
+            None => (self.read().await?, 0, false),
         };
         if records.is_empty() {
             return Ok(Polled::default());
@@ -111,7 +117,11 @@ impl StreamPoller {
                 self.failed.extend(rest);
             }
         }
-        Ok(Polled { handled, failures })
+        Ok(Polled {
+            handled,
+            failures,
+            retry,
+        })
     }
 
     /// The records since the last read, across shards, as Lambda's event records.
@@ -123,6 +133,7 @@ impl StreamPoller {
                 .client
                 .get_records()
                 .shard_iterator(iterator)
+                .limit(self.batch_size)
                 .send()
                 .await?;
             for record in page.records() {
