@@ -6,7 +6,7 @@
 //! run with alternating rounds. Target: at most 1.5x. It is a measurement, not a test: it
 //! exits 0 whatever the ratios (it only panics if the handler stops accepting the bodies).
 //! Each row also splits the handler's time into `validate` (`validate_body` alone on the same
-//! bodies) and `rest`: key, ids, store, queue and response, which cost the same at any size,
+//! bodies) and `rest`: key, ids, store and response, which cost the same at any size,
 //! beside the time the target allows. After the table, the same costs for each category's
 //! smallest valid body show the per-request floor that no body size removes.
 //!
@@ -20,7 +20,6 @@ use std::cell::Cell;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,8 +30,8 @@ use hookline_shared::adapters::memory::MemoryWorkspaces;
 use hookline_shared::expiry::is_live;
 use hookline_shared::validation::validate_body;
 use hookline_shared::{
-    ApiKey, Category, Event, EventId, EventStore, ExistingEvent, Inserted, Queue, QueueError,
-    ReceivedMessage, StoreError, Workspace, WorkspaceId, WorkspaceStore,
+    ApiKey, Category, Event, EventId, EventStore, Inserted, StoreError, Workspace, WorkspaceId,
+    WorkspaceStore,
 };
 use ingest::{router, Ingest, ROUTE_PREFIX};
 use lambda_http::tower::ServiceExt as _;
@@ -65,7 +64,6 @@ const PROFILE_ENV: &str = "INGEST_BENCH_PROFILE";
 /// What a conditional put keeps per (workspace, dedup id): no payload, no serialization.
 struct StoredEvent {
     event_id: EventId,
-    queued: bool,
     expires_at: i64,
 }
 
@@ -79,14 +77,6 @@ struct MemEvents {
 impl MemEvents {
     fn len(&self) -> usize {
         self.rows.lock().unwrap().values().map(HashMap::len).sum()
-    }
-
-    fn queued(&self) -> usize {
-        let rows = self.rows.lock().unwrap();
-        rows.values()
-            .flat_map(HashMap::values)
-            .filter(|row| row.queued)
-            .count()
     }
 
     /// Empties the store but keeps its capacity, so later batches do not pay for rehashing.
@@ -108,7 +98,6 @@ impl EventStore for MemEvents {
         let now = Utc::now().timestamp();
         let fresh = || StoredEvent {
             event_id: event.id.clone(),
-            queued: false,
             expires_at,
         };
         let mut rows = self.rows.lock().unwrap();
@@ -118,10 +107,7 @@ impl EventStore for MemEvents {
         let workspace = rows.get_mut(&event.workspace_id).expect("just ensured");
         match workspace.entry(event.dedup_id.clone()) {
             Entry::Occupied(row) if is_live(row.get().expires_at, now) => {
-                Ok(Inserted::Existing(ExistingEvent {
-                    event_id: row.get().event_id.clone(),
-                    queued: row.get().queued,
-                }))
+                Ok(Inserted::Existing(row.get().event_id.clone()))
             }
             Entry::Occupied(mut row) => {
                 row.insert(fresh());
@@ -134,19 +120,6 @@ impl EventStore for MemEvents {
         }
     }
 
-    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        match rows.get_mut(workspace).and_then(|w| w.get_mut(dedup_id)) {
-            Some(row) => {
-                row.queued = true;
-                Ok(())
-            }
-            None => Err(StoreError::Unavailable(format!(
-                "no event {dedup_id} to mark queued"
-            ))),
-        }
-    }
-
     async fn get_event_by_dedup(
         &self,
         _workspace: &WorkspaceId,
@@ -156,51 +129,10 @@ impl EventStore for MemEvents {
     }
 }
 
-/// Counts sends; nothing is ever received.
-#[derive(Default, Clone)]
-struct CountingQueue {
-    sent: Arc<AtomicU64>,
-}
-
-impl CountingQueue {
-    fn take_sent(&self) -> u64 {
-        self.sent.swap(0, Ordering::Relaxed)
-    }
-}
-
-impl Queue for CountingQueue {
-    async fn send(&self, _body: &str, _delay: Duration) -> Result<String, QueueError> {
-        let n = self.sent.fetch_add(1, Ordering::Relaxed);
-        Ok(format!("msg-{n}"))
-    }
-
-    async fn receive(
-        &self,
-        _max: u32,
-        _visibility: Duration,
-        _wait: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        Ok(Vec::new())
-    }
-
-    async fn delete(&self, _receipt: &str) -> Result<(), QueueError> {
-        Err(QueueError::InvalidReceipt)
-    }
-
-    async fn change_visibility(
-        &self,
-        _receipt: &str,
-        _visibility: Duration,
-    ) -> Result<(), QueueError> {
-        Err(QueueError::InvalidReceipt)
-    }
-}
-
 /// The ingest router as the Lambda serves it, and handles on the stores it writes to.
 struct Deps {
     app: axum::Router,
     events: MemEvents,
-    queue: CountingQueue,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,18 +425,6 @@ fn run_requests(rt: &Runtime, deps: &Deps, case: &Case, n: usize) -> Duration {
                 "{:?}: one stored event per request",
                 case.category
             );
-            assert_eq!(
-                deps.events.queued(),
-                m,
-                "{:?}: every event marked queued",
-                case.category
-            );
-            assert_eq!(
-                deps.queue.take_sent(),
-                m as u64,
-                "{:?}: one message per request",
-                case.category
-            );
             deps.events.clear();
             elapsed
         },
@@ -531,7 +451,7 @@ fn dedup_marker(case: &Case, bytes: &[u8]) -> Option<String> {
 }
 
 /// CPU time of `n` validations of the case's bodies alone: the handler's share that depends on
-/// the body; the rest of a request (key, ids, store, queue, response) is the difference.
+/// the body; the rest of a request (key, ids, store, response) is the difference.
 fn run_validate(case: &Case, n: usize) -> Duration {
     let now = Utc::now();
     case.batched(
@@ -647,11 +567,7 @@ impl Row {
 }
 
 fn setup(rt: &Runtime) -> (Deps, ApiKey) {
-    let (workspaces, events, queue) = (
-        MemoryWorkspaces::default(),
-        MemEvents::default(),
-        CountingQueue::default(),
-    );
+    let (workspaces, events) = (MemoryWorkspaces::default(), MemEvents::default());
     let key = ApiKey::generate();
     let workspace = Workspace {
         id: WorkspaceId::generate(),
@@ -669,13 +585,8 @@ fn setup(rt: &Runtime) -> (Deps, ApiKey) {
             .expect("in-memory store");
     });
     let window = Duration::from_secs(24 * 3600);
-    let app = router(Ingest::new(
-        workspaces,
-        events.clone(),
-        queue.clone(),
-        window,
-    ));
-    (Deps { app, events, queue }, key)
+    let app = router(Ingest::new(workspaces, events.clone(), window));
+    (Deps { app, events }, key)
 }
 
 fn main() {

@@ -11,9 +11,14 @@ use hookline::dlq;
 use hookline::local::{self, ensure_dev_workspace, LocalOptions, LocalStack};
 use hookline_shared::adapters::embedded::Redrive;
 use hookline_shared::adapters::{DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue};
-use hookline_shared::config::{DELIVERIES_QUEUE_URL, EVENTS_QUEUE_URL, WORKSPACES_TABLE};
+use hookline_shared::config::{DELIVERIES_QUEUE_URL, WORKSPACES_TABLE};
 use hookline_shared::Queue;
 use serde_json::json;
+
+/// Names an SQS events queue for `dlq --queue events`. A stack has none (accepted events reach
+/// fan-out through the events table's stream, whose failed batches go to the
+/// AcceptedEventsFailuresQueue), so unless it is set this reads local mode's events queue.
+const EVENTS_QUEUE_URL: &str = "HOOKLINE_EVENTS_QUEUE_URL";
 
 #[derive(Parser)]
 #[command(

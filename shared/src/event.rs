@@ -54,6 +54,12 @@ impl Event {
     }
 
     /// The catalog name subscriptions route on.
+    /// Before when its fan-out must wait: its `deliver_at`, unless that was already past on
+    /// arrival.
+    pub fn not_before(&self) -> Option<DateTime<Utc>> {
+        self.deliver_at.filter(|at| *at > self.received_at)
+    }
+
     pub fn full_type(&self) -> &str {
         &self.event_type
     }

@@ -1,18 +1,17 @@
 //! Accepting an event, whichever way it came in (the ingest route, the publish API, a
-//! provider connection): stored once per dedup id, then queued for fan-out.
+//! provider connection): stored once per dedup id, and its fan-out handed on in that same
+//! write.
 //!
-//! The caller is answered only after both: a 2xx means the event is stored and on its way. A
-//! request that fails after storing gets a 5xx; its retry finds the event stored but not yet
-//! queued and queues it, so nothing accepted is ever stranded.
+//! One store call, new or duplicate. The store's outbox carries the fan-out (the events
+//! table's stream on DynamoDB, the events queue in the same transaction locally), so a 2xx
+//! means the event is stored and on its way, and a 5xx means nothing was stored: there is no
+//! event that is stored but not yet queued.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use crate::error::{QueueError, StoreError};
-use crate::ids::{EventId, WorkspaceId};
-use crate::ports::{EventStore, Inserted, Queue};
-use crate::queue_message::{QueueMessage, MAX_QUEUE_DELAY};
+use crate::error::StoreError;
+use crate::ids::EventId;
+use crate::ports::{EventStore, Inserted};
 use crate::Event;
 
 /// What accepting an event came to.
@@ -23,72 +22,26 @@ pub struct Intake {
     pub duplicate: bool,
 }
 
-/// Stores `event` unless its dedup id is taken within `dedup_window`, and queues its fan-out
-/// (held until its `deliver_at`). One store call for a duplicate.
-pub async fn accept<E, Q, Err>(
+/// Stores `event` unless its dedup id is taken within `dedup_window`; the store queues its
+/// fan-out (held until its `deliver_at`) with it.
+pub async fn accept<E, Err>(
     events: &E,
-    queue: &Q,
     event: &Event,
     dedup_window: Duration,
 ) -> Result<Intake, Err>
 where
     E: EventStore,
-    Q: Queue,
-    Err: From<StoreError> + From<QueueError>,
+    Err: From<StoreError>,
 {
     let expires_at = event.received_at.timestamp() + dedup_window.as_secs() as i64;
-    let (event_id, duplicate) = match events.insert_if_absent(event, expires_at).await? {
-        Inserted::New => (event.id.clone(), false),
-        Inserted::Existing(existing) if existing.queued => (existing.event_id, true),
-        // Stored earlier but never queued (that request got a 5xx): this retry queues it.
-        Inserted::Existing(existing) => (existing.event_id, false),
-    };
-    if !duplicate {
-        let not_before = event.deliver_at.filter(|at| *at > event.received_at);
-        enqueue::<E, Q, Err>(
-            events,
-            queue,
-            &event.workspace_id,
-            &event_id,
-            &event.dedup_id,
-            not_before,
-        )
-        .await?;
-    }
-    Ok(Intake {
-        event_id,
-        duplicate,
+    Ok(match events.insert_if_absent(event, expires_at).await? {
+        Inserted::New => Intake {
+            event_id: event.id.clone(),
+            duplicate: false,
+        },
+        Inserted::Existing(event_id) => Intake {
+            event_id,
+            duplicate: true,
+        },
     })
-}
-
-async fn enqueue<E, Q, Err>(
-    events: &E,
-    queue: &Q,
-    workspace_id: &WorkspaceId,
-    event_id: &EventId,
-    dedup_id: &str,
-    not_before: Option<DateTime<Utc>>,
-) -> Result<(), Err>
-where
-    E: EventStore,
-    Q: Queue,
-    Err: From<StoreError> + From<QueueError>,
-{
-    let message = QueueMessage::EventAccepted {
-        workspace_id: workspace_id.clone(),
-        event_id: event_id.clone(),
-        dedup_id: dedup_id.to_owned(),
-        not_before: not_before.map(|at| at.timestamp()),
-    };
-    let delay = not_before
-        .and_then(|at| (at - Utc::now()).to_std().ok())
-        .unwrap_or_default()
-        .min(MAX_QUEUE_DELAY);
-    queue.send(&message.to_body(), delay).await?;
-    // The event is queued either way; a failed mark only means a retry may queue it twice,
-    // which delivery absorbs by delivery id.
-    if let Err(err) = events.mark_queued(workspace_id, dedup_id).await {
-        tracing::warn!(%workspace_id, %event_id, error = %err, "event queued but not marked queued");
-    }
-    Ok(())
 }

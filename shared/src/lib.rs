@@ -1,6 +1,8 @@
 //! Hookline's model crate: domain types, ingest validation, ports and their adapters.
 
 pub mod adapters;
+#[cfg(all(feature = "test-support", feature = "aws"))]
+pub mod aws_calls;
 pub mod batch;
 pub mod catalog;
 pub mod category;
@@ -48,8 +50,8 @@ pub use ids::{
 };
 pub use ports::{
     BatchStore, Claim, ConnectionStore, Created, Defined, DeliveryStore, EventStore,
-    EventTypeStore, ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, Queue,
-    RateLimiter, ReceivedMessage, SubscriptionStore, WorkspaceStore,
+    EventTypeStore, FailureCounter, Inserted, LogQuery, LogStore, Queue, RateLimiter,
+    ReceivedMessage, SubscriptionStore, WorkspaceStore,
 };
 pub use queue_message::QueueMessage;
 pub use raw_json::RawJson;

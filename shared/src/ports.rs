@@ -40,32 +40,23 @@ pub trait WorkspaceStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     New,
-    Existing(ExistingEvent),
-}
-
-/// What a duplicate needs to know about the event already stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingEvent {
-    pub event_id: EventId,
-    /// False when the original was stored but its queue send failed: it must be queued now.
-    pub queued: bool,
+    /// A live event already holds the dedup id: its id. Nothing was written.
+    Existing(EventId),
 }
 
 /// Accepted events, deduplicated per workspace for the dedup window.
+///
+/// A store is an outbox: storing an event also hands its fan-out (a
+/// [`crate::QueueMessage::fan_out`]) to the delivery worker, in the same atomic write. An
+/// event's record is written only then, so every write of one is an acceptance to fan out.
 pub trait EventStore: Send + Sync {
-    /// Stores `event` unless an unexpired event with the same dedup id exists in its workspace.
-    /// The event is stored as not yet queued; a duplicate costs one call.
+    /// Stores `event` and its fan-out unless an unexpired event with the same dedup id exists
+    /// in its workspace. One call, new or duplicate.
     fn insert_if_absent(
         &self,
         event: &Event,
         expires_at: i64,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
-    /// Records that the event has been handed to the queue.
-    fn mark_queued(
-        &self,
-        workspace: &WorkspaceId,
-        dedup_id: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The event stored under a dedup id, read strongly consistent (no index lag): what the
     /// queue message of an accepted event points at.
     fn get_event_by_dedup(

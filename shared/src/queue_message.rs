@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryId;
 use crate::ids::{EventId, SubscriptionId, WorkspaceId};
 use crate::redelivery::Recovery;
+use crate::Event;
 
 /// SQS refuses longer message delays; longer waits are chained.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
@@ -72,6 +74,23 @@ fn is_false(flag: &bool) -> bool {
 }
 
 impl QueueMessage {
+    /// The fan-out of a newly accepted event, and how long the queue holds it back: until its
+    /// `deliver_at` if that is later than its arrival, a queue delay at a time.
+    pub fn fan_out(event: &Event, now: DateTime<Utc>) -> (Self, Duration) {
+        let not_before = event.not_before();
+        let delay = not_before
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or_default()
+            .min(MAX_QUEUE_DELAY);
+        let message = QueueMessage::EventAccepted {
+            workspace_id: event.workspace_id.clone(),
+            event_id: event.id.clone(),
+            dedup_id: event.dedup_id.clone(),
+            not_before: not_before.map(|at| at.timestamp()),
+        };
+        (message, delay)
+    }
+
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("queue messages always serialize")
     }

@@ -13,7 +13,7 @@ use axum::Router;
 use delivery::{Adapters, Admission, IsolationPolicy, Worker};
 use exports::ExportWorker;
 use hookline_shared::adapters::embedded::Redrive;
-use hookline_shared::adapters::{EmbeddedDb, EmbeddedQueue};
+use hookline_shared::adapters::{EmbeddedDb, EmbeddedEvents, EmbeddedQueue};
 use hookline_shared::config::{
     flag_or, retry_schedule_from_env, ConfigError, ALLOW_PRIVATE_TARGETS,
     DEFAULT_DEDUP_WINDOW_DAYS, DEFAULT_LOG_RETENTION_DAYS,
@@ -31,7 +31,8 @@ use subscriptions::{ConnectionsApi, ExportsApi, Notify, Publishing, Redelivery};
 use crate::admin::{create_workspace, AdminError};
 use data_dir::DataDirLock;
 
-pub const EVENTS_QUEUE: &str = "events";
+/// Where an accepted event's fan-out waits, written in the same transaction as the event.
+pub const EVENTS_QUEUE: &str = hookline_shared::adapters::embedded::EVENTS_QUEUE;
 pub const EVENTS_DLQ: &str = "events-dlq";
 pub const DELIVERIES_QUEUE: &str = "deliveries";
 pub const DELIVERIES_DLQ: &str = "deliveries-dlq";
@@ -48,7 +49,7 @@ const DEV_WORKSPACE_FILE: &str = "dev-workspace.json";
 const DATABASE_FILE: &str = "hookline.db";
 
 pub type LocalWorker =
-    Worker<Adapters<EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;
+    Worker<Adapters<EmbeddedDb, EmbeddedEvents, EmbeddedDb, EmbeddedDb, EmbeddedDb, EmbeddedQueue>>;
 
 /// What local mode may tune; the defaults suit a developer's machine.
 #[derive(Debug, Clone)]
@@ -160,7 +161,10 @@ impl LocalStack {
         let sender = WebhookSender::new(SenderConfig::production_allowing_private(
             options.allow_private,
         ));
-        let ingest = Ingest::new(db.clone(), db.clone(), events_queue.clone(), dedup_window);
+        // The events queue is the events' outbox: each accepted event and its fan-out message
+        // are one transaction.
+        let events = EmbeddedEvents::new(events_queue.clone());
+        let ingest = Ingest::new(db.clone(), events.clone(), dedup_window);
         // A developer's machine: plain-http receivers (e.g. on localhost) are allowed.
         let notify = Notify::new(
             db.clone(),
@@ -173,7 +177,7 @@ impl LocalStack {
         );
         let ports = Adapters {
             workspaces: db.clone(),
-            events: db.clone(),
+            events: events.clone(),
             subscriptions: db.clone(),
             deliveries: db.clone(),
             logs: db.clone(),
@@ -188,20 +192,8 @@ impl LocalStack {
             admission: Admission::new(options.isolation),
             filters: Default::default(),
         };
-        let publishing = Publishing::new(
-            db.clone(),
-            db.clone(),
-            events_queue.clone(),
-            db.clone(),
-            dedup_window,
-        );
-        let from_providers = Connections::new(
-            db.clone(),
-            db.clone(),
-            events_queue.clone(),
-            db.clone(),
-            dedup_window,
-        );
+        let publishing = Publishing::new(db.clone(), events.clone(), db.clone(), dedup_window);
+        let from_providers = Connections::new(db.clone(), events, db.clone(), dedup_window);
         let provider_connections = ConnectionsApi::new(db.clone(), db.clone());
         let redeliveries = Redelivery::new(
             db.clone(),

@@ -14,15 +14,15 @@ use hookline_shared::delivery_control::{BatchLimits, RateLimit, Slot};
 use hookline_shared::test_support::{DeliveryLookup, EventLookup};
 use hookline_shared::{
     ApiKey, BatchStore, Category, Claim, Connection, ConnectionId, ConnectionStore, Created,
-    CustomEventType, Defined, DeliveryStore, Event, EventId, EventTypeName, EventTypeStore,
-    ExistingEvent, FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue,
+    CustomEventType, Defined, DeliveryStore, Event, EventId, EventStore, EventTypeName,
+    EventTypeStore, FailureCounter, Inserted, LogQuery, LogStore, NewSubscription, Queue,
     RateLimiter, RawJson, ReceivedMessage, StoreError, Subscription, SubscriptionId,
     SubscriptionStore, SubscriptionType, Workspace, WorkspaceId, WorkspaceStore,
     MAX_EVENT_TYPES_PER_WORKSPACE, MAX_SUBSCRIPTIONS_PER_WORKSPACE,
 };
 use serde_json::json;
 
-use crate::support::{EmbeddedStack, MemoryStack, MotoStack};
+use crate::support::{EmbeddedStack, MemoryStack, MotoStack, Outbox};
 
 const MAX_RECEIVES: u32 = 2;
 
@@ -58,6 +58,7 @@ macro_rules! every_backend {
 
 every_backend!(workspace_store => workspace_store_contract(workspaces));
 every_backend!(event_store => event_store_contract(events));
+every_backend!(event_outbox => event_outbox_contract(events, outbox));
 every_backend!(queue => queue_contract(queue, dead_letters));
 every_backend!(subscription_store => subscription_store_contract(subscriptions));
 every_backend!(
@@ -160,22 +161,9 @@ async fn event_store_contract<S: EventLookup>(store: &S) {
     );
 
     let repeat = event(&ws_a, "dedup-1");
-    let unqueued = Inserted::Existing(ExistingEvent {
-        event_id: original.id.clone(),
-        queued: false,
-    });
     assert_eq!(
         store.insert_if_absent(&repeat, now + HOUR).await.unwrap(),
-        unqueued
-    );
-    store.mark_queued(&ws_a, "dedup-1").await.unwrap();
-    let queued = Inserted::Existing(ExistingEvent {
-        event_id: original.id.clone(),
-        queued: true,
-    });
-    assert_eq!(
-        store.insert_if_absent(&repeat, now + HOUR).await.unwrap(),
-        queued
+        Inserted::Existing(original.id.clone())
     );
 
     assert_eq!(
@@ -240,6 +228,37 @@ async fn event_store_contract<S: EventLookup>(store: &S) {
         store.insert_if_absent(&huge, now + HOUR).await,
         Err(StoreError::TooLarge { .. })
     ));
+}
+
+/// Storing an event hands its fan-out on, in the same write: once per accepted event, never
+/// for a duplicate, and again for an event that took an expired one's dedup id.
+async fn event_outbox_contract<S: EventStore, O: Outbox>(store: &S, outbox: &O) {
+    let now = Utc::now().timestamp();
+    let ws = WorkspaceId::generate();
+    let first = event(&ws, "dedup-1");
+    assert_eq!(
+        store.insert_if_absent(&first, now + HOUR).await.unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store
+            .insert_if_absent(&event(&ws, "dedup-1"), now + HOUR)
+            .await
+            .unwrap(),
+        Inserted::Existing(first.id.clone())
+    );
+    let stale = event(&ws, "dedup-2");
+    store.insert_if_absent(&stale, now - 10).await.unwrap();
+    let fresh = event(&ws, "dedup-2");
+    assert_eq!(
+        store.insert_if_absent(&fresh, now + HOUR).await.unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        outbox.fanned_out().await,
+        [first.id, stale.id, fresh.id],
+        "one fan-out per stored event, none for the duplicate"
+    );
 }
 
 const VISIBILITY: Duration = Duration::from_secs(30);

@@ -447,7 +447,7 @@ async fn a_pending_retry_survives_a_restart() {
 /// Every port on the embedded database, attempts on the stack's queue.
 type EmbeddedPorts = delivery::Adapters<
     hookline_shared::adapters::EmbeddedDb,
-    hookline_shared::adapters::EmbeddedDb,
+    hookline_shared::adapters::EmbeddedEvents,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
     hookline_shared::adapters::EmbeddedDb,
@@ -461,7 +461,7 @@ pub(crate) fn embedded_worker(
     delivery::Worker {
         ports: delivery::Adapters {
             workspaces: stack.db.clone(),
-            events: stack.db.clone(),
+            events: stack.events(),
             subscriptions: stack.db.clone(),
             deliveries: stack.db.clone(),
             logs: stack.db.clone(),

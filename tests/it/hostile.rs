@@ -481,7 +481,7 @@ where
     W: WorkspaceStore + Clone + 'static,
     C: hookline_shared::ConnectionStore + Clone + 'static,
 {
-    use hookline_shared::adapters::memory::{MemoryEvents, MemoryQueue};
+    use hookline_shared::adapters::memory::MemoryEvents;
     use subscriptions::connections::router;
     use subscriptions::ConnectionsApi;
 
@@ -560,11 +560,10 @@ where
     assert_eq!((status, listed.as_str()), (200, r#"{"connections":[]}"#));
 
     // The ingest URL: guessed, missing or Mallory's secrets are refused; nothing is queued.
-    let queue = MemoryQueue::default();
+    let events = MemoryEvents::default();
     let ingest = ingest::connections::router(ingest::connections::Connections::new(
         connections.clone(),
-        MemoryEvents::default(),
-        queue.clone(),
+        events.clone(),
         hookline_shared::adapters::memory::MemoryEventTypes::default(),
         std::time::Duration::from_secs(3600),
     ));
@@ -599,7 +598,7 @@ where
     assert_eq!(status, 404, "{text}");
     let (status, text) = deliver("con_..%2F..".into(), envelope(&secret)).await;
     assert_eq!(status, 404, "{text}");
-    assert_eq!(queue.depth(), 0, "nothing refused was queued");
+    assert_eq!(events.outbox().depth(), 0, "nothing refused was queued");
     for text in &answers {
         assert!(
             !text.contains(&secret),

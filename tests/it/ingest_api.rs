@@ -1,20 +1,22 @@
 //! The ingest handler end to end on real stores: DynamoDB/SQS on moto and the embedded store.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::Router;
 use hookline::admin::{create_workspace, CreatedWorkspace};
-use hookline_shared::adapters::SqsQueue;
+use hookline_shared::adapters::DynamoEvents;
+use hookline_shared::aws_calls::CallLog;
 use hookline_shared::test_support::{EventLookup as _, QueueDepth as _};
-use hookline_shared::{Category, QueueMessage, WorkspaceStore};
+use hookline_shared::{Category, WorkspaceStore};
 use ingest::{router, Ingest};
 use lambda_http::http::{Request, Response, StatusCode};
 use lambda_http::tower::ServiceExt as _;
 use serde_json::{json, Value};
 
-use crate::support::{EmbeddedStack, MotoStack};
+use crate::support::{aws_config, EmbeddedStack, MotoStack, Outbox as _};
 
 const WINDOW: Duration = Duration::from_secs(86_400);
 
@@ -56,15 +58,13 @@ async fn workspace<S: WorkspaceStore>(store: &S) -> CreatedWorkspace {
 }
 
 #[tokio::test]
-async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
+async fn seed_email_is_stored_in_one_call_and_streamed_once_on_dynamodb() {
     let stack = MotoStack::create(5).await;
     let ws = workspace(&stack.workspaces()).await;
-    let deps = router(Ingest::new(
-        stack.workspaces(),
-        stack.events(),
-        stack.queue(),
-        WINDOW,
-    ));
+    // The events table's client records its calls; API keys resolve through another.
+    let calls = CallLog::default();
+    let events = DynamoEvents::new(calls.dynamodb(&aws_config().await), &stack.events_table);
+    let deps = router(Ingest::new(stack.workspaces(), events, WINDOW));
     let key = ws.api_key.expose();
 
     let (status, first) = call(&deps, request("emails", key, &seed_email())).await;
@@ -81,6 +81,12 @@ async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
     assert_eq!(
         second["additionalData"]["eventId"],
         first["additionalData"]["eventId"]
+    );
+    let one_put = BTreeMap::from([("DynamoDB.PutItem".to_owned(), 2)]);
+    assert_eq!(
+        calls.counts(),
+        one_put,
+        "one call per request, new or duplicate"
     );
 
     // Any DynamoDB client sees exactly one item, in the documented shape.
@@ -108,67 +114,26 @@ async fn seed_email_is_stored_once_and_queued_once_on_dynamodb() {
             first["additionalData"]["dedupId"].as_str().unwrap()
         )
     );
-    assert_eq!(item["queued"].as_bool().unwrap(), &true);
+    assert!(
+        !item.contains_key("queued"),
+        "no stored-but-not-queued state"
+    );
     assert!(
         item["expires_at"].as_n().unwrap().parse::<i64>().unwrap() > chrono::Utc::now().timestamp()
     );
     let payload: Value = serde_json::from_str(item["payload"].as_s().unwrap()).unwrap();
     assert_eq!(payload["subject"], "Follow up on our conversation");
 
-    // Exactly one message was queued.
-    let messages = stack.queued_messages().await;
-    assert_eq!(messages.len(), 1);
-    let QueueMessage::EventAccepted { event_id, .. } =
-        QueueMessage::from_body(&messages[0].body).unwrap()
-    else {
-        panic!("ingest queues event_accepted messages only");
-    };
+    // The table's stream carries it to the fan-out, once.
+    let streamed = stack.outbox().fanned_out().await;
     assert_eq!(
-        event_id.as_str(),
-        first["additionalData"]["eventId"].as_str().unwrap()
+        streamed.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+        [first["additionalData"]["eventId"].as_str().unwrap()]
     );
-    assert!(stack.queued_messages().await.is_empty());
-}
-
-#[tokio::test]
-async fn a_failed_queue_send_is_a_5xx_and_the_retry_queues_the_event() {
-    let stack = MotoStack::create(5).await;
-    let ws = workspace(&stack.workspaces()).await;
-    let key = ws.api_key.expose();
-    let broken_queue = SqsQueue::new(stack.sqs.clone(), format!("{}-missing", stack.queue_url));
-    let broken = router(Ingest::new(
-        stack.workspaces(),
-        stack.events(),
-        broken_queue,
-        WINDOW,
-    ));
-
-    let (status, body) = call(&broken, request("crm", key, &crm_body())).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["received"], false);
-
-    let healthy = router(Ingest::new(
-        stack.workspaces(),
-        stack.events(),
-        stack.queue(),
-        WINDOW,
-    ));
-    let (status, retried) = call(&healthy, request("crm", key, &crm_body())).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        retried["additionalData"]["duplicate"], false,
-        "dedup must not swallow a never-queued event"
+    assert!(
+        stack.queued_messages().await.is_empty(),
+        "ingest sends nothing to SQS"
     );
-    let messages = stack.queued_messages().await;
-    assert_eq!(messages.len(), 1);
-
-    let (_, third) = call(&healthy, request("crm", key, &crm_body())).await;
-    assert_eq!(third["additionalData"]["duplicate"], true);
-    assert_eq!(
-        third["additionalData"]["eventId"],
-        retried["additionalData"]["eventId"]
-    );
-    assert!(stack.queued_messages().await.is_empty());
 }
 
 fn crm_body() -> Value {
@@ -176,12 +141,7 @@ fn crm_body() -> Value {
 }
 
 fn embedded_deps(stack: &EmbeddedStack) -> Router {
-    router(Ingest::new(
-        stack.db.clone(),
-        stack.db.clone(),
-        stack.queue.clone(),
-        WINDOW,
-    ))
+    router(Ingest::new(stack.db.clone(), stack.events(), WINDOW))
 }
 
 #[tokio::test]
@@ -288,7 +248,7 @@ async fn flat_transcripts_are_stored_as_speaker_turns() {
         hookline_shared::EventId::parse(answer["additionalData"]["eventId"].as_str().unwrap())
             .unwrap();
     let stored = stack
-        .db
+        .events
         .get_event(&ws.workspace.id, &event_id)
         .await
         .unwrap()

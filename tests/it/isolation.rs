@@ -151,7 +151,7 @@ async fn a_lambda_batch_sends_nine_while_the_tenth_hangs() {
     for i in 0..10 {
         let event = crate::contract::event(&workspace.id, &format!("deal-{i}"));
         stack
-            .db
+            .events
             .insert_if_absent(&event, now.timestamp() + 3600)
             .await
             .unwrap();

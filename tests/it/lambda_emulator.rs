@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::ingest_api::seed_email;
 use crate::receiver::{Behavior, Receiver};
-use crate::support::{moto_url, MotoStack};
+use crate::support::{moto_url, MotoStack, Outbox as _};
 
 /// The key every authenticated fixture in `events/` sends.
 const FIXTURE_KEY: &str = "hk_fixture_0123456789abcdefghijklmnopqrstuv";
@@ -192,7 +192,6 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
         &[
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
-            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
         ],
     );
@@ -227,11 +226,14 @@ async fn ingest_binary_answers_every_fixture_under_the_emulator() {
             _ => {}
         }
     }
-    let queued = stack.queued_messages().await;
     assert_eq!(
-        queued.len(),
+        stack.outbox().fanned_out().await.len(),
         4,
-        "one message per accepted, non-duplicate fixture"
+        "one stream record per accepted, non-duplicate fixture"
+    );
+    assert!(
+        stack.queued_messages().await.is_empty(),
+        "ingest sends nothing to SQS"
     );
 }
 
@@ -265,7 +267,6 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
             ("HOOKLINE_DELIVERIES_TABLE", &stack.deliveries_table),
             ("HOOKLINE_DELIVERIES_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
-            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_EXPORTS_TABLE", &stack.exports_table),
             ("HOOKLINE_EXPORTS_QUEUE_URL", &stack.queue_url),
         ],
@@ -295,14 +296,14 @@ async fn subscriptions_binary_answers_every_fixture_under_the_emulator() {
         function.answers(fixture, status, mentions).await;
     }
     // patch.json enables the subscription, which asks the delivery worker to resume its work;
-    // the published event waits for its fan-out (one, though it was published twice).
-    let (accepted, queued): (Vec<Value>, Vec<Value>) = stack
+    // the published event reaches its fan-out on the stream (once, though published twice).
+    let queued: Vec<Value> = stack
         .queued_messages()
         .await
         .iter()
         .map(|m| serde_json::from_str::<Value>(&m.body).unwrap())
-        .partition(|m| m["kind"] == "event_accepted");
-    assert_eq!(accepted.len(), 1, "{accepted:?}");
+        .collect();
+    assert_eq!(stack.outbox().fanned_out().await.len(), 1);
     assert_eq!(
         queued,
         [
@@ -382,6 +383,13 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         "fixture-dedup-2",
     )
     .await;
+    fixture_event(
+        &stack,
+        &workspace,
+        "evt_00000000000000000000000000000003",
+        "fixture-dedup-3",
+    )
+    .await;
     let receiver = Receiver::start().await;
     let new = NewSubscription {
         webhook_url: receiver.endpoint("hook", Behavior::Ok),
@@ -412,13 +420,20 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         ]
     };
 
-    // A queue that does not exist: the fan-out cannot queue its attempt, so SQS must retry it.
+    // A queue that does not exist: the fan-out cannot queue its attempt, so SQS must retry
+    // the message, and the stream its record (by sequence number; the REMOVE beside it is
+    // nothing to retry).
     {
         let broken = Emulated::start("delivery", &env(&format!("{}-missing", stack.queue_url)));
         let (response, _) = broken.invoke("event-accepted.json").await;
         assert_eq!(
             response,
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "fixture-msg-1"}]})
+        );
+        let (response, _) = broken.invoke("stream-insert.json").await;
+        assert_eq!(
+            response,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "111100000000000000000001"}]})
         );
     }
 
@@ -475,6 +490,14 @@ async fn delivery_binary_fans_out_delivers_and_reports_batch_failures_under_the_
         1,
         "the valid record of the batch fanned out"
     );
+
+    // The events table's stream: its INSERT fans out like an event_accepted message.
+    let (response, _) = function.invoke("stream-insert.json").await;
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    let tasks = stack.queued_messages().await;
+    assert_eq!(tasks.len(), 1, "one delivery task for the streamed event");
+    let task: Value = serde_json::from_str(&tasks[0].body).unwrap();
+    assert_eq!(task["kind"], "deliver", "{task}");
 }
 
 const FIXTURE_SVIX_CONNECTION: &str = "con_00000000000000000000000000000001";
@@ -544,7 +567,6 @@ async fn provider_connections_reach_the_ingest_binary_under_the_emulator() {
         &[
             ("HOOKLINE_WORKSPACES_TABLE", &stack.workspaces_table),
             ("HOOKLINE_EVENTS_TABLE", &stack.events_table),
-            ("HOOKLINE_EVENTS_QUEUE_URL", &stack.queue_url),
             ("HOOKLINE_SUBSCRIPTIONS_TABLE", &stack.subscriptions_table),
         ],
     );
@@ -590,9 +612,9 @@ async fn provider_connections_reach_the_ingest_binary_under_the_emulator() {
         .answers("connection-unknown.json", 404, "connection_id")
         .await;
     assert_eq!(
-        stack.queued_messages().await.len(),
+        stack.outbox().fanned_out().await.len(),
         2,
-        "one message per accepted, non-duplicate delivery"
+        "one stream record per accepted, non-duplicate delivery"
     );
 }
 

@@ -173,7 +173,8 @@ async fn seed_curl_example_is_accepted_then_reported_as_duplicate() {
     let event_id =
         hookline_shared::EventId::parse(first["additionalData"]["eventId"].as_str().unwrap())
             .unwrap();
-    let stored = stack.db.get_event(&workspace, &event_id).await.unwrap();
+    let events = hookline_shared::adapters::EmbeddedEvents::new(stack.events_queue.clone());
+    let stored = events.get_event(&workspace, &event_id).await.unwrap();
     assert_eq!(
         stored.unwrap().payload.to_value().unwrap()["subject"],
         "Follow up on our conversation"

@@ -1,8 +1,10 @@
-//! The store and the queue going away mid-ingest. The ingest router runs on DynamoDB and SQS
-//! clients built as the Lambda builds them, each reaching moto through a proxy the test
-//! switches off and on while a caller sends a stream of new events and retries every 503 as
-//! told. Then the delivery worker runs over the same queue: every event answered 200 reaches
-//! the subscriber exactly once.
+//! The store going away mid-ingest, then the queue going away mid-fan-out. The ingest router
+//! runs on a DynamoDB client built as the Lambda builds it, reaching moto through a proxy the
+//! test switches off and on while a caller sends a stream of new events and retries every 503
+//! as told: a 503 stored nothing, a 200 stored the event once. The queue is not on that path
+//! (the events table's stream carries events on), so its outage hits the fan-out instead: the
+//! stream's records fail while SQS is gone and are retried once it is back. Every event
+//! answered 200 reaches the subscriber exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -24,19 +26,18 @@ use crate::switch_proxy::{Mode, SwitchProxy};
 
 /// Events in the stream.
 const EVENTS: usize = 24;
-/// From which event on each proxy is in which mode (DynamoDB, SQS).
-const PHASES: [(usize, Mode, Mode); 6] = [
-    (0, Mode::Up, Mode::Up),
-    // Both gone: nothing is stored.
-    (6, Mode::Refusing, Mode::Refusing),
-    // The queue alone: each event is stored but not queued.
-    (10, Mode::Up, Mode::Refusing),
-    // Both silent: only the clients' own timeouts end a call.
-    (14, Mode::Silent, Mode::Silent),
-    // The queue alone, silent: stored, and the send times out.
-    (16, Mode::Up, Mode::Silent),
-    (18, Mode::Up, Mode::Up),
+/// From which event on the DynamoDB proxy is in which mode.
+const PHASES: [(usize, Mode); 5] = [
+    (0, Mode::Up),
+    // Gone: nothing is stored.
+    (6, Mode::Refusing),
+    (10, Mode::Up),
+    // Silent: only the client's own timeouts end a call.
+    (14, Mode::Silent),
+    (18, Mode::Up),
 ];
+/// Stream polls made while the queue is gone.
+const POLLS_WITHOUT_QUEUE: usize = 3;
 /// Longest a caller may wait for an answer, however the store fails: well inside the ingest
 /// function's 10 s timeout, after which the caller would get no answer it can act on.
 const ANSWER_LIMIT: Duration = Duration::from_secs(8);
@@ -81,11 +82,8 @@ impl Caller {
 }
 
 /// The event items of `workspace` on the events table, read past the proxies: by subject,
-/// the event id and whether it was marked queued.
-async fn stored_events(
-    stack: &MotoStack,
-    workspace: &WorkspaceId,
-) -> BTreeMap<String, (String, bool)> {
+/// the event id.
+async fn stored_events(stack: &MotoStack, workspace: &WorkspaceId) -> BTreeMap<String, String> {
     let items = stack
         .dynamodb
         .query()
@@ -102,8 +100,7 @@ async fn stored_events(
         .map(|item| {
             let payload: Value = serde_json::from_str(item["payload"].as_s().unwrap()).unwrap();
             let subject = payload["subject"].as_str().unwrap().to_owned();
-            let event_id = item["event_id"].as_s().unwrap().clone();
-            (subject, (event_id, *item["queued"].as_bool().unwrap()))
+            (subject, item["event_id"].as_s().unwrap().clone())
         })
         .collect()
 }
@@ -130,7 +127,7 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
         .await
         .unwrap();
 
-    // One proxy per service, so the queue can fail alone.
+    // One proxy per service, so each can fail alone.
     let (dynamodb_proxy, sqs_proxy) = (
         SwitchProxy::start(moto_addr()).await,
         SwitchProxy::start(moto_addr()).await,
@@ -141,7 +138,6 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
     let ingest = Ingest::new(
         DynamoWorkspaces::new(dynamodb.clone(), &stack.workspaces_table),
         DynamoEvents::new(dynamodb, &stack.events_table),
-        SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_config), &stack.queue_url),
         Duration::from_secs(86_400),
     );
     let caller = Caller {
@@ -149,45 +145,38 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
         key: tenant.api_key.expose().to_owned(),
     };
 
-    // The stream, the proxies switched as it goes.
+    // The stream, the store's proxy switched as it goes.
     let mut accepted: BTreeMap<String, Value> = BTreeMap::new();
-    let mut unavailable: Vec<(String, (Mode, Mode))> = Vec::new();
-    let mut modes = (Mode::Up, Mode::Up);
+    let mut unavailable: Vec<(String, Mode)> = Vec::new();
+    let mut mode = Mode::Up;
     for n in 0..EVENTS {
-        if let Some(&(_, dynamodb, sqs)) = PHASES.iter().find(|(from, ..)| *from == n) {
-            dynamodb_proxy.set(dynamodb);
-            sqs_proxy.set(sqs);
-            modes = (dynamodb, sqs);
+        if let Some(&(_, next)) = PHASES.iter().find(|(from, _)| *from == n) {
+            dynamodb_proxy.set(next);
+            mode = next;
         }
         let subject = format!("outage {n}");
         let got = caller.send(&subject).await;
-        let outage = modes != (Mode::Up, Mode::Up);
         match got.status {
-            200 if !outage => {
+            200 if mode == Mode::Up => {
                 accepted.insert(subject, got.body);
             }
-            503 if outage => {
+            503 if mode != Mode::Up => {
                 assert_eq!(got.retry_after.as_deref(), Some("1"), "{subject}");
                 assert_eq!(got.body["received"], false, "{}", got.body);
-                unavailable.push((subject, modes));
+                unavailable.push((subject, mode));
             }
-            status => panic!("{subject} with {modes:?}: {status} {}", got.body),
+            status => panic!("{subject} with {mode:?}: {status} {}", got.body),
         }
     }
     assert_eq!(accepted.len() + unavailable.len(), EVENTS);
 
-    // What the store holds now: the events of a queue outage stored, none of them queued;
-    // the events of a store outage not stored at all.
+    // A 503 stored nothing: there is no event stored but not on its way.
     let stored = stored_events(&stack, &ws).await;
-    for (subject, (dynamodb, _)) in &unavailable {
-        match (dynamodb, stored.get(subject)) {
-            (Mode::Up, Some((_, queued))) => {
-                assert!(!queued, "{subject}: stored but not queued")
-            }
-            (Mode::Up, None) => panic!("{subject}: the store was up, yet it is not stored"),
-            (_, None) => {}
-            (_, Some(_)) => panic!("{subject}: stored while the store was down"),
-        }
+    for (subject, mode) in &unavailable {
+        assert!(
+            !stored.contains_key(subject),
+            "{subject}: stored while the store was {mode:?}"
+        );
     }
 
     // The caller retries every 503, as `Retry-After` says, a bounded number of times.
@@ -202,11 +191,8 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
             let got = caller.send(&subject).await;
             match got.status {
                 200 => {
-                    // Never a duplicate: it had not been queued, so this retry queued it.
+                    // Never a duplicate: the failed request had stored nothing.
                     assert_eq!(got.body["additionalData"]["duplicate"], false, "{subject}");
-                    if let Some((event_id, _)) = stored.get(&subject) {
-                        assert_eq!(got.body["additionalData"]["eventId"], json!(event_id));
-                    }
                     accepted.insert(subject, got.body);
                 }
                 503 => still.push(subject),
@@ -222,11 +208,12 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
     assert_eq!(accepted.len(), EVENTS);
     let stored = stored_events(&stack, &ws).await;
     assert_eq!(stored.len(), EVENTS);
-    assert!(stored.values().all(|(_, queued)| *queued), "{stored:?}");
+    for (subject, answer) in &accepted {
+        assert_eq!(answer["additionalData"]["eventId"], json!(stored[subject]));
+    }
     dynamodb_proxy.stop().await;
-    sqs_proxy.stop().await;
 
-    // The worker drains the queue: fan-outs, then attempts.
+    // The fan-out reads the stream while the queue is gone: every record fails, and is kept.
     let worker = delivery::Worker {
         ports: delivery::Adapters {
             workspaces: stack.workspaces(),
@@ -234,7 +221,7 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
             subscriptions: stack.subscriptions(),
             deliveries: stack.deliveries(),
             logs: stack.logs(),
-            queue: stack.queue(),
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_config), &stack.queue_url),
         },
         sender: loopback_sender(),
         schedule: hookline_shared::delivery::RetrySchedule::default(),
@@ -243,9 +230,25 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
         admission: delivery::Admission::default(),
         filters: Default::default(),
     };
+    let mut stream = stack.stream_poller().await;
+    sqs_proxy.set(Mode::Refusing);
+    let mut failures = 0;
+    for _ in 0..POLLS_WITHOUT_QUEUE {
+        failures += stream.poll(&worker).await.unwrap().failures;
+    }
+    assert!(
+        failures >= EVENTS,
+        "each record failed at least once: {failures}"
+    );
+    assert!(stream.failed.is_empty(), "within the mapping's retries");
+    assert!(receiver.received("hook").is_empty());
+
+    // The queue back: the stream's retries fan out, and the worker drains the attempts.
+    sqs_proxy.set(Mode::Up);
     let queue = stack.queue();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        stream.poll(&worker).await.unwrap();
         let batch = queue
             .receive(10, Duration::from_secs(30), Duration::from_secs(1))
             .await
@@ -267,6 +270,8 @@ async fn an_outage_mid_ingest_loses_no_accepted_event_and_delivers_each_once() {
             }
         }
     }
+    assert!(stream.failed.is_empty(), "{:?}", stream.failed);
+    sqs_proxy.stop().await;
 
     // Every accepted event, each under its own webhook-id, exactly once.
     let received = receiver.received("hook");

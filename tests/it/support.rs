@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::adapters::dynamodb::{
     LOGS_BY_ID_INDEX, LOGS_BY_SUBSCRIPTION_INDEX, PARKED_INDEX,
@@ -18,8 +19,9 @@ use hookline_shared::adapters::memory::{
 };
 use hookline_shared::adapters::{
     DynamoConnections, DynamoDeliveries, DynamoEventTypes, DynamoEvents, DynamoExports, DynamoLogs,
-    DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedQueue, SqsQueue,
+    DynamoSubscriptions, DynamoWorkspaces, EmbeddedDb, EmbeddedEvents, EmbeddedQueue, SqsQueue,
 };
+use hookline_shared::{EventId, Queue, QueueMessage};
 
 /// Set by `scripts/test.sh`, which starts moto on a free loopback port.
 pub const MOTO_URL_VAR: &str = "HOOKLINE_TEST_MOTO_URL";
@@ -54,6 +56,7 @@ pub fn unique(prefix: &str) -> String {
 /// The stack's resources created on moto exactly as `template.yaml` declares them.
 pub struct MotoStack {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub workspaces_table: String,
     pub events_table: String,
@@ -70,6 +73,7 @@ impl MotoStack {
         let config = aws_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
+        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
         let name = unique("hl");
         let workspaces_table = format!("{name}-workspaces");
         let events_table = format!("{name}-events");
@@ -114,6 +118,7 @@ impl MotoStack {
             .unwrap();
         Self {
             dynamodb,
+            streams,
             sqs,
             workspaces_table,
             events_table,
@@ -178,6 +183,186 @@ impl MotoStack {
     pub fn dead_letters(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone(), &self.dlq_url)
     }
+
+    /// The event source mapping of the delivery function over the events table's stream,
+    /// reading it from its first record, filtered as the template filters it.
+    pub async fn stream_poller(&self) -> delivery::stream_poller::StreamPoller {
+        let table = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.events_table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let arn = table
+            .latest_stream_arn
+            .expect("the events table has a stream");
+        let names = stream_filter_event_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        delivery::stream_poller::StreamPoller::open(
+            self.streams.clone(),
+            &arn,
+            &names,
+            stream_mapping()["BatchSize"]
+                .as_i64()
+                .expect("a batch size") as i32,
+            stream_max_retries(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The events table's stream, read as the fan-out's mapping passes it.
+    pub fn outbox(&self) -> StreamOutbox {
+        StreamOutbox {
+            dynamodb: self.dynamodb.clone(),
+            streams: self.streams.clone(),
+            table: self.events_table.clone(),
+        }
+    }
+}
+
+/// Where a stack's event store hands accepted events on to their fan-out.
+pub(crate) trait Outbox {
+    /// The ids of the events handed on so far, oldest first (a queue's are received, so each
+    /// is seen once).
+    async fn fanned_out(&self) -> Vec<EventId>;
+}
+
+/// The events table's stream.
+pub struct StreamOutbox {
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    table: String,
+}
+
+impl Outbox for StreamOutbox {
+    async fn fanned_out(&self) -> Vec<EventId> {
+        let table = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let arn = table.latest_stream_arn.unwrap();
+        let names = stream_filter_event_names();
+        let stream = self
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .stream_description
+            .unwrap();
+        let mut found = Vec::new();
+        for shard in stream.shards() {
+            let mut iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id().unwrap())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator;
+            // Until a read comes back empty; bounded, a test's shard being small.
+            for _ in 0..100 {
+                let Some(at) = iterator.take() else { break };
+                let page = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(at)
+                    .send()
+                    .await
+                    .unwrap();
+                if page.records().is_empty() {
+                    break;
+                }
+                for record in page.records() {
+                    let name = record.event_name().unwrap().as_str();
+                    if names.iter().any(|n| n == name) {
+                        let image = record.dynamodb().unwrap().new_image().unwrap();
+                        let id = image["event_id"].as_s().unwrap().clone();
+                        found.push(EventId::try_from(id).unwrap());
+                    }
+                }
+                iterator = page.next_shard_iterator;
+            }
+        }
+        found
+    }
+}
+
+/// The event ids of the fan-out messages visible on `queue` now, received.
+async fn accepted_on<Q: Queue>(queue: &Q) -> Vec<EventId> {
+    let mut found = Vec::new();
+    // Bounded: a test's queue holds a handful.
+    for _ in 0..100 {
+        let batch = queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            if let QueueMessage::EventAccepted { event_id, .. } =
+                QueueMessage::from_body(&message.body).unwrap()
+            {
+                found.push(event_id);
+            }
+        }
+    }
+    found
+}
+
+impl Outbox for EmbeddedQueue {
+    async fn fanned_out(&self) -> Vec<EventId> {
+        accepted_on(self).await
+    }
+}
+
+impl Outbox for MemoryQueue {
+    async fn fanned_out(&self) -> Vec<EventId> {
+        accepted_on(self).await
+    }
+}
+
+/// The delivery function's mapping of the events table's stream, as the template declares it.
+fn stream_mapping() -> &'static serde_yaml_ng::Value {
+    &properties("DeliveryFunction")["Events"]["AcceptedEvents"]["Properties"]
+}
+
+/// The `eventName`s the template's filter lets through to the fan-out.
+pub fn stream_filter_event_names() -> Vec<String> {
+    let filters = list(&stream_mapping()["FilterCriteria"], "Filters");
+    assert_eq!(filters.len(), 1, "one filter on the stream mapping");
+    let pattern: serde_json::Value = serde_json::from_str(text(&filters[0], "Pattern")).unwrap();
+    let names = pattern["eventName"]
+        .as_array()
+        .expect("the filter is on eventName");
+    assert_eq!(
+        pattern.as_object().unwrap().len(),
+        1,
+        "{pattern}: eventName alone"
+    );
+    names
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn stream_max_retries() -> u32 {
+    stream_mapping()["MaximumRetryAttempts"]
+        .as_u64()
+        .expect("bounded retries") as u32
 }
 
 /// `template.yaml`, parsed once. Its CloudFormation short tags (`!Ref`, `!GetAtt`, `!Sub`)
@@ -250,6 +435,14 @@ pub(crate) async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, 
             .unwrap()
     });
     let indexes: Vec<_> = indexes.collect();
+    let stream = table["StreamSpecification"].as_mapping().map(|_| {
+        let view = text(&table["StreamSpecification"], "StreamViewType");
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(view))
+            .build()
+            .unwrap()
+    });
     client
         .create_table()
         .table_name(name)
@@ -257,6 +450,7 @@ pub(crate) async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, 
         .set_attribute_definitions(Some(attributes.collect()))
         .set_key_schema(Some(key_schema(table)))
         .set_global_secondary_indexes(Some(indexes).filter(|i| !i.is_empty()))
+        .set_stream_specification(stream)
         .send()
         .await
         .unwrap();
@@ -276,9 +470,47 @@ fn template_declares_the_indexes_the_adapters_query() {
     );
 }
 
+/// The stream the fan-out reads carries new images, and its mapping passes exactly what the
+/// handler fans out: every write of an event item, never TTL's removals.
+#[test]
+fn template_streams_every_acceptance_to_the_fan_out() {
+    let stream = &properties("EventsTable")["StreamSpecification"];
+    assert_eq!(text(stream, "StreamViewType"), "NEW_IMAGE");
+    let names = stream_filter_event_names();
+    assert_eq!(names, ["INSERT", "MODIFY"]);
+    let record = |name: &str| -> aws_lambda_events::event::dynamodb::EventRecord {
+        serde_json::from_value(serde_json::json!({
+            "eventID": "1", "eventName": name, "awsRegion": "us-east-1",
+            "dynamodb": {"SizeBytes": 1}
+        }))
+        .unwrap()
+    };
+    for name in ["INSERT", "MODIFY", "REMOVE"] {
+        assert_eq!(
+            delivery::is_acceptance(&record(name)),
+            names.iter().any(|n| n == name),
+            "{name}"
+        );
+    }
+    let mapping = stream_mapping();
+    assert_eq!(
+        list(mapping, "FunctionResponseTypes")[0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert!(stream_max_retries() <= 10);
+    let destination = &mapping["DestinationConfig"]["OnFailure"]["Destination"];
+    assert!(
+        matches!(destination, serde_yaml_ng::Value::Tagged(_)),
+        "{destination:?}"
+    );
+}
+
 /// The embedded equivalent, in a temporary directory.
 pub struct EmbeddedStack {
     pub db: EmbeddedDb,
+    /// The events, their fan-out written to `queue` in the same transaction.
+    pub events: EmbeddedEvents,
     pub queue: EmbeddedQueue,
     pub dead_letters: EmbeddedQueue,
     _dir: tempfile::TempDir,
@@ -292,8 +524,10 @@ impl EmbeddedStack {
             dead_letter_queue: "events-dlq".into(),
             max_receives,
         };
+        let queue = EmbeddedQueue::new(db.clone(), "events", Some(redrive));
         Self {
-            queue: EmbeddedQueue::new(db.clone(), "events", Some(redrive)),
+            events: EmbeddedEvents::new(queue.clone()),
+            queue,
             dead_letters: EmbeddedQueue::new(db.clone(), "events-dlq", None),
             db,
             _dir: dir,
@@ -305,8 +539,8 @@ impl EmbeddedStack {
         self.db.clone()
     }
 
-    pub fn events(&self) -> EmbeddedDb {
-        self.db.clone()
+    pub fn events(&self) -> EmbeddedEvents {
+        self.events.clone()
     }
 
     pub fn subscriptions(&self) -> EmbeddedDb {
@@ -340,6 +574,11 @@ impl EmbeddedStack {
     pub fn dead_letters(&self) -> EmbeddedQueue {
         self.dead_letters.clone()
     }
+
+    /// The events queue, where stored events' fan-out is written.
+    pub fn outbox(&self) -> EmbeddedQueue {
+        self.queue.clone()
+    }
 }
 
 /// The in-memory adapters, with an events queue that dead-letters after `max_receives`.
@@ -359,8 +598,10 @@ pub struct MemoryStack {
 impl MemoryStack {
     pub fn create(max_receives: u32) -> Self {
         let dead_letters = MemoryQueue::default();
+        let queue = MemoryQueue::default().with_redrive(dead_letters.clone(), max_receives);
         Self {
-            queue: MemoryQueue::default().with_redrive(dead_letters.clone(), max_receives),
+            events: MemoryEvents::default().with_outbox(queue.clone()),
+            queue,
             dead_letters,
             ..Self::default()
         }
@@ -400,6 +641,10 @@ impl MemoryStack {
 
     pub fn dead_letters(&self) -> MemoryQueue {
         self.dead_letters.clone()
+    }
+
+    pub fn outbox(&self) -> MemoryQueue {
+        self.queue.clone()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Delivery worker: fans accepted events out to subscriptions and delivers signed webhooks,
 //! retrying on a schedule and pausing subscriptions that keep failing.
 //!
-//! A queue message is dispatched here to `fan_out.rs`, `attempt.rs` (which ends in
+//! A queue message, or a record of the events table's stream (`stream.rs`), is dispatched
+//! here to `fan_out.rs`, `attempt.rs` (which ends in
 //! `settle.rs`) or `resume.rs`, all on one [`Ports`] set; [`Disposition`] then tells every
 //! queue (SQS in `sqs.rs`, local mode's) what to do with the message.
 
@@ -11,6 +12,7 @@ mod batching;
 mod breaker;
 mod fan_out;
 mod filters;
+mod invocation;
 mod operational;
 mod pacing;
 mod ports;
@@ -19,6 +21,9 @@ mod recover;
 mod resume;
 mod settle;
 mod sqs;
+mod stream;
+#[cfg(feature = "stream-poller")]
+pub mod stream_poller;
 
 use std::time::Duration;
 
@@ -33,9 +38,11 @@ use tracing::{Instrument as _, Span};
 pub use admission::{Admission, IsolationPolicy};
 pub use breaker::BreakerPolicy;
 pub use filters::FilterCache;
+pub use invocation::handle_invocation;
 pub use ports::{Adapters, Ports};
 pub use settle::PAUSE_AFTER_FAILURES;
 pub use sqs::handle_sqs;
+pub use stream::{handle_stream, is_acceptance};
 
 use queueing::Queued;
 

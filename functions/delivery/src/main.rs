@@ -1,6 +1,6 @@
 //! Delivery Lambda wiring: config, AWS clients, the HTTP sender, then the runtime loop.
 
-use delivery::{handle_sqs, Adapters, Admission, IsolationPolicy, Worker};
+use delivery::{handle_invocation, Adapters, Admission, IsolationPolicy, Worker};
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
     CachedWorkspaces, DynamoDeliveries, DynamoEvents, DynamoLogs, DynamoSubscriptions,
@@ -55,8 +55,9 @@ async fn main() -> Result<(), Error> {
         admission: Admission::new(IsolationPolicy::from_env()?),
         filters: Default::default(),
     };
+    // The deliveries queue and the events table's stream invoke the same function.
     run(service_fn(|event: LambdaEvent<_>| {
-        handle_sqs(&worker, event)
+        handle_invocation(&worker, event)
     }))
     .await
 }

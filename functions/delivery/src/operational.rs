@@ -30,9 +30,9 @@ impl<P: Ports> Worker<P> {
             return;
         };
         let ports = &self.ports;
-        let accepted =
-            accept::<_, _, WorkerError>(ports.events(), ports.queue(), &event, self.log_retention)
-                .await;
+        // Stored like any accepted event: the store's outbox (the table's stream, or local
+        // mode's transaction) fans it out.
+        let accepted = accept::<_, WorkerError>(ports.events(), &event, self.log_retention).await;
         match accepted {
             Ok(intake) if !intake.duplicate => {
                 tracing::info!(event_type = event.event_type, event_id = %intake.event_id, "operational event emitted");

@@ -22,9 +22,7 @@ use hookline_shared::connection::INGEST_PATH_PREFIX;
 use hookline_shared::http::{api_layer, ApiError, JsonBody, RequestId};
 use hookline_shared::intake::accept;
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{
-    Connection, ConnectionId, ConnectionKind, ConnectionStore, EventStore, Queue,
-};
+use hookline_shared::{Connection, ConnectionId, ConnectionKind, ConnectionStore, EventStore};
 use hookline_shared::{Defined, EventTypeStore, WorkspaceId};
 use serde_json::Value;
 
@@ -36,10 +34,9 @@ const ROUTE: &str = "/api/v2/analytics/webhook/receive/connections/{connection_i
 const NOT_FOUND: ApiError = ApiError::Missing("Connection");
 
 /// What the route needs; built once per cold start (or once by local mode).
-pub struct Connections<C, E, Q, T> {
+pub struct Connections<C, E, T> {
     pub connections: C,
     pub events: E,
-    pub queue: Q,
     /// Where a provider's own event types are registered, so they can be subscribed to.
     pub types: T,
     /// How long a message id keeps a provider's retries out.
@@ -48,12 +45,11 @@ pub struct Connections<C, E, Q, T> {
     pub registered: Mutex<HashSet<(WorkspaceId, String)>>,
 }
 
-impl<C, E, Q, T> Connections<C, E, Q, T> {
-    pub fn new(connections: C, events: E, queue: Q, types: T, dedup_window: Duration) -> Self {
+impl<C, E, T> Connections<C, E, T> {
+    pub fn new(connections: C, events: E, types: T, dedup_window: Duration) -> Self {
         Self {
             connections,
             events,
-            queue,
             types,
             dedup_window,
             registered: Mutex::default(),
@@ -62,15 +58,14 @@ impl<C, E, Q, T> Connections<C, E, Q, T> {
 }
 
 /// The connections route, answering in ingest's envelope.
-pub fn router<C, E, Q, T>(deps: Connections<C, E, Q, T>) -> Router
+pub fn router<C, E, T>(deps: Connections<C, E, T>) -> Router
 where
     C: ConnectionStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
     T: EventTypeStore + 'static,
 {
     Router::new()
-        .route(ROUTE, post(receive::<C, E, Q, T>).fallback(not_post))
+        .route(ROUTE, post(receive::<C, E, T>).fallback(not_post))
         .layer(from_fn(api_layer::<IngestEnvelope>))
         .with_state(Arc::new(deps))
 }
@@ -84,8 +79,8 @@ async fn not_post(method: Method) -> ApiError {
 
 /// The connection, the proof, the event it becomes; then the seed envelope, saying which type
 /// the provider's event became.
-async fn receive<C, E, Q, T>(
-    State(deps): State<Arc<Connections<C, E, Q, T>>>,
+async fn receive<C, E, T>(
+    State(deps): State<Arc<Connections<C, E, T>>>,
     Path(connection_id): Path<String>,
     request_id: RequestId,
     headers: HeaderMap,
@@ -94,7 +89,6 @@ async fn receive<C, E, Q, T>(
 where
     C: ConnectionStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
     T: EventTypeStore + 'static,
 {
     // A malformed id reads exactly like an unknown one.
@@ -115,8 +109,7 @@ where
         .event_from(delivered, event_field, now)
         .map_err(ApiError::Invalid)?;
     register_type(&deps, &connection, &event, now).await?;
-    let intake =
-        accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
+    let intake = accept::<_, ApiError>(&deps.events, &event, deps.dedup_window).await?;
     tracing::Span::current().record("event_id", intake.event_id.as_str());
     let accepted = Accepted {
         workspace_id: event.workspace_id.clone(),
@@ -136,14 +129,14 @@ where
 /// Registers the provider's own event type in the workspace the first time it is seen, before
 /// the event is stored: a subscriber can name it at once. A full workspace keeps the event
 /// all the same; it is only not listed.
-async fn register_type<C, E, Q, T: EventTypeStore>(
-    deps: &Connections<C, E, Q, T>,
+async fn register_type<C, E, T: EventTypeStore>(
+    deps: &Connections<C, E, T>,
     connection: &hookline_shared::Connection,
     event: &hookline_shared::Event,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let key = (event.workspace_id.clone(), event.event_type.clone());
-    let seen = |deps: &Connections<C, E, Q, T>| {
+    let seen = |deps: &Connections<C, E, T>| {
         deps.registered
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,4 +1,5 @@
-//! Ingest API: authenticates, validates, dedups, stores and queues generic events; and
+//! Ingest API: authenticates, validates, dedups and stores generic events (the store hands
+//! them on to fan-out); and
 //! [`connections`], the route providers' own webhooks arrive on.
 
 pub mod connections;
@@ -21,7 +22,7 @@ use hookline_shared::http::{
 use hookline_shared::intake::{accept, Intake};
 use hookline_shared::validation::{validate_body, Rejection, ValidationErrors};
 use hookline_shared::{
-    Category, Event, EventId, EventStore, Queue, StoreError, WorkspaceId, WorkspaceStore,
+    Category, Event, EventId, EventStore, StoreError, WorkspaceId, WorkspaceStore,
 };
 use serde::Serialize;
 
@@ -32,27 +33,25 @@ const ROUTE: &str = "/api/v2/analytics/webhook/receive/generic/{category}";
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Everything the route needs; built once per cold start (or once by local mode).
-pub struct Ingest<W, E, Q> {
+pub struct Ingest<W, E> {
     /// The API keys callers present, and the workspaces they resolve to.
     pub keyring: Keyring<W>,
     pub events: E,
-    pub queue: Q,
     /// How long a dedup id keeps repeats out.
     pub dedup_window: Duration,
 }
 
-impl<W: WorkspaceStore, E, Q> Ingest<W, E, Q> {
-    pub fn new(workspaces: W, events: E, queue: Q, dedup_window: Duration) -> Self {
+impl<W: WorkspaceStore, E> Ingest<W, E> {
+    pub fn new(workspaces: W, events: E, dedup_window: Duration) -> Self {
         Self {
             keyring: Keyring::new(workspaces),
             events,
-            queue,
             dedup_window,
         }
     }
 }
 
-/// An accepted request: a new event, a duplicate, or an earlier event queued only now.
+/// An accepted request: a new event or a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub workspace_id: WorkspaceId,
@@ -62,11 +61,10 @@ pub struct Accepted {
     pub should_process: bool,
 }
 
-impl<W, E, Q> ApiState for Ingest<W, E, Q>
+impl<W, E> ApiState for Ingest<W, E>
 where
     W: WorkspaceStore + 'static,
     E: Send + Sync + 'static,
-    Q: Send + Sync + 'static,
 {
     type Workspaces = W;
     const MAX_BODY_BYTES: usize = MAX_BODY_BYTES;
@@ -78,14 +76,13 @@ where
 
 /// The ingest API: `POST {ROUTE_PREFIX}{eventType}`. The Lambda and local mode serve this
 /// same router.
-pub fn router<W, E, Q>(deps: Ingest<W, E, Q>) -> Router
+pub fn router<W, E>(deps: Ingest<W, E>) -> Router
 where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
 {
     Router::new()
-        .route(ROUTE, post(receive_event::<W, E, Q>).fallback(not_post))
+        .route(ROUTE, post(receive_event::<W, E>).fallback(not_post))
         .fallback(no_route)
         .layer(from_fn(api_layer::<IngestEnvelope>))
         .with_state(Arc::new(deps))
@@ -93,8 +90,8 @@ where
 
 /// `POST …/generic/{eventType}`: the category, the caller, the body; then the event is
 /// accepted and the seed envelope answers.
-async fn receive_event<W, E, Q>(
-    State(deps): State<Arc<Ingest<W, E, Q>>>,
+async fn receive_event<W, E>(
+    State(deps): State<Arc<Ingest<W, E>>>,
     EventCategory(category): EventCategory,
     caller: Caller,
     request_id: RequestId,
@@ -103,7 +100,6 @@ async fn receive_event<W, E, Q>(
 where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
 {
     let accepted = ingest(&deps, category, caller.workspace, &body.0).await?;
     tracing::Span::current().record("event_id", accepted.event_id.as_str());
@@ -134,16 +130,15 @@ impl<S: Send + Sync> FromRequestParts<S> for EventCategory {
     }
 }
 
-/// The ingest contract, minus HTTP: validate, store once per dedup id, queue.
-pub async fn ingest<W, E, Q>(
-    deps: &Ingest<W, E, Q>,
+/// The ingest contract, minus HTTP: validate, store once per dedup id (one store call).
+pub async fn ingest<W, E>(
+    deps: &Ingest<W, E>,
     category: Category,
     workspace_id: WorkspaceId,
     body: &[u8],
 ) -> Result<Accepted, ApiError>
 where
     E: EventStore,
-    Q: Queue,
 {
     let now = Utc::now();
     let valid = validate_body(category, body, now).map_err(|rejection| match rejection {
@@ -160,8 +155,7 @@ where
         now,
         valid.payload,
     );
-    let intake: Intake =
-        accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
+    let intake: Intake = accept::<_, ApiError>(&deps.events, &event, deps.dedup_window).await?;
     Ok(Accepted {
         workspace_id: event.workspace_id,
         event_id: intake.event_id,

@@ -1,12 +1,13 @@
-//! Ingest Lambda wiring: config, AWS clients, then the ingest router on the runtime loop.
+//! Ingest Lambda wiring: config, the DynamoDB client, then the ingest router on the runtime
+//! loop. No queue: the events table's stream carries accepted events on to fan-out.
 
 use hookline_shared::adapters::aws_clients::bounded;
 use hookline_shared::adapters::{
-    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoWorkspaces, SqsQueue,
+    DynamoConnections, DynamoEventTypes, DynamoEvents, DynamoWorkspaces,
 };
 use hookline_shared::config::{
-    dedup_window_from_env, init_lambda_logging, required, EVENTS_QUEUE_URL, EVENTS_TABLE,
-    SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
+    dedup_window_from_env, init_lambda_logging, required, EVENTS_TABLE, SUBSCRIPTIONS_TABLE,
+    WORKSPACES_TABLE,
 };
 use hookline_shared::http::front_door;
 use ingest::connections::{self, Connections};
@@ -18,27 +19,24 @@ async fn main() -> Result<(), Error> {
     init_lambda_logging();
     let workspaces_table = required(WORKSPACES_TABLE)?;
     let events_table = required(EVENTS_TABLE)?;
-    let queue_url = required(EVENTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
     // Provider connections live in the notify API's table; this function only reads them.
     let subscriptions_table = required(SUBSCRIPTIONS_TABLE)?;
-    // Bounded, so a store or queue that stops answering is a 503 within seconds.
+    // Bounded, so a store that stops answering is a 503 within seconds.
     let aws = bounded(aws_config::defaults(aws_config::BehaviorVersion::latest()))
         .load()
         .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let workspaces = DynamoWorkspaces::new(dynamodb.clone(), workspaces_table);
     let events = DynamoEvents::new(dynamodb.clone(), events_table);
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let from_providers = Connections::new(
         DynamoConnections::new(dynamodb.clone(), &subscriptions_table),
         events.clone(),
-        queue.clone(),
         // A provider's own event types are registered beside the connections.
         DynamoEventTypes::new(dynamodb, &subscriptions_table),
         dedup_window,
     );
-    let deps = Ingest::new(workspaces, events, queue, dedup_window);
+    let deps = Ingest::new(workspaces, events, dedup_window);
     let apis = router(deps).merge(connections::router(from_providers));
     let prefixes = &[ROUTE_PREFIX, connections::ROUTE_PREFIX];
     run(front_door(apis, prefixes, invocation_id)).await

@@ -23,7 +23,6 @@ fn an_invalid_dedup_window_is_rejected_at_start() {
     let stderr = start(&[
         ("HOOKLINE_WORKSPACES_TABLE", "w"),
         ("HOOKLINE_EVENTS_TABLE", "e"),
-        ("HOOKLINE_EVENTS_QUEUE_URL", "http://127.0.0.1:1/q"),
         ("HOOKLINE_DEDUP_WINDOW_DAYS", "forever"),
     ]);
     assert!(stderr.contains("HOOKLINE_DEDUP_WINDOW_DAYS"));

@@ -9,8 +9,7 @@ use hookline_shared::adapters::{
 use hookline_shared::config::{
     days_from_env, dedup_window_from_env, flag, init_lambda_logging, required, ALLOW_HTTP_WEBHOOKS,
     ALLOW_PRIVATE_TARGETS, DEFAULT_LOG_RETENTION_DAYS, DELIVERIES_QUEUE_URL, DELIVERIES_TABLE,
-    EVENTS_QUEUE_URL, EVENTS_TABLE, LOGS_TABLE, LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE,
-    WORKSPACES_TABLE,
+    EVENTS_TABLE, LOGS_TABLE, LOG_RETENTION_DAYS, SUBSCRIPTIONS_TABLE, WORKSPACES_TABLE,
 };
 use hookline_shared::export::settings::{EXPORTS_QUEUE_URL, EXPORTS_TABLE};
 use hookline_shared::http::front_door;
@@ -29,7 +28,6 @@ async fn main() -> Result<(), Error> {
     let logs_table = required(LOGS_TABLE)?;
     let deliveries_queue_url = required(DELIVERIES_QUEUE_URL)?;
     let events_table = required(EVENTS_TABLE)?;
-    let events_queue_url = required(EVENTS_QUEUE_URL)?;
     let exports_table = required(EXPORTS_TABLE)?;
     let exports_queue_url = required(EXPORTS_QUEUE_URL)?;
     let dedup_window = dedup_window_from_env()?;
@@ -70,7 +68,6 @@ async fn main() -> Result<(), Error> {
     let publishing = Publishing::new(
         workspaces.clone(),
         DynamoEvents::new(client, events_table),
-        SqsQueue::new(sqs, events_queue_url),
         event_types.clone(),
         dedup_window,
     );

@@ -1,7 +1,7 @@
 //! `POST …/events`: a workspace publishes an event of its own; it is deduplicated by its
 //! idempotency key and then fans out, is signed, retried and logged like an ingested one.
 //!
-//! A router of its own, with the ports only publishing needs (the events table and queue), so
+//! A router of its own, with the ports only publishing needs (the events table), so
 //! the Lambda and local mode merge it beside the rest of the notify API.
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use hookline_shared::http::{
 use hookline_shared::intake::accept;
 use hookline_shared::publication::{Publication, TypeRules};
 use hookline_shared::validation::ValidationErrors;
-use hookline_shared::{EventStore, EventTypeStore, Queue, WorkspaceStore};
+use hookline_shared::{EventStore, EventTypeStore, WorkspaceStore};
 use serde_json::json;
 
 use crate::NotifyEnvelope;
@@ -31,34 +31,31 @@ pub const MAX_PUBLISH_BYTES: usize = 256 * 1024;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What publishing needs; built once per cold start (or once by local mode).
-pub struct Publishing<W, E, Q, T> {
+pub struct Publishing<W, E, T> {
     pub keyring: Keyring<W>,
+    /// Accepted events; storing one queues its fan-out.
     pub events: E,
-    /// Where accepted events wait for fan-out.
-    pub queue: Q,
     /// The workspaces' own event types, their schemas compiled once per warm process.
     pub types: CustomTypes<T>,
     /// How long an idempotency key keeps repeats out.
     pub dedup_window: Duration,
 }
 
-impl<W: WorkspaceStore, E, Q, T> Publishing<W, E, Q, T> {
-    pub fn new(workspaces: W, events: E, queue: Q, types: T, dedup_window: Duration) -> Self {
+impl<W: WorkspaceStore, E, T> Publishing<W, E, T> {
+    pub fn new(workspaces: W, events: E, types: T, dedup_window: Duration) -> Self {
         Self {
             keyring: Keyring::new(workspaces),
             events,
-            queue,
             types: CustomTypes::new(types),
             dedup_window,
         }
     }
 }
 
-impl<W, E, Q, T> ApiState for Publishing<W, E, Q, T>
+impl<W, E, T> ApiState for Publishing<W, E, T>
 where
     W: WorkspaceStore + 'static,
     E: Send + Sync + 'static,
-    Q: Send + Sync + 'static,
     T: Send + Sync + 'static,
 {
     type Workspaces = W;
@@ -70,25 +67,24 @@ where
 }
 
 /// The publish route, answering in the notify API's envelope.
-pub fn router<W, E, Q, T>(deps: Publishing<W, E, Q, T>) -> Router
+pub fn router<W, E, T>(deps: Publishing<W, E, T>) -> Router
 where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
     T: EventTypeStore + 'static,
 {
     Router::new()
         .route(
             "/notify/api/v1/workspaces/{workspace_id}/events",
-            authenticated(post(publish::<W, E, Q, T>), "POST"),
+            authenticated(post(publish::<W, E, T>), "POST"),
         )
         .layer(from_fn(api_layer::<NotifyEnvelope>))
         .with_state(Arc::new(deps))
 }
 
 /// 202 with the new event's id, or 200 with the original's for a repeated idempotency key.
-async fn publish<W, E, Q, T>(
-    State(deps): State<Arc<Publishing<W, E, Q, T>>>,
+async fn publish<W, E, T>(
+    State(deps): State<Arc<Publishing<W, E, T>>>,
     caller: Caller,
     headers: HeaderMap,
     body: JsonBody,
@@ -96,7 +92,6 @@ async fn publish<W, E, Q, T>(
 where
     W: WorkspaceStore + 'static,
     E: EventStore + 'static,
-    Q: Queue + 'static,
     T: EventTypeStore + 'static,
 {
     let now = Utc::now();
@@ -140,8 +135,7 @@ where
     let event = publication
         .into_event(caller.workspace, rules, now)
         .map_err(ApiError::Invalid)?;
-    let intake =
-        accept::<_, _, ApiError>(&deps.events, &deps.queue, &event, deps.dedup_window).await?;
+    let intake = accept::<_, ApiError>(&deps.events, &event, deps.dedup_window).await?;
     tracing::Span::current().record("event_id", intake.event_id.as_str());
     let status = if intake.duplicate {
         StatusCode::OK

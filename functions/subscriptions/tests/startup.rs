@@ -31,7 +31,6 @@ fn an_invalid_http_switch_is_rejected_at_start() {
         ("HOOKLINE_LOGS_TABLE", "l"),
         ("HOOKLINE_DELIVERIES_QUEUE_URL", "q"),
         ("HOOKLINE_EVENTS_TABLE", "e"),
-        ("HOOKLINE_EVENTS_QUEUE_URL", "eq"),
         ("HOOKLINE_DELIVERIES_TABLE", "d"),
         ("HOOKLINE_EXPORTS_TABLE", "x"),
         ("HOOKLINE_EXPORTS_QUEUE_URL", "xq"),

@@ -35,7 +35,7 @@ pub use dynamodb::{
     DynamoSubscriptions, DynamoWorkspaces,
 };
 #[cfg(feature = "embedded")]
-pub use embedded::{EmbeddedDb, EmbeddedQueue};
+pub use embedded::{EmbeddedDb, EmbeddedEvents, EmbeddedQueue};
 #[cfg(feature = "aws")]
 pub use sqs::SqsQueue;
 

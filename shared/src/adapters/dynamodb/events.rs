@@ -9,13 +9,22 @@ use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
 use crate::ids::WorkspaceId;
-use crate::ports::{EventStore, ExistingEvent, Inserted};
+use crate::ports::{EventStore, Inserted};
 use crate::Event;
 
 table_adapter!(
-    /// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`.
+    /// Events table: `pk` = workspace id, `sk` = `dedup#<dedup id>`. Its stream (new images)
+    /// is the outbox: the delivery function fans out every event item written, which happens
+    /// only when an event is accepted.
     DynamoEvents
 );
+
+impl DynamoEvents {
+    /// The event an item of the table holds: what a stream record's new image carries.
+    pub fn event_from_image(image: &Item) -> Result<Event, StoreError> {
+        event_from_item(image)
+    }
+}
 
 fn key(workspace: &WorkspaceId, dedup_id: &str) -> Item {
     pk_sk(workspace.as_str(), format!("dedup#{dedup_id}"))
@@ -70,7 +79,6 @@ impl EventStore for DynamoEvents {
                 AttributeValue::Bool(event.should_process),
             ),
             ("payload".to_owned(), s(payload)),
-            ("queued".to_owned(), AttributeValue::Bool(false)),
             ("expires_at".to_owned(), n(expires_at)),
         ]);
         // An expired record no longer dedups, even before DynamoDB's lazy TTL deletes it: the
@@ -92,28 +100,11 @@ impl EventStore for DynamoEvents {
                     let old = conflict.item.ok_or_else(|| {
                         StoreError::Corrupt("conflict without the existing item".into())
                     })?;
-                    Ok(Inserted::Existing(ExistingEvent {
-                        event_id: parse_id(&old, "event_id")?,
-                        queued: get_bool(&old, "queued")?,
-                    }))
+                    Ok(Inserted::Existing(parse_id(&old, "event_id")?))
                 }
                 other => Err(unavailable(other)),
             },
         }
-    }
-
-    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(workspace, dedup_id)))
-            .update_expression("SET queued = :queued")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":queued", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     async fn get_event_by_dedup(

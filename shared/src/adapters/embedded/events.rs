@@ -1,17 +1,38 @@
-//! Embedded adapter for accepted events, deduplicated per workspace.
+//! Embedded adapter for accepted events, deduplicated per workspace, with their fan-out
+//! queued in the same transaction.
 
+use chrono::Utc;
 use rusqlite::{params, OptionalExtension};
 
-use super::{corrupt, parse_time, EmbeddedDb};
+use super::queue::insert_message;
+use super::{corrupt, parse_time, EmbeddedDb, EmbeddedQueue};
 use crate::adapters::event_layout::{kind_from_layout, layout};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
 use crate::ids::{EventId, WorkspaceId};
-use crate::ports::{EventStore, ExistingEvent, Inserted};
-use crate::{Event, RawJson};
+use crate::ports::{EventStore, Inserted};
+use crate::{Event, QueueMessage, RawJson};
 
-impl EventStore for EmbeddedDb {
+/// The events of an [`EmbeddedDb`], with `outbox` (a queue of the same database) as their
+/// outbox: an event and its fan-out message are written in one transaction, so a stored event
+/// is always queued, and an acknowledged one both, durably.
+#[derive(Clone)]
+pub struct EmbeddedEvents {
+    outbox: EmbeddedQueue,
+}
+
+impl EmbeddedEvents {
+    pub fn new(outbox: EmbeddedQueue) -> Self {
+        Self { outbox }
+    }
+
+    fn db(&self) -> &EmbeddedDb {
+        self.outbox.db()
+    }
+}
+
+impl EventStore for EmbeddedEvents {
     async fn insert_if_absent(
         &self,
         event: &Event,
@@ -19,27 +40,32 @@ impl EventStore for EmbeddedDb {
     ) -> Result<Inserted, StoreError> {
         ensure_event_fits(event.payload.as_json(), &event.dedup_id)?;
         let event = event.clone();
-        self.call(move |c| {
-            let tx = c.savepoint()?;
-            let existing: Option<(String, bool, i64)> = tx
-                .query_row(
-                    "SELECT event_id, queued, expires_at FROM events WHERE workspace_id = ?1 AND dedup_id = ?2",
-                    params![event.workspace_id.as_str(), event.dedup_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            if let Some((event_id, queued, old_expiry)) = existing {
-                if is_live(old_expiry, now_epoch_seconds()) {
-                    let event_id = EventId::try_from(event_id).map_err(corrupt("event id"))?;
-                    return Ok(Inserted::Existing(ExistingEvent { event_id, queued }));
+        let outbox = self.outbox.name().to_owned();
+        let inserted = self
+            .db()
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let existing: Option<(String, i64)> = tx
+                    .prepare_cached(
+                        "SELECT event_id, expires_at FROM events WHERE workspace_id = ?1 AND dedup_id = ?2",
+                    )?
+                    .query_row(params![event.workspace_id.as_str(), event.dedup_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((event_id, old_expiry)) = existing {
+                    if is_live(old_expiry, now_epoch_seconds()) {
+                        let event_id = EventId::try_from(event_id).map_err(corrupt("event id"))?;
+                        return Ok(Inserted::Existing(event_id));
+                    }
                 }
-            }
-            let stored = layout(&event);
-            tx.execute(
-                "INSERT OR REPLACE INTO events (workspace_id, dedup_id, event_id, category, event_type,
-                    timestamp, received_at, should_process, payload, queued, expires_at, meta)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)",
-                params![
+                let stored = layout(&event);
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO events (workspace_id, dedup_id, event_id, category, event_type,
+                        timestamp, received_at, should_process, payload, expires_at, meta)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
                     event.workspace_id.as_str(),
                     event.dedup_id,
                     event.id.as_str(),
@@ -51,29 +77,17 @@ impl EventStore for EmbeddedDb {
                     event.payload.as_json(),
                     expires_at,
                     stored.meta,
-                ],
-            )?;
-            tx.commit()?;
-            Ok(Inserted::New)
-        })
-        .await
-    }
-
-    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
-        let (ws, dedup_id) = (workspace.clone(), dedup_id.to_owned());
-        self.call(move |c| {
-            let updated = c.execute(
-                "UPDATE events SET queued = 1 WHERE workspace_id = ?1 AND dedup_id = ?2",
-                params![ws.as_str(), dedup_id],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::Corrupt(format!(
-                    "no event with dedup id {dedup_id} to mark queued"
-                )));
-            }
-            Ok(())
-        })
-        .await
+                ])?;
+                let (message, delay) = QueueMessage::fan_out(&event, Utc::now());
+                insert_message(&tx, &outbox, &message.to_body(), delay)?;
+                tx.commit()?;
+                Ok::<_, StoreError>(Inserted::New)
+            })
+            .await?;
+        if inserted == Inserted::New {
+            self.outbox.notify_sent();
+        }
+        Ok(inserted)
     }
 
     async fn get_event_by_dedup(
@@ -81,19 +95,21 @@ impl EventStore for EmbeddedDb {
         workspace: &WorkspaceId,
         dedup_id: &str,
     ) -> Result<Option<Event>, StoreError> {
-        self.select_event(workspace, "dedup_id", dedup_id.to_owned())
+        self.db()
+            .select_event(workspace, "dedup_id", dedup_id.to_owned())
             .await
     }
 }
 
 #[cfg(feature = "test-support")]
-impl crate::test_support::EventLookup for EmbeddedDb {
+impl crate::test_support::EventLookup for EmbeddedEvents {
     async fn get_event(
         &self,
         workspace: &WorkspaceId,
         event_id: &EventId,
     ) -> Result<Option<Event>, StoreError> {
-        self.select_event(workspace, "event_id", event_id.to_string())
+        self.db()
+            .select_event(workspace, "event_id", event_id.to_string())
             .await
     }
 }

@@ -26,6 +26,7 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+pub use events::EmbeddedEvents;
 pub use exports::StoredDownload;
 pub use queue::{EmbeddedQueue, Redrive};
 pub use recovery::Released;
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
     workspace_id TEXT NOT NULL, dedup_id TEXT NOT NULL, event_id TEXT NOT NULL,
     category TEXT NOT NULL, event_type TEXT NOT NULL, timestamp TEXT NOT NULL,
     received_at TEXT NOT NULL, should_process INTEGER NOT NULL, payload TEXT NOT NULL,
-    queued INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, dedup_id));
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE,
@@ -89,6 +90,21 @@ const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
     ("deliveries", "parked_subscription", "TEXT"),
     ("events", "meta", "TEXT"),
 ];
+
+/// The queue local mode fans accepted events out from.
+pub const EVENTS_QUEUE: &str = "events";
+
+/// Databases from before events and their fan-out were written together marked each event
+/// `queued` once its message was sent. On open, the events such a database left unqueued (a
+/// crash between the two writes) get their fan-out message, and the column goes.
+const UNQUEUED_EVENTS: &str = "
+INSERT INTO queue_messages (queue, message_id, body, visible_at_ms, receive_count)
+SELECT ?1, lower(hex(randomblob(16))),
+       json_object('kind', 'event_accepted', 'workspace_id', workspace_id,
+                   'event_id', event_id, 'dedup_id', dedup_id),
+       ?2, 0
+FROM events WHERE queued = 0 AND expires_at >= ?3;
+";
 
 /// Indexes over added columns, made once those exist; and indexes nothing reads any more.
 const LATER_INDEXES: &str = "
@@ -145,6 +161,16 @@ impl EmbeddedDb {
                     return Err(err.into());
                 }
             }
+        }
+        if has_column("events", "queued")? {
+            let tx = conn.unchecked_transaction()?;
+            let now = Utc::now();
+            tx.execute(
+                UNQUEUED_EVENTS,
+                rusqlite::params![EVENTS_QUEUE, now.timestamp_millis(), now.timestamp()],
+            )?;
+            tx.execute_batch("ALTER TABLE events DROP COLUMN queued")?;
+            tx.commit()?;
         }
         conn.execute_batch(LATER_INDEXES)?;
         conn.execute_batch(exports::SCHEMA)?;
@@ -265,6 +291,68 @@ mod tests {
         );
         drop(db);
         EmbeddedDb::open(&path).expect("opening again finds the column in place");
+    }
+
+    /// A data directory from before events and their fan-out were one write: the event it left
+    /// stored but unqueued gets its fan-out message on open, one already queued does not, and
+    /// the `queued` column goes.
+    #[tokio::test]
+    async fn a_database_with_unqueued_events_queues_their_fan_out_on_open() {
+        use crate::ports::Queue;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE events (
+                workspace_id TEXT NOT NULL, dedup_id TEXT NOT NULL, event_id TEXT NOT NULL,
+                category TEXT NOT NULL, event_type TEXT NOT NULL, timestamp TEXT NOT NULL,
+                received_at TEXT NOT NULL, should_process INTEGER NOT NULL, payload TEXT NOT NULL,
+                queued INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, dedup_id));",
+        )
+        .unwrap();
+        let later = Utc::now().timestamp() + 3600;
+        for (dedup, id, queued) in [
+            ("a", "evt_00000000000000000000000000000001", 0),
+            ("b", "evt_00000000000000000000000000000002", 1),
+        ] {
+            old.execute(
+                "INSERT INTO events VALUES ('ws_00000000000000000000000000000001', ?1, ?2, 'emails', 'sent',
+                    '2026-01-02T03:04:05Z', '2026-01-02T03:04:05Z', 1, '{}', ?3, ?4)",
+                rusqlite::params![dedup, id, queued, later],
+            )
+            .unwrap();
+        }
+        drop(old);
+        let db = EmbeddedDb::open(&path).unwrap();
+        let queue = EmbeddedQueue::new(db.clone(), EVENTS_QUEUE, None);
+        let waiting = queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        let bodies: Vec<_> = waiting
+            .iter()
+            .map(|m| crate::QueueMessage::from_body(&m.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [crate::QueueMessage::EventAccepted {
+                workspace_id: WorkspaceId::parse("ws_00000000000000000000000000000001").unwrap(),
+                event_id: crate::EventId::parse("evt_00000000000000000000000000000001").unwrap(),
+                dedup_id: "a".into(),
+                not_before: None,
+            }]
+        );
+        drop((db, queue));
+        let reopened = Connection::open(&path).unwrap();
+        let columns: i64 = reopened
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0);
     }
 
     /// A data directory from before custom event types opens with their table added, and its

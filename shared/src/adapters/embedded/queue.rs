@@ -118,6 +118,41 @@ impl EmbeddedQueue {
     }
 }
 
+impl EmbeddedQueue {
+    /// The database this queue lives in.
+    pub(super) fn db(&self) -> &EmbeddedDb {
+        &self.db
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Wakes the consumer after a send was committed. One consumer waits per database (local
+    /// mode's worker); a permit is kept if it is busy.
+    pub(super) fn notify_sent(&self) {
+        self.db
+            .sent
+            .send_modify(|sends| *sends = sends.wrapping_add(1));
+    }
+}
+
+/// Adds a message to queue `name` within the caller's transaction; its id.
+pub(super) fn insert_message(
+    conn: &rusqlite::Connection,
+    name: &str,
+    body: &str,
+    delay: Duration,
+) -> Result<String, rusqlite::Error> {
+    let message_id = uuid::Uuid::now_v7().to_string();
+    let visible_at = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+    conn.prepare_cached(
+        "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms, receive_count) VALUES (?1, ?2, ?3, ?4, 0)",
+    )?
+    .execute(params![name, message_id, body, visible_at])?;
+    Ok(message_id)
+}
+
 fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -125,22 +160,11 @@ fn now_millis() -> i64 {
 impl Queue for EmbeddedQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
         let (name, body) = (self.name.clone(), body.to_owned());
-        let message_id = uuid::Uuid::now_v7().to_string();
-        let id = message_id.clone();
-        let visible_at = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-        self.db
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms, receive_count) VALUES (?1, ?2, ?3, ?4, 0)",
-                    params![name, id, body, visible_at],
-                )?;
-                Ok::<_, QueueError>(())
-            })
+        let message_id = self
+            .db
+            .call(move |c| Ok::<_, QueueError>(insert_message(c, &name, &body, delay)?))
             .await?;
-        // One consumer waits per database (local mode's worker); a permit is kept if it is busy.
-        self.db
-            .sent
-            .send_modify(|sends| *sends = sends.wrapping_add(1));
+        self.notify_sent();
         Ok(message_id)
     }
 

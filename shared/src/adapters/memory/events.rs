@@ -3,33 +3,60 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Metered;
+use chrono::Utc;
+
+use super::{CallMeter, MemoryQueue, Metered};
 use crate::adapters::{ensure_event_fits, now_epoch_seconds};
 use crate::error::StoreError;
 use crate::expiry::is_live;
 use crate::ids::{EventId, WorkspaceId};
-use crate::ports::{EventStore, ExistingEvent, Inserted};
-use crate::Event;
+use crate::ports::{EventStore, Inserted};
+use crate::{Event, QueueMessage};
 
 #[derive(Debug)]
 struct Stored {
     event: Event,
-    queued: bool,
     expires_at: i64,
 }
 
-/// Events by (workspace, dedup id).
-/// Cloning shares the store.
+/// Events by (workspace, dedup id), with `outbox` the queue each new event's fan-out is put
+/// on in the same call. Cloning shares the store.
 #[derive(Debug, Clone)]
-pub struct MemoryEvents(Arc<Metered<HashMap<(WorkspaceId, String), Stored>>>);
+pub struct MemoryEvents {
+    rows: Arc<Metered<HashMap<(WorkspaceId, String), Stored>>>,
+    outbox: MemoryQueue,
+}
 
-metered_store!(MemoryEvents);
+impl Default for MemoryEvents {
+    fn default() -> Self {
+        Self::metered(CallMeter::new())
+    }
+}
 
 impl MemoryEvents {
+    /// Events with an outbox of their own (see [`MemoryEvents::outbox`]).
+    pub fn metered(meter: Arc<CallMeter>) -> Self {
+        Self {
+            rows: Arc::new(Metered::new(meter)),
+            outbox: MemoryQueue::default(),
+        }
+    }
+
+    /// The same events, their fan-out put on `queue` from now on.
+    pub fn with_outbox(mut self, queue: MemoryQueue) -> Self {
+        self.outbox = queue;
+        self
+    }
+
+    /// Where new events' fan-out messages go.
+    pub fn outbox(&self) -> &MemoryQueue {
+        &self.outbox
+    }
+
     /// A scan: only tests read events by id.
     fn live(&self, workspace: &WorkspaceId, hit: impl Fn(&Event) -> bool) -> Option<Event> {
         let now = now_epoch_seconds();
-        self.0.call(|rows| {
+        self.rows.call(|rows| {
             rows.iter()
                 .find(|((ws, _), row)| {
                     ws == workspace && is_live(row.expires_at, now) && hit(&row.event)
@@ -47,33 +74,20 @@ impl EventStore for MemoryEvents {
     ) -> Result<Inserted, StoreError> {
         ensure_event_fits(event.payload.as_json(), &event.dedup_id)?;
         let now = now_epoch_seconds();
-        self.0.call(|rows| {
+        self.rows.call(|rows| {
             let key = (event.workspace_id.clone(), event.dedup_id.clone());
             if let Some(row) = rows.get(&key).filter(|r| is_live(r.expires_at, now)) {
-                return Ok(Inserted::Existing(ExistingEvent {
-                    event_id: row.event.id.clone(),
-                    queued: row.queued,
-                }));
+                return Ok(Inserted::Existing(row.event.id.clone()));
             }
             let stored = Stored {
                 event: event.clone(),
-                queued: false,
                 expires_at,
             };
             rows.insert(key, stored);
+            // Under the rows' lock: the event and its message appear together.
+            let (message, delay) = QueueMessage::fan_out(event, Utc::now());
+            self.outbox.push(&message.to_body(), delay);
             Ok(Inserted::New)
-        })
-    }
-
-    async fn mark_queued(&self, workspace: &WorkspaceId, dedup_id: &str) -> Result<(), StoreError> {
-        self.0.call(|rows| {
-            let row = rows
-                .get_mut(&(workspace.clone(), dedup_id.to_owned()))
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("no event with dedup id {dedup_id} to mark queued"))
-                })?;
-            row.queued = true;
-            Ok(())
         })
     }
 
@@ -83,7 +97,7 @@ impl EventStore for MemoryEvents {
         dedup_id: &str,
     ) -> Result<Option<Event>, StoreError> {
         let now = now_epoch_seconds();
-        self.0.call(|rows| {
+        self.rows.call(|rows| {
             Ok(rows
                 .get(&(workspace.clone(), dedup_id.to_owned()))
                 .filter(|row| is_live(row.expires_at, now))
