@@ -706,9 +706,14 @@ async fn exports_binary_runs_the_fixtures_job() {
     let stack = MotoStack::create(5).await;
     let workspace = fixture_workspace(&stack).await;
     let config = crate::support::aws_config().await;
+    // S3 on a moto of its own: an object the emulated binary uploads in parts leaves moto's
+    // state dump (`/moto-api/data.json`, where other tests read the emails SES recorded)
+    // failing for the rest of that server's life.
+    let private = PrivateMoto::start();
     let bucket = crate::support::unique("hl-exports");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
+            .endpoint_url(&private.url)
             .force_path_style(true)
             .build(),
     );
@@ -739,6 +744,7 @@ async fn exports_binary_runs_the_fixtures_job() {
             ("HOOKLINE_EXPORTS_BUCKET", bucket.as_str()),
             ("HOOKLINE_EXPORT_SENDER", sender.as_str()),
             ("HOOKLINE_S3_FORCE_PATH_STYLE", "true"),
+            ("AWS_ENDPOINT_URL_S3", private.url.as_str()),
         ],
     );
     let (response, _) = function.invoke("export-job.json").await;
@@ -764,4 +770,45 @@ async fn exports_binary_runs_the_fixtures_job() {
         4,
         "a header and 3 rows"
     );
+}
+
+/// A moto server of one test's own on a free loopback port, stopped when dropped.
+struct PrivateMoto {
+    url: String,
+    child: std::process::Child,
+}
+
+impl PrivateMoto {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/venv/bin/moto_server");
+        let child = std::process::Command::new(binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server starts (scripts/test.sh installs it)");
+        let moto = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("moto_server did not listen on {port} within 30 s");
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
