@@ -1,7 +1,7 @@
 //! Cold start and package size of each Lambda, beside a hello-world `lambda_runtime` binary
 //! built the same way in the same run.
 //!
-//! Builds the three functions and `benches/hello-lambda` with `cargo lambda build --release`
+//! Builds the four functions and `benches/hello-lambda` with `cargo lambda build --release`
 //! (as SAM's `rust-cargolambda` builder does; `HOOKLINE_COLDSTART_TARGET` picks `--x86-64`, the
 //! default here, or `--arm64`), zips them as they deploy, then starts each binary 20 times
 //! (`HOOKLINE_COLDSTART_RUNS`) against a tiny fake Lambda Runtime API on loopback and times
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
-const FUNCTIONS: [&str; 3] = ["ingest", "subscriptions", "delivery"];
+const FUNCTIONS: [&str; 4] = ["ingest", "subscriptions", "delivery", "exports"];
 const BASELINE: &str = "hello-lambda";
 const RUNS_ENV: &str = "HOOKLINE_COLDSTART_RUNS";
 const TARGET_ENV: &str = "HOOKLINE_COLDSTART_TARGET";
@@ -113,9 +113,10 @@ async fn start_once(binary: &PathBuf) -> Option<Duration> {
     let api = listener.local_addr().expect("address").to_string();
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
+        .env_clear()
         .envs(lambda_environment(&api))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("the built function starts");
@@ -137,6 +138,20 @@ async fn start_once(binary: &PathBuf) -> Option<Duration> {
     .await
     .ok()
     .flatten();
+    if polled.is_none() {
+        // Why it never asked for work: what it printed before it exited or hung.
+        let _ = child.kill().await;
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr).await;
+        }
+        let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+        eprintln!(
+            "{}: no poll within {START_LIMIT:?}: {tail}",
+            binary.display()
+        );
+        return None;
+    }
     let _ = child.kill().await;
     polled
 }
@@ -159,10 +174,13 @@ fn lambda_environment(api: &str) -> Vec<(&'static str, String)> {
         ("HOOKLINE_SUBSCRIPTIONS_TABLE", "subscriptions"),
         ("HOOKLINE_DELIVERIES_TABLE", "deliveries"),
         ("HOOKLINE_LOGS_TABLE", "logs"),
+        ("HOOKLINE_EXPORTS_TABLE", "exports"),
         (
-            "HOOKLINE_EVENTS_QUEUE_URL",
-            "http://127.0.0.1:9/queue/events",
+            "HOOKLINE_EXPORTS_QUEUE_URL",
+            "http://127.0.0.1:9/queue/exports",
         ),
+        ("HOOKLINE_EXPORTS_BUCKET", "exports"),
+        ("HOOKLINE_EXPORT_SENDER", "exports@example.com"),
         (
             "HOOKLINE_DELIVERIES_QUEUE_URL",
             "http://127.0.0.1:9/queue/deliveries",
