@@ -70,18 +70,14 @@ impl DynamoDeliveries {
     }
 
     /// The gathering item of `subscription` as `slot` last read it, as a condition.
-    fn as_read(
-        slot: &Slot,
-    ) -> (
-        String,
-        [(&'static str, aws_sdk_dynamodb::types::AttributeValue); 2],
-    ) {
+    fn as_read(slot: &Slot) -> (&'static str, Item) {
+        let seen = Item::from([
+            (":seen_batch".to_owned(), s(slot.batch.as_str())),
+            (":seen_members".to_owned(), n(i64::from(slot.members))),
+        ]);
         (
-            "open_batch = :seen_batch AND member_count = :seen_members".into(),
-            [
-                (":seen_batch", s(slot.batch.as_str())),
-                (":seen_members", n(i64::from(slot.members))),
-            ],
+            "open_batch = :seen_batch AND member_count = :seen_members",
+            seen,
         )
     }
 
@@ -175,9 +171,7 @@ impl BatchStore for DynamoDeliveries {
                             .table_name(table)
                             .set_key(Some(key))
                             .condition_expression(condition)
-                            .set_expression_attribute_values(Some(
-                                seen.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                            ))
+                            .set_expression_attribute_values(Some(seen))
                             .build()
                             .map_err(unavailable)?;
                         writes.push(TransactWriteItem::builder().delete(delete).build());
@@ -191,9 +185,7 @@ impl BatchStore for DynamoDeliveries {
                                 "SET member_count = :members, byte_count = byte_count + :size",
                             )
                             .condition_expression(condition)
-                            .set_expression_attribute_values(Some(
-                                seen.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                            ))
+                            .set_expression_attribute_values(Some(seen))
                             .expression_attribute_values(":members", n(i64::from(position)))
                             .expression_attribute_values(":size", n(size as i64))
                             .build()
@@ -213,9 +205,7 @@ impl BatchStore for DynamoDeliveries {
                                 .table_name(table)
                                 .set_item(Some(gathering))
                                 .condition_expression(condition)
-                                .set_expression_attribute_values(Some(
-                                    seen.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                                ))
+                                .set_expression_attribute_values(Some(seen))
                                 .build()
                                 .map_err(unavailable)?;
                             writes.push(TransactWriteItem::builder().put(replace).build());
@@ -290,9 +280,7 @@ impl BatchStore for DynamoDeliveries {
                 .table_name(table)
                 .set_key(Some(Self::gathering_key(workspace, subscription)))
                 .condition_expression(condition)
-                .set_expression_attribute_values(Some(
-                    seen.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                ))
+                .set_expression_attribute_values(Some(seen))
                 .build()
                 .map_err(unavailable)?;
             let writes = vec![
